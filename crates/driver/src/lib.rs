@@ -1,0 +1,1 @@
+//! Wasio driver DLL.
