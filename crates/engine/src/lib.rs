@@ -1,1 +1,20 @@
-//! Wasio engine.
+//! Wasio's engine: everything that does not need Windows, tested natively.
+//!
+//! - [`state`]: the ASIO life cycle and which call is valid when.
+//! - [`buffers`]: the ASIO double buffers.
+//! - [`render`]: host blocks → lock-free ring → device periods, with switch timing.
+//! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
+//! - [`sizes`]: the buffer sizes offered to the host.
+
+pub mod buffers;
+pub mod clock;
+pub mod error;
+pub mod format;
+pub mod render;
+pub mod sizes;
+pub mod state;
+
+pub use error::{DriverError, DriverResult};
+
+/// The driver's version, as `getDriverVersion` and the log report it.
+pub const DRIVER_VERSION: &str = env!("CARGO_PKG_VERSION");
