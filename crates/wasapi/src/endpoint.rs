@@ -1,0 +1,108 @@
+//! Endpoints: finding them, naming them, and reading their formats.
+
+use crate::error::{BackendError, Context};
+use wasio_engine::format::{hns_to_frames, StreamFormat};
+use windows::Win32::Devices::FunctionDiscovery::PKEY_Device_FriendlyName;
+use windows::Win32::Media::Audio::{
+    eConsole, EDataFlow, IAudioClient, IMMDevice, IMMDeviceEnumerator, MMDeviceEnumerator,
+    WAVEFORMATEX,
+};
+use windows::Win32::System::Com::{CoCreateInstance, CoTaskMemFree, CLSCTX_ALL, STGM_READ};
+
+/// What the driver needs to know about an endpoint before opening a stream.
+#[derive(Clone, Debug)]
+pub struct EndpointInfo {
+    pub id: String,
+    pub name: String,
+    pub mix_format: StreamFormat,
+    pub default_period_frames: usize,
+    pub min_period_frames: usize,
+}
+
+pub(crate) fn enumerator() -> Result<IMMDeviceEnumerator, BackendError> {
+    // SAFETY: COM is initialized on this thread (the worker's MTA).
+    unsafe { CoCreateInstance(&MMDeviceEnumerator, None, CLSCTX_ALL) }
+        .context("CoCreateInstance(MMDeviceEnumerator)")
+}
+
+pub(crate) fn default_endpoint(flow: EDataFlow) -> Result<IMMDevice, BackendError> {
+    let enumerator = enumerator()?;
+    // SAFETY: plain COM call on a valid interface.
+    unsafe { enumerator.GetDefaultAudioEndpoint(flow, eConsole) }
+        .context("IMMDeviceEnumerator::GetDefaultAudioEndpoint")
+}
+
+pub(crate) fn activate_client(device: &IMMDevice) -> Result<IAudioClient, BackendError> {
+    // SAFETY: plain COM call on a valid interface.
+    unsafe { device.Activate::<IAudioClient>(CLSCTX_ALL, None) }
+        .context("IMMDevice::Activate(IAudioClient)")
+}
+
+fn endpoint_id(device: &IMMDevice) -> Result<String, BackendError> {
+    // SAFETY: GetId returns a CoTaskMem string we free after copying.
+    unsafe {
+        let id = device.GetId().context("IMMDevice::GetId")?;
+        let text = id.to_string().unwrap_or_default();
+        CoTaskMemFree(Some(id.0 as *const _));
+        Ok(text)
+    }
+}
+
+fn friendly_name(device: &IMMDevice) -> Result<String, BackendError> {
+    // SAFETY: plain COM calls on valid interfaces; the PROPVARIANT frees itself on drop.
+    unsafe {
+        let store = device
+            .OpenPropertyStore(STGM_READ)
+            .context("IMMDevice::OpenPropertyStore")?;
+        let value = store
+            .GetValue(&PKEY_Device_FriendlyName)
+            .context("IPropertyStore::GetValue(FriendlyName)")?;
+        Ok(value.to_string())
+    }
+}
+
+/// Reads a WAVEFORMATEX the system allocated, frees it, and parses it.
+///
+/// # Safety
+/// `format` must be a CoTaskMem-allocated WAVEFORMATEX (with its `cbSize` tail) or null.
+pub(crate) unsafe fn take_wave_format(
+    format: *mut WAVEFORMATEX,
+    what: &str,
+) -> Result<StreamFormat, BackendError> {
+    if format.is_null() {
+        return Err(BackendError::new(what, "returned no format"));
+    }
+    // SAFETY: the caller guarantees a valid WAVEFORMATEX; cbSize says how long its tail is.
+    let bytes = unsafe {
+        let extra = std::ptr::addr_of!((*format).cbSize).read_unaligned() as usize;
+        std::slice::from_raw_parts(format as *const u8, 18 + extra).to_vec()
+    };
+    // SAFETY: the format was allocated by COM for us to free.
+    unsafe { CoTaskMemFree(Some(format as *const _)) };
+    StreamFormat::parse(&bytes).map_err(|e| BackendError::new(what, e.0))
+}
+
+pub(crate) fn describe(device: &IMMDevice) -> Result<(EndpointInfo, IAudioClient), BackendError> {
+    let client = activate_client(device)?;
+    // SAFETY: GetMixFormat returns a CoTaskMem WAVEFORMATEX, consumed by take_wave_format.
+    let mix_format = unsafe {
+        take_wave_format(
+            client
+                .GetMixFormat()
+                .context("IAudioClient::GetMixFormat")?,
+            "IAudioClient::GetMixFormat",
+        )?
+    };
+    let (mut default_period, mut min_period) = (0i64, 0i64);
+    // SAFETY: out-pointers to locals.
+    unsafe { client.GetDevicePeriod(Some(&mut default_period), Some(&mut min_period)) }
+        .context("IAudioClient::GetDevicePeriod")?;
+    let info = EndpointInfo {
+        id: endpoint_id(device)?,
+        name: friendly_name(device).unwrap_or_else(|_| "(unnamed endpoint)".into()),
+        mix_format,
+        default_period_frames: hns_to_frames(default_period, mix_format.sample_rate),
+        min_period_frames: hns_to_frames(min_period, mix_format.sample_rate),
+    };
+    Ok((info, client))
+}

@@ -1,0 +1,597 @@
+//! The device thread: owns the COM apartment and every WASAPI object, serves the driver's
+//! requests while idle, and runs the real-time loop while streaming.
+//!
+//! The host's threads never touch WASAPI: they send a command and wait for its answer.
+//! While streaming, the thread waits on exactly two things: the device's audio event and
+//! the wake event the driver sets to stop it.
+
+use crate::com::MtaGuard;
+use crate::endpoint::{activate_client, default_endpoint, describe, EndpointInfo};
+use crate::error::{BackendError, Context};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use wasio_engine::buffers::HostBuffers;
+use wasio_engine::clock::{ClockReading, PositionCell};
+use wasio_engine::convert::{host_to_device, HostSampleType};
+use wasio_engine::format::{frames_to_hns, hns_to_frames, StreamFormat};
+use wasio_engine::render::{
+    output_latency_frames, RenderConfig, RenderPipeline, RenderRoute, RenderStats, SwitchHandler,
+};
+use wasio_engine::rt_guard;
+use windows::core::w;
+use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
+use windows::Win32::Media::Audio::{
+    eRender, IAudioClient, IAudioClock, IAudioRenderClient, AUDCLNT_BUFFERFLAGS_SILENT,
+    AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM,
+    AUDCLNT_STREAMFLAGS_EVENTCALLBACK, AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
+};
+use windows::Win32::System::Threading::{
+    AvRevertMmThreadCharacteristics, AvSetMmThreadCharacteristicsW, CreateEventW, ResetEvent,
+    SetEvent, WaitForMultipleObjects,
+};
+
+/// A device that delivers no event for this long is considered gone.
+const EVENT_TIMEOUT_MS: u32 = 2000;
+
+/// The driver's side of a stream: buffer switches, and news of a failure.
+pub trait StreamHandler: SwitchHandler + Send {
+    /// The stream ended by itself (device lost, WASAPI error). Called on the device thread
+    /// after the real-time loop has ended, never inside it.
+    fn stream_failed(&mut self, error: &BackendError);
+}
+
+/// Everything needed to open the output stream.
+pub struct OutputRequest {
+    pub sample_rate: u32,
+    pub block_frames: usize,
+    pub buffers: Arc<HostBuffers>,
+    pub host_sample_type: HostSampleType,
+    /// (index in `buffers`, device channel) for each active output channel.
+    pub routes: Vec<(usize, usize)>,
+    pub positions: Arc<PositionCell>,
+    pub handler: Box<dyn StreamHandler>,
+}
+
+/// What an opened stream looks like, for getLatencies, the log and the status line.
+#[derive(Clone, Debug)]
+pub struct StreamInfo {
+    pub endpoint: EndpointInfo,
+    pub format: StreamFormat,
+    pub mode: &'static str,
+    pub period_frames: usize,
+    pub device_buffer_frames: usize,
+    pub stream_latency_frames: usize,
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default)]
+pub struct StreamReport {
+    pub stats: RenderStats,
+    /// Allocations counted on the real-time thread (0 unless the allocation guard is
+    /// installed; it is in debug builds of the driver).
+    pub rt_allocations: u64,
+    pub failure: Option<BackendError>,
+}
+
+type Reply<T> = Sender<Result<T, BackendError>>;
+
+enum Command {
+    DescribeOutput(Reply<EndpointInfo>),
+    SupportsRate(u32, Reply<bool>),
+    OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
+    Start(bool, Reply<()>),
+    Stop(Reply<StreamReport>),
+    Close(Reply<()>),
+}
+
+/// A Win32 event handle that may move between threads and closes itself.
+struct OwnedEvent(HANDLE);
+// SAFETY: an event handle is a kernel object reference, usable from any thread.
+unsafe impl Send for OwnedEvent {}
+// SAFETY: SetEvent/WaitFor* on one handle from several threads is how events are used.
+unsafe impl Sync for OwnedEvent {}
+
+impl OwnedEvent {
+    fn new_auto_reset() -> Result<Self, BackendError> {
+        // SAFETY: creates an unnamed auto-reset event with default security.
+        unsafe { CreateEventW(None, false, false, None) }
+            .map(OwnedEvent)
+            .context("CreateEventW")
+    }
+}
+
+impl Drop for OwnedEvent {
+    fn drop(&mut self) {
+        // SAFETY: we own the handle; nobody uses it after drop (threads are joined first).
+        let _ = unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// The driver's handle on its device thread.
+pub struct DeviceWorker {
+    commands: Option<Sender<Command>>,
+    wake: Arc<OwnedEvent>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DeviceWorker {
+    pub fn spawn() -> Result<Self, BackendError> {
+        let wake = Arc::new(OwnedEvent::new_auto_reset()?);
+        let (commands, inbox) = channel();
+        let (ready_tx, ready_rx) = channel();
+        let worker_wake = wake.clone();
+        let thread = std::thread::Builder::new()
+            .name("wasio-device".into())
+            .spawn(move || {
+                let apartment = match MtaGuard::enter() {
+                    Ok(guard) => {
+                        let _ = ready_tx.send(Ok(()));
+                        guard
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                Worker {
+                    inbox,
+                    wake: worker_wake,
+                    stream: None,
+                }
+                .serve();
+                drop(apartment);
+            })
+            .map_err(|e| BackendError::new("spawning the device thread", e.to_string()))?;
+        ready_rx
+            .recv()
+            .map_err(|_| BackendError::new("device thread", "exited during start-up"))??;
+        Ok(Self {
+            commands: Some(commands),
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, BackendError> {
+        let (tx, rx) = channel();
+        self.commands
+            .as_ref()
+            .and_then(|c| c.send(make(tx)).ok())
+            .ok_or_else(|| BackendError::new("device thread", "is not running"))?;
+        rx.recv()
+            .map_err(|_| BackendError::new("device thread", "ended without answering"))?
+    }
+
+    /// The default output endpoint and its formats.
+    pub fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
+        self.ask(Command::DescribeOutput)
+    }
+
+    /// Whether the output endpoint can stream at `rate` (a trial initialization).
+    pub fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
+        self.ask(|reply| Command::SupportsRate(rate, reply))
+    }
+
+    /// Opens (initializes, does not start) the output stream, replacing any open one.
+    pub fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
+        self.ask(|reply| Command::OpenOutput(Box::new(request), reply))
+    }
+
+    /// Starts streaming. `deferred_output`: the host does not call outputReady, so each
+    /// half is read one switch late (see `RenderConfig::deferred_output`).
+    pub fn start(&self, deferred_output: bool) -> Result<(), BackendError> {
+        self.ask(|reply| Command::Start(deferred_output, reply))
+    }
+
+    /// Stops streaming; returns once the real-time loop has ended and the client is stopped.
+    pub fn stop(&self) -> Result<StreamReport, BackendError> {
+        // SAFETY: the wake event lives as long as self.
+        unsafe { SetEvent(self.wake.0) }.context("SetEvent")?;
+        self.ask(Command::Stop)
+    }
+
+    /// Stops and releases the stream and its endpoint.
+    pub fn close(&self) -> Result<(), BackendError> {
+        // SAFETY: the wake event lives as long as self.
+        unsafe { SetEvent(self.wake.0) }.context("SetEvent")?;
+        self.ask(Command::Close)
+    }
+}
+
+impl Drop for DeviceWorker {
+    fn drop(&mut self) {
+        // Wake a running loop, close the inbox, and wait: WASAPI objects are released on
+        // their own thread before any handle they use is closed.
+        // SAFETY: the wake event lives until the Arc's last owner (after the join).
+        let _ = unsafe { SetEvent(self.wake.0) };
+        self.commands.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct OpenStream {
+    client: IAudioClient,
+    render_client: IAudioRenderClient,
+    clock: IAudioClock,
+    clock_frequency: u64,
+    audio_event: OwnedEvent,
+    info: StreamInfo,
+    render_config: RenderConfig,
+    routes: Vec<RenderRoute>,
+    buffers: Arc<HostBuffers>,
+    positions: Arc<PositionCell>,
+    handler: Box<dyn StreamHandler>,
+    running: bool,
+    last_report: StreamReport,
+}
+
+struct Worker {
+    inbox: Receiver<Command>,
+    wake: Arc<OwnedEvent>,
+    stream: Option<OpenStream>,
+}
+
+/// A failure inside the real-time loop: no allocation until the loop has ended.
+#[derive(Clone, Copy)]
+struct RtFailure {
+    step: &'static str,
+    hresult: Option<i32>,
+}
+
+impl RtFailure {
+    fn from(step: &'static str, e: windows::core::Error) -> Self {
+        Self {
+            step,
+            hresult: Some(e.code().0),
+        }
+    }
+    fn into_error(self) -> BackendError {
+        match self.hresult {
+            Some(hr) => BackendError::from_hresult(self.step, hr),
+            None => BackendError::new(self.step, "no audio event for 2 s: the device stopped"),
+        }
+    }
+}
+
+impl Worker {
+    fn serve(mut self) {
+        while let Ok(command) = self.inbox.recv() {
+            match command {
+                Command::DescribeOutput(reply) => {
+                    let _ = reply.send(
+                        default_endpoint(eRender)
+                            .and_then(|d| describe(&d))
+                            .map(|(info, _)| info),
+                    );
+                }
+                Command::SupportsRate(rate, reply) => {
+                    let _ = reply.send(self.supports_rate(rate));
+                }
+                Command::OpenOutput(request, reply) => {
+                    self.stream = None;
+                    let result = self.open_output(*request);
+                    let _ = reply.send(result);
+                }
+                Command::Start(deferred_output, reply) => {
+                    let result = self.start(deferred_output);
+                    let ok = result.is_ok();
+                    let _ = reply.send(result);
+                    if ok {
+                        self.stream_until_woken();
+                    }
+                }
+                Command::Stop(reply) => {
+                    let _ = reply.send(Ok(self.stop()));
+                }
+                Command::Close(reply) => {
+                    self.stop();
+                    self.stream = None;
+                    let _ = reply.send(Ok(()));
+                }
+            }
+        }
+        self.stop();
+    }
+
+    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
+        let device = default_endpoint(eRender)?;
+        let (info, client) = describe(&device)?;
+        let format = StreamFormat {
+            sample_rate: rate,
+            ..info.mix_format
+        };
+        let flags = shared_flags(rate != info.mix_format.sample_rate);
+        let bytes = format.to_extensible();
+        // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call.
+        let result = unsafe {
+            client.Initialize(
+                AUDCLNT_SHAREMODE_SHARED,
+                flags,
+                frames_to_hns(info.default_period_frames.max(1), rate),
+                0,
+                bytes.as_ptr() as *const WAVEFORMATEX,
+                None,
+            )
+        };
+        Ok(result.is_ok())
+    }
+
+    fn open_output(&mut self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
+        let device = default_endpoint(eRender)?;
+        let (endpoint, _) = describe(&device)?;
+        let client = activate_client(&device)?;
+        let rate = request.sample_rate;
+        let format = StreamFormat {
+            sample_rate: rate,
+            ..endpoint.mix_format
+        };
+        let bytes = format.to_extensible();
+        let flags = AUDCLNT_STREAMFLAGS_EVENTCALLBACK
+            | shared_flags(rate != endpoint.mix_format.sample_rate);
+        // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call. Buffer
+        // duration 0 asks for the smallest buffer the engine allows in event mode.
+        unsafe {
+            client.Initialize(
+                AUDCLNT_SHAREMODE_SHARED,
+                flags,
+                0,
+                0,
+                bytes.as_ptr() as *const WAVEFORMATEX,
+                None,
+            )
+        }
+        .context("IAudioClient::Initialize (shared, event)")?;
+        let audio_event = OwnedEvent::new_auto_reset()?;
+        // SAFETY: plain COM calls on an initialized client; the event outlives the client.
+        let (device_buffer_frames, stream_latency, render_client, clock) = unsafe {
+            client
+                .SetEventHandle(audio_event.0)
+                .context("IAudioClient::SetEventHandle")?;
+            (
+                client
+                    .GetBufferSize()
+                    .context("IAudioClient::GetBufferSize")? as usize,
+                client
+                    .GetStreamLatency()
+                    .context("IAudioClient::GetStreamLatency")?,
+                client
+                    .GetService::<IAudioRenderClient>()
+                    .context("IAudioClient::GetService(IAudioRenderClient)")?,
+                client
+                    .GetService::<IAudioClock>()
+                    .context("IAudioClient::GetService(IAudioClock)")?,
+            )
+        };
+        // SAFETY: plain COM call on a valid interface.
+        let clock_frequency =
+            unsafe { clock.GetFrequency() }.context("IAudioClock::GetFrequency")?;
+        let stream_latency_frames = hns_to_frames(stream_latency, rate);
+        let convert = host_to_device(request.host_sample_type, format.encoding.into());
+        let routes = request
+            .routes
+            .iter()
+            .map(|&(host_buffer, device_channel)| RenderRoute {
+                host_buffer,
+                device_channel,
+                convert,
+            })
+            .collect();
+        let render_config = RenderConfig {
+            block_frames: request.block_frames,
+            device_channels: format.channels as usize,
+            device_bytes_per_sample: format.encoding.container_bytes(),
+            device_buffer_frames,
+            sample_rate: rate as f64,
+            deferred_output: false,
+            output_latency_frames: output_latency_frames(
+                device_buffer_frames,
+                stream_latency_frames,
+                request.block_frames,
+                false,
+            ),
+        };
+        let period_frames = endpoint.default_period_frames * rate as usize
+            / endpoint.mix_format.sample_rate as usize;
+        let info = StreamInfo {
+            endpoint,
+            format,
+            mode: "shared, event-driven",
+            period_frames,
+            device_buffer_frames,
+            stream_latency_frames,
+        };
+        self.stream = Some(OpenStream {
+            client,
+            render_client,
+            clock,
+            clock_frequency,
+            audio_event,
+            info: info.clone(),
+            render_config,
+            routes,
+            buffers: request.buffers,
+            positions: request.positions,
+            handler: request.handler,
+            running: false,
+            last_report: StreamReport::default(),
+        });
+        Ok(info)
+    }
+
+    fn start(&mut self, deferred_output: bool) -> Result<(), BackendError> {
+        let stream = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| BackendError::new("start", "no stream is open"))?;
+        if stream.running {
+            return Ok(());
+        }
+        if let Some(failure) = &stream.last_report.failure {
+            return Err(BackendError::new(
+                "start",
+                format!("the stream failed earlier and must be re-created: {failure}"),
+            ));
+        }
+        // SAFETY: plain COM calls on an initialized, stopped client; the buffer returned by
+        // GetBuffer is exactly `frames * frame_bytes` long until ReleaseBuffer.
+        unsafe {
+            ResetEvent(self.wake.0).context("ResetEvent")?;
+            stream.client.Reset().context("IAudioClient::Reset")?;
+            let frames = stream.render_config.device_buffer_frames;
+            let data = stream
+                .render_client
+                .GetBuffer(frames as u32)
+                .context("IAudioRenderClient::GetBuffer (pre-fill)")?;
+            let frame_bytes = stream.info.format.frame_bytes();
+            std::ptr::write_bytes(data, 0, frames * frame_bytes);
+            stream
+                .render_client
+                .ReleaseBuffer(frames as u32, AUDCLNT_BUFFERFLAGS_SILENT.0 as u32)
+                .context("IAudioRenderClient::ReleaseBuffer (pre-fill)")?;
+        }
+        let config = &mut stream.render_config;
+        config.deferred_output = deferred_output;
+        config.output_latency_frames = output_latency_frames(
+            config.device_buffer_frames,
+            stream.info.stream_latency_frames,
+            config.block_frames,
+            deferred_output,
+        );
+        stream.buffers.clear();
+        stream.positions.clear();
+        // SAFETY: plain COM call on an initialized client.
+        unsafe { stream.client.Start() }.context("IAudioClient::Start")?;
+        stream.running = true;
+        Ok(())
+    }
+
+    /// The real-time part: runs until the wake event or a failure.
+    fn stream_until_woken(&mut self) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        // Everything the loop needs is built before it starts.
+        let mut pipeline = RenderPipeline::new(
+            stream.render_config,
+            stream.routes.clone(),
+            stream.buffers.clone(),
+            stream.positions.clone(),
+        );
+        let mut silence =
+            vec![0u8; stream.render_config.device_buffer_frames * pipeline.frame_bytes()];
+        pipeline.prefill_silence(&mut silence);
+        drop(silence);
+        let mmcss = enter_pro_audio();
+        rt_guard::reset();
+        let failure = {
+            let _rt = rt_guard::enter_rt();
+            run_render_loop(stream, &mut pipeline, self.wake.0)
+        };
+        let rt_allocations = rt_guard::rt_allocations();
+        if let Some(task) = mmcss {
+            // SAFETY: reverts the MMCSS registration made on this thread.
+            let _ = unsafe { AvRevertMmThreadCharacteristics(task) };
+        }
+        let failure = failure.map(RtFailure::into_error);
+        if let Some(error) = &failure {
+            stream.handler.stream_failed(error);
+        }
+        stream.last_report = StreamReport {
+            stats: pipeline.stats(),
+            rt_allocations,
+            failure,
+        };
+    }
+
+    fn stop(&mut self) -> StreamReport {
+        let Some(stream) = self.stream.as_mut() else {
+            return StreamReport::default();
+        };
+        if stream.running {
+            // SAFETY: plain COM call; stopping a failed or stopped client is harmless.
+            let _ = unsafe { stream.client.Stop() };
+            stream.running = false;
+        }
+        stream.last_report.clone()
+    }
+}
+
+fn shared_flags(needs_rate_conversion: bool) -> u32 {
+    if needs_rate_conversion {
+        AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM | AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY
+    } else {
+        0
+    }
+}
+
+fn enter_pro_audio() -> Option<HANDLE> {
+    let mut task_index = 0u32;
+    // SAFETY: registers this thread with MMCSS; reverted by the caller.
+    unsafe { AvSetMmThreadCharacteristicsW(w!("Pro Audio"), &mut task_index) }.ok()
+}
+
+/// Waits on the audio event and fills the device each time. Returns `None` when woken
+/// (stop), or the failure that ended the stream. Allocation-free.
+fn run_render_loop(
+    stream: &mut OpenStream,
+    pipeline: &mut RenderPipeline,
+    wake: HANDLE,
+) -> Option<RtFailure> {
+    let handles = [stream.audio_event.0, wake];
+    let frame_bytes = pipeline.frame_bytes();
+    let buffer_frames = stream.render_config.device_buffer_frames as u32;
+    let rate = stream.render_config.sample_rate;
+    loop {
+        // SAFETY: both handles stay open for the whole loop.
+        let woke = unsafe { WaitForMultipleObjects(&handles, false, EVENT_TIMEOUT_MS) };
+        if woke == WAIT_TIMEOUT {
+            return Some(RtFailure {
+                step: "waiting for the audio event",
+                hresult: None,
+            });
+        }
+        if woke.0 == WAIT_OBJECT_0.0 + 1 {
+            return None;
+        }
+        if woke != WAIT_OBJECT_0 {
+            return Some(RtFailure {
+                step: "WaitForMultipleObjects",
+                hresult: Some(windows::core::Error::from_thread().code().0),
+            });
+        }
+        // SAFETY: plain COM calls on the running client; `data` is valid for `frames`
+        // frames until ReleaseBuffer.
+        unsafe {
+            let padding = match stream.client.GetCurrentPadding() {
+                Ok(p) => p,
+                Err(e) => return Some(RtFailure::from("IAudioClient::GetCurrentPadding", e)),
+            };
+            let frames = buffer_frames.saturating_sub(padding);
+            if frames == 0 {
+                continue;
+            }
+            let (mut position, mut qpc) = (0u64, 0u64);
+            if let Err(e) = stream.clock.GetPosition(&mut position, Some(&mut qpc)) {
+                return Some(RtFailure::from("IAudioClock::GetPosition", e));
+            }
+            let reading =
+                ClockReading::from_audio_clock(position, stream.clock_frequency, qpc, rate)
+                    .unwrap_or(ClockReading {
+                        position_frames: 0.0,
+                        qpc_ns: qpc.saturating_mul(100),
+                    });
+            let data = match stream.render_client.GetBuffer(frames) {
+                Ok(d) => d,
+                Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
+            };
+            let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
+            pipeline.render(dst, padding as usize, &reading, stream.handler.as_mut());
+            if let Err(e) = stream.render_client.ReleaseBuffer(frames, 0) {
+                return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
+            }
+        }
+    }
+}
