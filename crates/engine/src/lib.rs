@@ -1,1 +1,2 @@
 //! Wasio engine.
+pub mod convert;
