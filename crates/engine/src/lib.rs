@@ -1,2 +1,3 @@
 //! Wasio engine.
+pub mod channels;
 pub mod convert;
