@@ -5,9 +5,14 @@
 //! - [`render`]: host blocks → lock-free ring → device periods, with switch timing.
 //! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
 //! - [`sizes`]: the buffer sizes offered to the host.
+//! - [`format`]: WAVEFORMATEX(TENSIBLE) parsing and building.
+//! - [`convert`]: sample conversion kernels between ASIO and device formats.
+//! - [`channels`]: channel names from speaker masks.
 
 pub mod buffers;
+pub mod channels;
 pub mod clock;
+pub mod convert;
 pub mod error;
 pub mod format;
 pub mod render;
