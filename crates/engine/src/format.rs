@@ -1,6 +1,7 @@
 //! WAVEFORMATEX / WAVEFORMATEXTENSIBLE as bytes: parsed and built here, so the backend only
 //! passes pointers and the logic is tested natively.
 
+pub use crate::convert::DeviceFormat;
 use std::fmt;
 
 pub const WAVE_FORMAT_PCM: u16 = 1;
@@ -16,46 +17,14 @@ const SUBTYPE_TAIL: [u8; 14] = [
     0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
 ];
 
-/// The sample encodings a WASAPI endpoint can use, little-endian.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SampleEncoding {
-    Int16,
-    /// 24 bits packed in 3 bytes.
-    Int24Packed,
-    /// 24 valid bits in the top of a 32-bit container.
-    Int24In32,
-    Int32,
-    Float32,
-}
-
-impl SampleEncoding {
-    pub fn container_bytes(self) -> usize {
-        match self {
-            SampleEncoding::Int16 => 2,
-            SampleEncoding::Int24Packed => 3,
-            _ => 4,
-        }
-    }
-    pub fn valid_bits(self) -> u16 {
-        match self {
-            SampleEncoding::Int16 => 16,
-            SampleEncoding::Int24Packed | SampleEncoding::Int24In32 => 24,
-            SampleEncoding::Int32 | SampleEncoding::Float32 => 32,
-        }
-    }
-    pub fn is_float(self) -> bool {
-        self == SampleEncoding::Float32
-    }
-}
-
-impl fmt::Display for SampleEncoding {
+impl fmt::Display for DeviceFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SampleEncoding::Int16 => "int16",
-            SampleEncoding::Int24Packed => "int24 (packed)",
-            SampleEncoding::Int24In32 => "int24-in-32",
-            SampleEncoding::Int32 => "int32",
-            SampleEncoding::Float32 => "float32",
+            DeviceFormat::Int16 => "int16",
+            DeviceFormat::Int24Packed => "int24 (packed)",
+            DeviceFormat::Int24In32 => "int24-in-32",
+            DeviceFormat::Int32 => "int32",
+            DeviceFormat::Float32 => "float32",
         })
     }
 }
@@ -67,7 +36,7 @@ pub struct StreamFormat {
     pub channels: u16,
     /// SPEAKER_* bits; 0 when the format does not say.
     pub channel_mask: u32,
-    pub encoding: SampleEncoding,
+    pub encoding: DeviceFormat,
 }
 
 impl fmt::Display for StreamFormat {
@@ -98,7 +67,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 impl StreamFormat {
     pub fn frame_bytes(&self) -> usize {
-        self.channels as usize * self.encoding.container_bytes()
+        self.channels as usize * self.encoding.bytes_per_sample()
     }
 
     /// Parses a WAVEFORMATEX (and its extensible tail when present).
@@ -137,19 +106,12 @@ impl StreamFormat {
             }
             other => return Err(FormatError(format!("unsupported format tag 0x{other:04x}"))),
         };
-        let encoding = match (is_float, bits, valid_bits) {
-            (true, 32, 32) => SampleEncoding::Float32,
-            (false, 16, 16) => SampleEncoding::Int16,
-            (false, 24, 24) => SampleEncoding::Int24Packed,
-            (false, 32, 24) => SampleEncoding::Int24In32,
-            (false, 32, 32) => SampleEncoding::Int32,
-            _ => {
-                return Err(FormatError(format!(
-                    "unsupported sample format: {} {bits}-bit container, {valid_bits} valid bits",
-                    if is_float { "float" } else { "integer" }
-                )))
-            }
-        };
+        let encoding = DeviceFormat::from_wave_format(bits, valid_bits, is_float).ok_or_else(|| {
+            FormatError(format!(
+                "unsupported sample format: {} {bits}-bit container, {valid_bits} valid bits",
+                if is_float { "float" } else { "integer" }
+            ))
+        })?;
         if channels == 0 || sample_rate == 0 {
             return Err(FormatError("format has no channels or no rate".into()));
         }
@@ -164,7 +126,7 @@ impl StreamFormat {
     /// Builds the WAVEFORMATEXTENSIBLE bytes for this format.
     pub fn to_extensible(&self) -> [u8; WAVEFORMATEXTENSIBLE_BYTES] {
         let mut b = [0u8; WAVEFORMATEXTENSIBLE_BYTES];
-        let container = self.encoding.container_bytes() as u16;
+        let container = self.encoding.bytes_per_sample() as u16;
         let block_align = container * self.channels;
         b[0..2].copy_from_slice(&WAVE_FORMAT_EXTENSIBLE.to_le_bytes());
         b[2..4].copy_from_slice(&self.channels.to_le_bytes());
@@ -173,7 +135,7 @@ impl StreamFormat {
         b[12..14].copy_from_slice(&block_align.to_le_bytes());
         b[14..16].copy_from_slice(&(container * 8).to_le_bytes());
         b[16..18].copy_from_slice(&22u16.to_le_bytes());
-        b[18..20].copy_from_slice(&self.encoding.valid_bits().to_le_bytes());
+        b[18..20].copy_from_slice(&(self.encoding.valid_bits() as u16).to_le_bytes());
         b[20..24].copy_from_slice(&self.channel_mask.to_le_bytes());
         b[24] = if self.encoding.is_float() { 3 } else { 1 };
         b[26..40].copy_from_slice(&SUBTYPE_TAIL);
@@ -183,11 +145,11 @@ impl StreamFormat {
     /// Builds a plain WAVEFORMATEX (for drivers that refuse the extensible form); `None` for
     /// encodings it cannot express (24-in-32).
     pub fn to_plain(&self) -> Option<[u8; WAVEFORMATEX_BYTES]> {
-        if self.encoding == SampleEncoding::Int24In32 {
+        if self.encoding == DeviceFormat::Int24In32 {
             return None;
         }
         let mut b = [0u8; WAVEFORMATEX_BYTES];
-        let container = self.encoding.container_bytes() as u16;
+        let container = self.encoding.bytes_per_sample() as u16;
         let block_align = container * self.channels;
         let tag = if self.encoding.is_float() {
             WAVE_FORMAT_IEEE_FLOAT
@@ -228,11 +190,11 @@ mod tests {
     #[test]
     fn extensible_round_trips_every_encoding() {
         for encoding in [
-            SampleEncoding::Int16,
-            SampleEncoding::Int24Packed,
-            SampleEncoding::Int24In32,
-            SampleEncoding::Int32,
-            SampleEncoding::Float32,
+            DeviceFormat::Int16,
+            DeviceFormat::Int24Packed,
+            DeviceFormat::Int24In32,
+            DeviceFormat::Int32,
+            DeviceFormat::Float32,
         ] {
             let f = StreamFormat {
                 sample_rate: 96_000,
@@ -255,12 +217,12 @@ mod tests {
             sample_rate: 44_100,
             channels: 2,
             channel_mask: 0,
-            encoding: SampleEncoding::Int16,
+            encoding: DeviceFormat::Int16,
         };
         let plain = f.to_plain().unwrap();
         assert_eq!(StreamFormat::parse(&plain).unwrap(), f);
         let float = StreamFormat {
-            encoding: SampleEncoding::Float32,
+            encoding: DeviceFormat::Float32,
             ..f
         };
         assert_eq!(
@@ -268,7 +230,7 @@ mod tests {
             float
         );
         assert!(StreamFormat {
-            encoding: SampleEncoding::Int24In32,
+            encoding: DeviceFormat::Int24In32,
             ..f
         }
         .to_plain()
@@ -282,7 +244,7 @@ mod tests {
             sample_rate: 48_000,
             channels: 2,
             channel_mask: 3,
-            encoding: SampleEncoding::Float32,
+            encoding: DeviceFormat::Float32,
         }
         .to_extensible();
         b[24] = 9;

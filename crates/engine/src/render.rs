@@ -9,9 +9,7 @@ use crate::buffers::HostBuffers;
 use crate::clock::{ClockReading, PositionCell};
 use std::sync::Arc;
 
-/// Converts `frames` samples of one planar host channel (`src`) into an interleaved device
-/// buffer: `dst` starts at the channel's first sample, samples are `dst_stride` bytes apart.
-pub type HostToDevice = fn(src: &[u8], dst: &mut [u8], dst_stride: usize, frames: usize);
+pub use crate::convert::HostToDevice;
 
 /// One active host output channel and where it goes on the device.
 #[derive(Clone, Copy)]
