@@ -1,6 +1,8 @@
 //! Wasio's engine: everything that does not need Windows, tested natively.
 //!
 //! - [`state`]: the ASIO life cycle and which call is valid when.
+//! - [`driver`]: the IASIO semantics, on raw host arguments.
+//! - [`backend`]: what the driver core needs from an audio backend.
 //! - [`buffers`]: the ASIO double buffers.
 //! - [`render`]: host blocks → lock-free ring → device periods, with switch timing.
 //! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
@@ -8,14 +10,18 @@
 //! - [`format`]: WAVEFORMATEX(TENSIBLE) parsing and building.
 //! - [`convert`]: sample conversion kernels between ASIO and device formats.
 //! - [`channels`]: channel names from speaker masks.
+//! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
+pub mod backend;
 pub mod buffers;
 pub mod channels;
 pub mod clock;
 pub mod convert;
+pub mod driver;
 pub mod error;
 pub mod format;
 pub mod render;
+pub mod rt_guard;
 pub mod sizes;
 pub mod state;
 
