@@ -1,1 +1,4 @@
 //! Wasio engine.
+
+pub mod config;
+pub mod hresult;
