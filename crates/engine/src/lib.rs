@@ -10,16 +10,20 @@
 //! - [`format`]: WAVEFORMATEX(TENSIBLE) parsing and building.
 //! - [`convert`]: sample conversion kernels between ASIO and device formats.
 //! - [`channels`]: channel names from speaker masks.
+//! - [`config`]: the Wasio.toml model, parser and watcher.
+//! - [`hresult`]: HRESULT names for messages.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
 pub mod backend;
 pub mod buffers;
 pub mod channels;
 pub mod clock;
+pub mod config;
 pub mod convert;
 pub mod driver;
 pub mod error;
 pub mod format;
+pub mod hresult;
 pub mod render;
 pub mod rt_guard;
 pub mod sizes;

@@ -1,0 +1,201 @@
+//! Fuzzing the parser with proptest (cargo-fuzz needs nightly): random text and mutations of
+//! valid files must give settings or a `ConfigError` pointing inside the file, never a panic.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use wasio_engine::config::{Config, ConfigError, Settings, ASIO_ERROR_MESSAGE_BYTES};
+
+const VALID: &str = r#"sample_rate = 48000
+[buffer]
+min = 48
+max = 960
+preferred = 144
+granularity = 48
+[logging]
+enabled = true
+level = "trace"
+max_size_kib = 1024
+keep = 3
+[output]
+device = { regex = "USB.*DAC" }
+mode = "exclusive-event"
+channels = [0, 1]
+sample_type = "int24"
+period_ms = 3.0
+buffer_ms = 3.0
+[input]
+enabled = true
+device = "follow-default"
+mode = "shared"
+channels = 2
+sample_type = "float32"
+"#;
+
+/// Pieces a mutation may insert: TOML punctuation, keys, and troublesome values.
+const FRAGMENTS: &[&str] = &[
+    "[",
+    "]",
+    "[[",
+    "]]",
+    "{",
+    "}",
+    "=",
+    "\"",
+    "'",
+    "\"\"\"",
+    ",",
+    ".",
+    "#",
+    "\n",
+    "\r\n",
+    "\\",
+    "\\u00e9",
+    "-",
+    "+",
+    "0x",
+    "1e999",
+    "nan",
+    "-inf",
+    "inf",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "true",
+    "[output]",
+    "[input]",
+    "[buffer]",
+    "[logging]",
+    "mode",
+    "device",
+    "channels",
+    "regex",
+    "name",
+    "id",
+    "(",
+    "*",
+    "[0, 0]",
+    "{ regex = \"(\" }",
+    "é",
+    "\u{feff}",
+    "\0",
+    "1979-05-27T07:32:00Z",
+    "period_ms = ",
+    "a.b.c = 1",
+];
+
+fn check(text: &str) -> Result<(), TestCaseError> {
+    match Settings::parse(text, Path::new("Wasio.toml")) {
+        Ok(settings) => {
+            // Whatever is accepted saves and reloads to the same settings.
+            let saved = Config::from(&settings).to_toml_string();
+            let reloaded = Settings::parse(&saved, Path::new("Wasio.toml"));
+            prop_assert_eq!(reloaded.as_ref().ok(), Some(&settings), "{}", saved);
+            Ok(())
+        }
+        Err(error) => check_error(text, &error),
+    }
+}
+
+fn check_error(text: &str, error: &ConfigError) -> Result<(), TestCaseError> {
+    let lines = text.split('\n').count();
+    let line = error.line.expect("parse errors always have a line");
+    let column = error.column.expect("parse errors always have a column");
+    prop_assert!(
+        line >= 1 && line <= lines,
+        "line {} of {}: {}",
+        line,
+        lines,
+        error
+    );
+    let line_text = text.split('\n').nth(line - 1).unwrap_or("");
+    prop_assert!(
+        column >= 1 && column <= line_text.chars().count() + 1,
+        "{}",
+        error
+    );
+    prop_assert!(!error.message.is_empty());
+    prop_assert!(error.short().len() < ASIO_ERROR_MESSAGE_BYTES);
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Delete { at: usize, len: usize },
+    Insert { at: usize, fragment: usize },
+    Replace { at: usize, byte: u8 },
+    Duplicate { at: usize, len: usize },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 1..8usize).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (any::<usize>(), 0..FRAGMENTS.len())
+            .prop_map(|(at, fragment)| Mutation::Insert { at, fragment }),
+        (any::<usize>(), 0x20u8..0x7f).prop_map(|(at, byte)| Mutation::Replace { at, byte }),
+        (any::<usize>(), 1..40usize).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
+    ]
+}
+
+fn boundary(text: &str, at: usize) -> usize {
+    let mut at = at % (text.len() + 1);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn apply(text: &mut String, mutation: &Mutation) {
+    match *mutation {
+        Mutation::Delete { at, len } => {
+            let start = boundary(text, at);
+            let end = boundary(text, start + len.min(text.len() - start));
+            text.replace_range(start..end, "");
+        }
+        Mutation::Insert { at, fragment } => {
+            let at = boundary(text, at);
+            text.insert_str(at, FRAGMENTS[fragment]);
+        }
+        Mutation::Replace { at, byte } => {
+            let start = boundary(text, at);
+            if let Some(c) = text[start..].chars().next() {
+                text.replace_range(start..start + c.len_utf8(), &(byte as char).to_string());
+            }
+        }
+        Mutation::Duplicate { at, len } => {
+            let start = boundary(text, at);
+            let end = boundary(text, start + len.min(text.len() - start));
+            let piece = text[start..end].to_string();
+            text.insert_str(end, &piece);
+        }
+    }
+}
+
+#[test]
+fn the_valid_seed_is_valid() {
+    Settings::parse(VALID, Path::new("Wasio.toml")).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_text_never_panics(text in "\\PC{0,200}") {
+        check(&text)?;
+    }
+
+    #[test]
+    fn random_toml_like_text_never_panics(
+        text in "([a-z_\\[\\]{}=\"'.,#0-9 \\-]|\n){0,300}"
+    ) {
+        check(&text)?;
+    }
+
+    #[test]
+    fn mutated_valid_files_never_panic(mutations in proptest::collection::vec(mutation(), 1..6)) {
+        let mut text = VALID.to_string();
+        for mutation in &mutations {
+            apply(&mut text, mutation);
+        }
+        check(&text)?;
+    }
+}
