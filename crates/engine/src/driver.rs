@@ -10,7 +10,9 @@
 //! `getSamplePosition` and `outputReady`, which hosts call from inside bufferSwitch, are
 //! lock-free.
 
-use crate::backend::{Backend, BackendError, EndpointInfo, OutputRequest, StreamHandler, StreamInfo, StreamReport};
+use crate::backend::{
+    Backend, BackendError, EndpointInfo, OutputRequest, StreamHandler, StreamInfo, StreamReport,
+};
 use crate::buffers::HostBuffers;
 use crate::channels::{channel_names, to_asio_name};
 use crate::clock::PositionCell;
@@ -21,9 +23,10 @@ use crate::rt_guard;
 use crate::sizes::BufferSizeRange;
 use crate::state::{check_call, AsioCall, DriverState};
 use asio_abi::{
-    future, message, time_flags, AsioBool, AsioBufferInfo, AsioCallbacks, AsioChannelInfo, AsioClockSource,
-    AsioError, AsioInternalBufferInfo, AsioIoFormat, AsioSamples, AsioTime, AsioTimeStamp, ASE_NOT_PRESENT, ASE_OK,
-    ASE_SP_NOT_ADVANCING, ASE_SUCCESS, ASIO_FALSE, ASIO_TRUE,
+    future, message, time_flags, AsioBool, AsioBufferInfo, AsioCallbacks, AsioChannelInfo,
+    AsioClockSource, AsioError, AsioInternalBufferInfo, AsioIoFormat, AsioSamples, AsioTime,
+    AsioTimeStamp, ASE_NOT_PRESENT, ASE_OK, ASE_SP_NOT_ADVANCING, ASE_SUCCESS, ASIO_FALSE,
+    ASIO_TRUE,
 };
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -39,8 +42,14 @@ pub const ERROR_MESSAGE_CAPACITY: usize = 124;
 
 /// `getDriverVersion`: major × 10000 + minor × 100 + patch.
 pub fn driver_version_number() -> i32 {
-    let mut parts = crate::DRIVER_VERSION.split('.').map(|p| p.parse::<i32>().unwrap_or(0));
-    let (major, minor, patch) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let mut parts = crate::DRIVER_VERSION
+        .split('.')
+        .map(|p| p.parse::<i32>().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
     major * 10_000 + minor * 100 + patch
 }
 
@@ -70,14 +79,21 @@ impl HostMessenger {
     /// # Safety
     /// `callbacks` must hold valid host function pointers (or None).
     unsafe fn query(callbacks: AsioCallbacks) -> Self {
-        let mut m = Self { callbacks, reset_request: false, latencies_changed: false, time_info: false };
-        let Some(ask) = callbacks.asio_message else { return m };
+        let mut m = Self {
+            callbacks,
+            reset_request: false,
+            latencies_changed: false,
+            time_info: false,
+        };
+        let Some(ask) = callbacks.asio_message else {
+            return m;
+        };
         let null = std::ptr::null_mut();
         // SAFETY: the host's asioMessage, called with the documented arguments.
         let supported = |selector: i32| unsafe { ask(message::SELECTOR_SUPPORTED, selector, null, null as *mut f64) } != 0;
         m.reset_request = supported(message::RESET_REQUEST);
         m.latencies_changed = supported(message::LATENCIES_CHANGED);
-        m.time_info = callbacks.buffer_switch_time_info.is_some()
+        m.time_info = { callbacks.buffer_switch_time_info }.is_some()
             && supported(message::SUPPORTS_TIME_INFO)
             // SAFETY: as above.
             && unsafe { ask(message::SUPPORTS_TIME_INFO, 0, null, null as *mut f64) } != 0;
@@ -116,7 +132,10 @@ impl SwitchHandler for HostSwitch {
                 info.sample_position = AsioSamples::from_u64(timing.sample_position);
                 info.system_time = AsioTimeStamp::from_u64(timing.system_time_ns);
                 info.sample_rate = self.sample_rate;
-                info.flags = time_flags::SYSTEM_TIME_VALID | time_flags::SAMPLE_POSITION_VALID | time_flags::SAMPLE_RATE_VALID | time_flags::SPEED_VALID;
+                info.flags = time_flags::SYSTEM_TIME_VALID
+                    | time_flags::SAMPLE_POSITION_VALID
+                    | time_flags::SAMPLE_RATE_VALID
+                    | time_flags::SPEED_VALID;
                 if let Some(switch) = self.messenger.callbacks.buffer_switch_time_info {
                     // SAFETY: host callback with a time struct that lives as long as the stream.
                     unsafe { switch(&mut *self.time, half, ASIO_TRUE) };
@@ -131,7 +150,8 @@ impl SwitchHandler for HostSwitch {
 
 impl StreamHandler for HostSwitch {
     fn stream_failed(&mut self, error: &BackendError) {
-        let text = format!("The stream stopped: {error}. Waiting for the host to reset the driver.");
+        let text =
+            format!("The stream stopped: {error}. Waiting for the host to reset the driver.");
         *lock(&self.last_error) = text;
         // Hosts may call back into the driver (stop, disposeBuffers) from the reset handler,
         // so the message goes out from its own thread, never from the device thread.
@@ -256,20 +276,27 @@ impl DriverCore {
             let backend = match &inner.backend {
                 Some(b) => b.clone(),
                 None => {
-                    let b = (self.make_backend)().map_err(|e| backend_error("starting the device thread", e))?;
+                    let b = (self.make_backend)()
+                        .map_err(|e| backend_error("starting the device thread", e))?;
                     inner.backend = Some(b.clone());
                     b
                 }
             };
             let output = backend.describe_output().map_err(|e| match e.hresult {
-                Some(_) if !e.is_device_lost() => DriverError::not_present(format!("no usable output device: {e}")),
+                Some(_) if !e.is_device_lost() => {
+                    DriverError::not_present(format!("no usable output device: {e}"))
+                }
                 _ => DriverError::not_present(format!("no output device: {e}")),
             })?;
             if inner.sample_rate == 0 || inner.output.as_ref().map(|o| &o.id) != Some(&output.id) {
                 inner.sample_rate = output.mix_format.sample_rate;
                 inner.rate_answers.clear();
             }
-            inner.sizes = BufferSizeRange::decoupled(scale_frames(output.default_period_frames, output.mix_format.sample_rate, inner.sample_rate) as u32);
+            inner.sizes = BufferSizeRange::decoupled(scale_frames(
+                output.default_period_frames,
+                output.mix_format.sample_rate,
+                inner.sample_rate,
+            ) as u32);
             inner.output = Some(output);
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
@@ -304,7 +331,11 @@ impl DriverCore {
             return;
         }
         let message = lock(&self.last_error);
-        let text = if message.is_empty() { "No error." } else { message.as_str() };
+        let text = if message.is_empty() {
+            "No error."
+        } else {
+            message.as_str()
+        };
         let mut end = text.len().min(ERROR_MESSAGE_CAPACITY - 1);
         while !text.is_char_boundary(end) {
             end -= 1;
@@ -328,9 +359,14 @@ impl DriverCore {
         let result = (|| {
             let inner = self.checked(AsioCall::GetChannels)?;
             if inputs.is_null() || outputs.is_null() {
-                return Err(DriverError::invalid_parameter("getChannels: a null pointer was passed"));
+                return Err(DriverError::invalid_parameter(
+                    "getChannels: a null pointer was passed",
+                ));
             }
-            let channels = inner.output.as_ref().map_or(0, |o| o.mix_format.channels as i32);
+            let channels = inner
+                .output
+                .as_ref()
+                .map_or(0, |o| o.mix_format.channels as i32);
             // SAFETY: checked non-null; the host owns the memory.
             unsafe {
                 *inputs = 0;
@@ -345,10 +381,23 @@ impl DriverCore {
     fn output_latency(&self, inner: &Inner) -> usize {
         let deferred = !self.output_ready_seen.load(Ordering::Acquire);
         match (&inner.prepared, &inner.output) {
-            (Some(p), _) => output_latency_frames(p.info.device_buffer_frames, p.info.stream_latency_frames, p.block_frames, deferred),
+            (Some(p), _) => output_latency_frames(
+                p.info.device_buffer_frames,
+                p.info.stream_latency_frames,
+                p.block_frames,
+                deferred,
+            ),
             (None, Some(o)) => output_latency_frames(
-                scale_frames(o.shared_buffer_frames, o.mix_format.sample_rate, inner.sample_rate),
-                scale_frames(o.shared_stream_latency_frames, o.mix_format.sample_rate, inner.sample_rate),
+                scale_frames(
+                    o.shared_buffer_frames,
+                    o.mix_format.sample_rate,
+                    inner.sample_rate,
+                ),
+                scale_frames(
+                    o.shared_stream_latency_frames,
+                    o.mix_format.sample_rate,
+                    inner.sample_rate,
+                ),
                 inner.sizes.preferred as usize,
                 deferred,
             ),
@@ -362,7 +411,9 @@ impl DriverCore {
         let result = (|| {
             let inner = self.checked(AsioCall::GetLatencies)?;
             if input.is_null() || output.is_null() {
-                return Err(DriverError::invalid_parameter("getLatencies: a null pointer was passed"));
+                return Err(DriverError::invalid_parameter(
+                    "getLatencies: a null pointer was passed",
+                ));
             }
             let out = self.output_latency(&inner) as i32;
             // SAFETY: checked non-null.
@@ -377,11 +428,19 @@ impl DriverCore {
 
     /// # Safety
     /// Pointers must be null or valid for writing.
-    pub unsafe fn get_buffer_size(&self, min: *mut i32, max: *mut i32, preferred: *mut i32, granularity: *mut i32) -> AsioError {
+    pub unsafe fn get_buffer_size(
+        &self,
+        min: *mut i32,
+        max: *mut i32,
+        preferred: *mut i32,
+        granularity: *mut i32,
+    ) -> AsioError {
         let result = (|| {
             let inner = self.checked(AsioCall::GetBufferSize)?;
             if min.is_null() || max.is_null() || preferred.is_null() || granularity.is_null() {
-                return Err(DriverError::invalid_parameter("getBufferSize: a null pointer was passed"));
+                return Err(DriverError::invalid_parameter(
+                    "getBufferSize: a null pointer was passed",
+                ));
             }
             let s = inner.sizes;
             // SAFETY: checked non-null.
@@ -399,7 +458,9 @@ impl DriverCore {
     /// Turns a host's rate into whole Hz, refusing what is not a sample rate.
     fn valid_rate(rate: f64) -> DriverResult<u32> {
         if !rate.is_finite() || rate <= 0.0 {
-            return Err(DriverError::invalid_parameter(format!("{rate} is not a sample rate")));
+            return Err(DriverError::invalid_parameter(format!(
+                "{rate} is not a sample rate"
+            )));
         }
         if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) || rate.fract() != 0.0 {
             return Err(DriverError::no_clock(format!(
@@ -420,8 +481,13 @@ impl DriverCore {
             // Never disturb a running stream with a trial: unknown rates are refused.
             return Ok(false);
         }
-        let backend = inner.backend.clone().ok_or_else(|| DriverError::not_present("no device"))?;
-        let answer = backend.supports_rate(rate).map_err(|e| backend_error("checking the sample rate", e))?;
+        let backend = inner
+            .backend
+            .clone()
+            .ok_or_else(|| DriverError::not_present("no device"))?;
+        let answer = backend
+            .supports_rate(rate)
+            .map_err(|e| backend_error("checking the sample rate", e))?;
         inner.rate_answers.push((rate, answer));
         Ok(answer)
     }
@@ -433,7 +499,9 @@ impl DriverCore {
             if Self::rate_supported(&mut inner, hz)? {
                 Ok(())
             } else {
-                Err(DriverError::no_clock(format!("the output device cannot run at {hz} Hz")))
+                Err(DriverError::no_clock(format!(
+                    "the output device cannot run at {hz} Hz"
+                )))
             }
         })();
         self.finish(result)
@@ -445,7 +513,9 @@ impl DriverCore {
         let result = (|| {
             let inner = self.checked(AsioCall::GetSampleRate)?;
             if rate.is_null() {
-                return Err(DriverError::invalid_parameter("getSampleRate: a null pointer was passed"));
+                return Err(DriverError::invalid_parameter(
+                    "getSampleRate: a null pointer was passed",
+                ));
             }
             // SAFETY: checked non-null.
             unsafe { *rate = inner.sample_rate as f64 };
@@ -467,12 +537,18 @@ impl DriverCore {
                 )));
             }
             if !Self::rate_supported(&mut inner, hz)? {
-                return Err(DriverError::no_clock(format!("the output device cannot run at {hz} Hz")));
+                return Err(DriverError::no_clock(format!(
+                    "the output device cannot run at {hz} Hz"
+                )));
             }
             let previous = inner.sample_rate;
             inner.sample_rate = hz;
             if let Some(o) = &inner.output {
-                inner.sizes = BufferSizeRange::decoupled(scale_frames(o.default_period_frames, o.mix_format.sample_rate, hz) as u32);
+                inner.sizes = BufferSizeRange::decoupled(scale_frames(
+                    o.default_period_frames,
+                    o.mix_format.sample_rate,
+                    hz,
+                ) as u32);
             }
             if inner.prepared.is_some() {
                 // The buffers stay; the stream is re-opened at the new rate.
@@ -488,16 +564,24 @@ impl DriverCore {
 
     /// # Safety
     /// `clocks` must be null or valid for `*num` entries; `num` null or valid.
-    pub unsafe fn get_clock_sources(&self, clocks: *mut AsioClockSource, num: *mut i32) -> AsioError {
+    pub unsafe fn get_clock_sources(
+        &self,
+        clocks: *mut AsioClockSource,
+        num: *mut i32,
+    ) -> AsioError {
         let result = (|| {
             let _inner = self.checked(AsioCall::GetClockSources)?;
             if clocks.is_null() || num.is_null() {
-                return Err(DriverError::invalid_parameter("getClockSources: a null pointer was passed"));
+                return Err(DriverError::invalid_parameter(
+                    "getClockSources: a null pointer was passed",
+                ));
             }
             // SAFETY: checked non-null.
             let capacity = unsafe { *num };
             if capacity < 1 {
-                return Err(DriverError::invalid_parameter(format!("getClockSources: room for {capacity} sources")));
+                return Err(DriverError::invalid_parameter(format!(
+                    "getClockSources: room for {capacity} sources"
+                )));
             }
             let mut source = AsioClockSource::zeroed();
             source.index = 0;
@@ -519,7 +603,9 @@ impl DriverCore {
         let result = (|| {
             let _inner = self.checked(AsioCall::SetClockSource)?;
             if reference != 0 {
-                return Err(DriverError::invalid_parameter(format!("clock source {reference} does not exist; the only one is 0")));
+                return Err(DriverError::invalid_parameter(format!(
+                    "clock source {reference} does not exist; the only one is 0"
+                )));
             }
             Ok(())
         })();
@@ -530,13 +616,21 @@ impl DriverCore {
     ///
     /// # Safety
     /// Pointers must be null or valid for writing.
-    pub unsafe fn get_sample_position(&self, position: *mut AsioSamples, stamp: *mut AsioTimeStamp) -> AsioError {
+    pub unsafe fn get_sample_position(
+        &self,
+        position: *mut AsioSamples,
+        stamp: *mut AsioTimeStamp,
+    ) -> AsioError {
         let state = self.state.load(Ordering::Acquire);
         if state != STATE_PREPARED && state != STATE_RUNNING {
-            return self.fail(DriverError::invalid_mode("getSamplePosition: no stream exists; call createBuffers and start"));
+            return self.fail(DriverError::invalid_mode(
+                "getSamplePosition: no stream exists; call createBuffers and start",
+            ));
         }
         if position.is_null() || stamp.is_null() {
-            return self.fail(DriverError::invalid_parameter("getSamplePosition: a null pointer was passed"));
+            return self.fail(DriverError::invalid_parameter(
+                "getSamplePosition: a null pointer was passed",
+            ));
         }
         match self.positions.read() {
             Some((samples, time_ns)) => {
@@ -557,18 +651,28 @@ impl DriverCore {
         let result = (|| {
             let inner = self.checked(AsioCall::GetChannelInfo)?;
             if info.is_null() {
-                return Err(DriverError::invalid_parameter("getChannelInfo: a null pointer was passed"));
+                return Err(DriverError::invalid_parameter(
+                    "getChannelInfo: a null pointer was passed",
+                ));
             }
             // SAFETY: checked non-null; the host owns the struct.
             let info = unsafe { &mut *info };
             let (channel, is_input) = (info.channel, info.is_input != ASIO_FALSE);
-            let output = inner.output.as_ref().ok_or_else(|| DriverError::not_present("no output device"))?;
+            let output = inner
+                .output
+                .as_ref()
+                .ok_or_else(|| DriverError::not_present("no output device"))?;
             let count = output.mix_format.channels as i32;
             if is_input {
-                return Err(DriverError::invalid_parameter(format!("input channel {channel} does not exist: there are no inputs")));
+                return Err(DriverError::invalid_parameter(format!(
+                    "input channel {channel} does not exist: there are no inputs"
+                )));
             }
             if channel < 0 || channel >= count {
-                return Err(DriverError::invalid_parameter(format!("output channel {channel} does not exist: there are {count} (0 to {})", count - 1)));
+                return Err(DriverError::invalid_parameter(format!(
+                    "output channel {channel} does not exist: there are {count} (0 to {})",
+                    count - 1
+                )));
             }
             let names = channel_names(output.mix_format.channel_mask, count as usize);
             info.is_active = match &inner.prepared {
@@ -586,13 +690,24 @@ impl DriverCore {
     /// # Safety
     /// `infos` must be null or valid for `count` entries; `callbacks` null or valid, and
     /// its function pointers valid until disposeBuffers.
-    pub unsafe fn create_buffers(&self, infos: *mut AsioBufferInfo, count: i32, buffer_size: i32, callbacks: *const AsioCallbacks) -> AsioError {
+    pub unsafe fn create_buffers(
+        &self,
+        infos: *mut AsioBufferInfo,
+        count: i32,
+        buffer_size: i32,
+        callbacks: *const AsioCallbacks,
+    ) -> AsioError {
         let result = (|| {
             let mut inner = self.checked(AsioCall::CreateBuffers)?;
             if infos.is_null() || callbacks.is_null() {
-                return Err(DriverError::invalid_parameter("createBuffers: a null pointer was passed"));
+                return Err(DriverError::invalid_parameter(
+                    "createBuffers: a null pointer was passed",
+                ));
             }
-            let output_count = inner.output.as_ref().map_or(0, |o| o.mix_format.channels as usize);
+            let output_count = inner
+                .output
+                .as_ref()
+                .map_or(0, |o| o.mix_format.channels as usize);
             if count <= 0 || count as usize > output_count {
                 return Err(DriverError::invalid_parameter(format!(
                     "createBuffers: {count} channels asked for; between 1 and {output_count} exist"
@@ -611,31 +726,63 @@ impl DriverCore {
                     return Err(DriverError::invalid_parameter(format!("createBuffers: entry {i} asks for output channel {channel}; there are {output_count}")));
                 }
                 if output_channels.contains(&(channel as usize)) {
-                    return Err(DriverError::invalid_parameter(format!("createBuffers: output channel {channel} is asked for twice")));
+                    return Err(DriverError::invalid_parameter(format!(
+                        "createBuffers: output channel {channel} is asked for twice"
+                    )));
                 }
                 output_channels.push(channel as usize);
             }
             // SAFETY: checked non-null.
             let callbacks = unsafe { *callbacks };
-            if callbacks.buffer_switch.is_none() && callbacks.buffer_switch_time_info.is_none() {
-                return Err(DriverError::invalid_parameter("createBuffers: the host gave no bufferSwitch callback"));
+            if { callbacks.buffer_switch }.is_none() && { callbacks.buffer_switch_time_info }
+                .is_none()
+            {
+                return Err(DriverError::invalid_parameter(
+                    "createBuffers: the host gave no bufferSwitch callback",
+                ));
             }
-            let buffers = Arc::new(HostBuffers::new(output_channels.len(), block_frames, inner.host_sample_type.bytes_per_sample())?);
+            let buffers = Arc::new(HostBuffers::new(
+                output_channels.len(),
+                block_frames,
+                inner.host_sample_type.bytes_per_sample(),
+            )?);
             // SAFETY: the host's callbacks, asked about what they support.
             let messenger = unsafe { HostMessenger::query(callbacks) };
-            let info = self.open_stream(&mut inner, &buffers, &output_channels, block_frames, messenger)?;
+            let info = self.open_stream(
+                &mut inner,
+                &buffers,
+                &output_channels,
+                block_frames,
+                messenger,
+            )?;
             for (i, request) in requests.iter_mut().enumerate() {
                 request.buffers = [buffers.pointer(i, 0), buffers.pointer(i, 1)];
             }
-            inner.prepared = Some(Prepared { buffers, output_channels, block_frames, messenger, info });
+            inner.prepared = Some(Prepared {
+                buffers,
+                output_channels,
+                block_frames,
+                messenger,
+                info,
+            });
             self.set_state(&mut inner, DriverState::Prepared);
             Ok(())
         })();
         self.finish(result)
     }
 
-    fn open_stream(&self, inner: &mut Inner, buffers: &Arc<HostBuffers>, output_channels: &[usize], block_frames: usize, messenger: HostMessenger) -> DriverResult<StreamInfo> {
-        let backend = inner.backend.clone().ok_or_else(|| DriverError::not_present("no device"))?;
+    fn open_stream(
+        &self,
+        inner: &mut Inner,
+        buffers: &Arc<HostBuffers>,
+        output_channels: &[usize],
+        block_frames: usize,
+        messenger: HostMessenger,
+    ) -> DriverResult<StreamInfo> {
+        let backend = inner
+            .backend
+            .clone()
+            .ok_or_else(|| DriverError::not_present("no device"))?;
         let handler = HostSwitch {
             messenger,
             time: Box::new(AsioTime::zeroed()),
@@ -651,12 +798,23 @@ impl DriverCore {
             positions: self.positions.clone(),
             handler: Box::new(handler),
         };
-        backend.open_output(request).map_err(|e| backend_error("opening the output stream", e))
+        backend
+            .open_output(request)
+            .map_err(|e| backend_error("opening the output stream", e))
     }
 
     fn reopen(&self, inner: &mut Inner) -> DriverResult<()> {
-        let p = inner.prepared.take().ok_or_else(|| DriverError::invalid_mode("no stream to re-open"))?;
-        let opened = self.open_stream(inner, &p.buffers, &p.output_channels, p.block_frames, p.messenger);
+        let p = inner
+            .prepared
+            .take()
+            .ok_or_else(|| DriverError::invalid_mode("no stream to re-open"))?;
+        let opened = self.open_stream(
+            inner,
+            &p.buffers,
+            &p.output_channels,
+            p.block_frames,
+            p.messenger,
+        );
         match opened {
             Ok(info) => {
                 inner.prepared = Some(Prepared { info, ..p });
@@ -679,7 +837,9 @@ impl DriverCore {
             let mut inner = lock(&self.inner);
             check_call(inner.state, AsioCall::DisposeBuffers)?;
             if let Some(backend) = inner.backend.clone() {
-                backend.close().map_err(|e| backend_error("closing the stream", e))?;
+                backend
+                    .close()
+                    .map_err(|e| backend_error("closing the stream", e))?;
             }
             inner.prepared = None;
             self.set_state(&mut inner, DriverState::Initialized);
@@ -691,9 +851,14 @@ impl DriverCore {
     pub fn start(&self) -> AsioError {
         let result = (|| {
             let mut inner = self.checked(AsioCall::Start)?;
-            let backend = inner.backend.clone().ok_or_else(|| DriverError::not_present("no device"))?;
+            let backend = inner
+                .backend
+                .clone()
+                .ok_or_else(|| DriverError::not_present("no device"))?;
             let deferred = !self.output_ready_seen.load(Ordering::Acquire);
-            backend.start(deferred).map_err(|e| backend_error("starting the stream", e))?;
+            backend
+                .start(deferred)
+                .map_err(|e| backend_error("starting the stream", e))?;
             self.set_state(&mut inner, DriverState::Running);
             Ok(())
         })();
@@ -709,9 +874,14 @@ impl DriverCore {
                 return Ok(());
             }
             self.set_state(&mut inner, DriverState::Prepared);
-            inner.backend.clone().ok_or_else(|| DriverError::not_present("no device"))?
+            inner
+                .backend
+                .clone()
+                .ok_or_else(|| DriverError::not_present("no device"))?
         };
-        let report = backend.stop().map_err(|e| backend_error("stopping the stream", e))?;
+        let report = backend
+            .stop()
+            .map_err(|e| backend_error("stopping the stream", e))?;
         lock(&self.inner).last_report = report;
         Ok(())
     }
@@ -739,23 +909,35 @@ impl DriverCore {
             future::GET_INTERNAL_BUFFER_SAMPLES => match (&inner.prepared, opt.is_null()) {
                 (Some(p), false) => {
                     let buffered = self.output_latency(&inner).saturating_sub(p.block_frames);
-                    let info = AsioInternalBufferInfo { input_samples: 0, output_samples: buffered as i32 };
+                    let info = AsioInternalBufferInfo {
+                        input_samples: 0,
+                        output_samples: buffered as i32,
+                    };
                     // SAFETY: the selector defines `opt` as an AsioInternalBufferInfo.
                     unsafe { (opt as *mut AsioInternalBufferInfo).write_unaligned(info) };
                     ASE_SUCCESS
                 }
                 _ => ASE_NOT_PRESENT,
             },
-            future::CAN_DO_IO_FORMAT | future::SET_IO_FORMAT | future::GET_IO_FORMAT if !opt.is_null() => {
+            future::CAN_DO_IO_FORMAT | future::SET_IO_FORMAT | future::GET_IO_FORMAT
+                if !opt.is_null() =>
+            {
                 let format = opt as *mut AsioIoFormat;
                 if selector == future::GET_IO_FORMAT {
                     // SAFETY: the selector defines `opt` as an AsioIoFormat.
-                    unsafe { std::ptr::addr_of_mut!((*format).format_type).write_unaligned(asio_abi::io_format::PCM) };
+                    unsafe {
+                        std::ptr::addr_of_mut!((*format).format_type)
+                            .write_unaligned(asio_abi::io_format::PCM)
+                    };
                     return ASE_SUCCESS;
                 }
                 // SAFETY: as above.
                 let asked = unsafe { std::ptr::addr_of!((*format).format_type).read_unaligned() };
-                if asked == asio_abi::io_format::PCM { ASE_SUCCESS } else { ASE_NOT_PRESENT }
+                if asked == asio_abi::io_format::PCM {
+                    ASE_SUCCESS
+                } else {
+                    ASE_NOT_PRESENT
+                }
             }
             _ => ASE_NOT_PRESENT,
         }
@@ -765,7 +947,9 @@ impl DriverCore {
     pub fn output_ready(&self) -> AsioError {
         let state = self.state.load(Ordering::Acquire);
         if state != STATE_PREPARED && state != STATE_RUNNING {
-            return self.fail(DriverError::invalid_mode("outputReady: no buffers exist; call createBuffers first"));
+            return self.fail(DriverError::invalid_mode(
+                "outputReady: no buffers exist; call createBuffers first",
+            ));
         }
         self.output_ready_seen.store(true, Ordering::Release);
         ASE_OK

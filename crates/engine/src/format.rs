@@ -106,12 +106,13 @@ impl StreamFormat {
             }
             other => return Err(FormatError(format!("unsupported format tag 0x{other:04x}"))),
         };
-        let encoding = DeviceFormat::from_wave_format(bits, valid_bits, is_float).ok_or_else(|| {
-            FormatError(format!(
-                "unsupported sample format: {} {bits}-bit container, {valid_bits} valid bits",
-                if is_float { "float" } else { "integer" }
-            ))
-        })?;
+        let encoding =
+            DeviceFormat::from_wave_format(bits, valid_bits, is_float).ok_or_else(|| {
+                FormatError(format!(
+                    "unsupported sample format: {} {bits}-bit container, {valid_bits} valid bits",
+                    if is_float { "float" } else { "integer" }
+                ))
+            })?;
         if channels == 0 || sample_rate == 0 {
             return Err(FormatError("format has no channels or no rate".into()));
         }

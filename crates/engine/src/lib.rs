@@ -12,6 +12,7 @@
 //! - [`channels`]: channel names from speaker masks.
 //! - [`config`]: the Wasio.toml model, parser and watcher.
 //! - [`hresult`]: HRESULT names for messages.
+//! - [`sim`]: a simulated output device for native tests of the whole driver.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
 pub mod backend;
@@ -26,6 +27,7 @@ pub mod format;
 pub mod hresult;
 pub mod render;
 pub mod rt_guard;
+pub mod sim;
 pub mod sizes;
 pub mod state;
 
