@@ -1,6 +1,6 @@
 //! COM apartment ownership for threads the backend creates.
 
-use crate::error::BackendError;
+use wasio_engine::backend::BackendError;
 use windows::Win32::System::Com::{CoInitializeEx, CoUninitialize, COINIT_MULTITHREADED};
 
 /// This thread's membership in the multithreaded apartment; left on drop.

@@ -1,23 +1,14 @@
 //! Endpoints: finding them, naming them, and reading their formats.
 
-use crate::error::{BackendError, Context};
+use crate::error::Context;
+use wasio_engine::backend::{BackendError, EndpointInfo};
 use wasio_engine::format::{hns_to_frames, StreamFormat};
 use windows::Win32::Devices::FunctionDiscovery::PKEY_Device_FriendlyName;
 use windows::Win32::Media::Audio::{
     eConsole, EDataFlow, IAudioClient, IMMDevice, IMMDeviceEnumerator, MMDeviceEnumerator,
-    WAVEFORMATEX,
+    AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_EVENTCALLBACK, WAVEFORMATEX,
 };
 use windows::Win32::System::Com::{CoCreateInstance, CoTaskMemFree, CLSCTX_ALL, STGM_READ};
-
-/// What the driver needs to know about an endpoint before opening a stream.
-#[derive(Clone, Debug)]
-pub struct EndpointInfo {
-    pub id: String,
-    pub name: String,
-    pub mix_format: StreamFormat,
-    pub default_period_frames: usize,
-    pub min_period_frames: usize,
-}
 
 pub(crate) fn enumerator() -> Result<IMMDeviceEnumerator, BackendError> {
     // SAFETY: COM is initialized on this thread (the worker's MTA).
@@ -97,12 +88,46 @@ pub(crate) fn describe(device: &IMMDevice) -> Result<(EndpointInfo, IAudioClient
     // SAFETY: out-pointers to locals.
     unsafe { client.GetDevicePeriod(Some(&mut default_period), Some(&mut min_period)) }
         .context("IAudioClient::GetDevicePeriod")?;
+    let (shared_buffer_frames, shared_stream_latency_frames) =
+        trial_shared_stream(device, &mix_format)?;
     let info = EndpointInfo {
         id: endpoint_id(device)?,
+        shared_buffer_frames,
+        shared_stream_latency_frames,
         name: friendly_name(device).unwrap_or_else(|_| "(unnamed endpoint)".into()),
         mix_format,
         default_period_frames: hns_to_frames(default_period, mix_format.sample_rate),
         min_period_frames: hns_to_frames(min_period, mix_format.sample_rate),
     };
     Ok((info, client))
+}
+
+/// Opens and drops a shared event-mode client at `format`, to learn the device buffer and
+/// stream latency a real stream will get.
+fn trial_shared_stream(
+    device: &IMMDevice,
+    format: &StreamFormat,
+) -> Result<(usize, usize), BackendError> {
+    let client = activate_client(device)?;
+    let bytes = format.to_extensible();
+    // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call.
+    unsafe {
+        client
+            .Initialize(
+                AUDCLNT_SHAREMODE_SHARED,
+                AUDCLNT_STREAMFLAGS_EVENTCALLBACK,
+                0,
+                0,
+                bytes.as_ptr() as *const WAVEFORMATEX,
+                None,
+            )
+            .context("IAudioClient::Initialize (trial)")?;
+        let buffer = client
+            .GetBufferSize()
+            .context("IAudioClient::GetBufferSize (trial)")? as usize;
+        let latency = client
+            .GetStreamLatency()
+            .context("IAudioClient::GetStreamLatency (trial)")?;
+        Ok((buffer, hns_to_frames(latency, format.sample_rate)))
+    }
 }

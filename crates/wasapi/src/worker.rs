@@ -6,18 +6,19 @@
 //! the wake event the driver sets to stop it.
 
 use crate::com::MtaGuard;
-use crate::endpoint::{activate_client, default_endpoint, describe, EndpointInfo};
-use crate::error::{BackendError, Context};
+use crate::endpoint::{activate_client, default_endpoint, describe};
+use crate::error::Context;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use wasio_engine::backend::{
+    Backend, BackendError, EndpointInfo, OutputRequest, StreamHandler, StreamInfo, StreamReport,
+};
 use wasio_engine::buffers::HostBuffers;
 use wasio_engine::clock::{ClockReading, PositionCell};
-use wasio_engine::convert::{host_to_device, HostSampleType};
+use wasio_engine::convert::host_to_device;
 use wasio_engine::format::{frames_to_hns, hns_to_frames, StreamFormat};
-use wasio_engine::render::{
-    output_latency_frames, RenderConfig, RenderPipeline, RenderRoute, RenderStats, SwitchHandler,
-};
+use wasio_engine::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use wasio_engine::rt_guard;
 use windows::core::w;
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
@@ -33,46 +34,6 @@ use windows::Win32::System::Threading::{
 
 /// A device that delivers no event for this long is considered gone.
 const EVENT_TIMEOUT_MS: u32 = 2000;
-
-/// The driver's side of a stream: buffer switches, and news of a failure.
-pub trait StreamHandler: SwitchHandler + Send {
-    /// The stream ended by itself (device lost, WASAPI error). Called on the device thread
-    /// after the real-time loop has ended, never inside it.
-    fn stream_failed(&mut self, error: &BackendError);
-}
-
-/// Everything needed to open the output stream.
-pub struct OutputRequest {
-    pub sample_rate: u32,
-    pub block_frames: usize,
-    pub buffers: Arc<HostBuffers>,
-    pub host_sample_type: HostSampleType,
-    /// (index in `buffers`, device channel) for each active output channel.
-    pub routes: Vec<(usize, usize)>,
-    pub positions: Arc<PositionCell>,
-    pub handler: Box<dyn StreamHandler>,
-}
-
-/// What an opened stream looks like, for getLatencies, the log and the status line.
-#[derive(Clone, Debug)]
-pub struct StreamInfo {
-    pub endpoint: EndpointInfo,
-    pub format: StreamFormat,
-    pub mode: &'static str,
-    pub period_frames: usize,
-    pub device_buffer_frames: usize,
-    pub stream_latency_frames: usize,
-}
-
-/// What a finished run did.
-#[derive(Clone, Debug, Default)]
-pub struct StreamReport {
-    pub stats: RenderStats,
-    /// Allocations counted on the real-time thread (0 unless the allocation guard is
-    /// installed; it is in debug builds of the driver).
-    pub rt_allocations: u64,
-    pub failure: Option<BackendError>,
-}
 
 type Reply<T> = Sender<Result<T, BackendError>>;
 
@@ -162,37 +123,32 @@ impl DeviceWorker {
         rx.recv()
             .map_err(|_| BackendError::new("device thread", "ended without answering"))?
     }
+}
 
-    /// The default output endpoint and its formats.
-    pub fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
+impl Backend for DeviceWorker {
+    fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
         self.ask(Command::DescribeOutput)
     }
 
-    /// Whether the output endpoint can stream at `rate` (a trial initialization).
-    pub fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
+    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
         self.ask(|reply| Command::SupportsRate(rate, reply))
     }
 
-    /// Opens (initializes, does not start) the output stream, replacing any open one.
-    pub fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
+    fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
         self.ask(|reply| Command::OpenOutput(Box::new(request), reply))
     }
 
-    /// Starts streaming. `deferred_output`: the host does not call outputReady, so each
-    /// half is read one switch late (see `RenderConfig::deferred_output`).
-    pub fn start(&self, deferred_output: bool) -> Result<(), BackendError> {
+    fn start(&self, deferred_output: bool) -> Result<(), BackendError> {
         self.ask(|reply| Command::Start(deferred_output, reply))
     }
 
-    /// Stops streaming; returns once the real-time loop has ended and the client is stopped.
-    pub fn stop(&self) -> Result<StreamReport, BackendError> {
+    fn stop(&self) -> Result<StreamReport, BackendError> {
         // SAFETY: the wake event lives as long as self.
         unsafe { SetEvent(self.wake.0) }.context("SetEvent")?;
         self.ask(Command::Stop)
     }
 
-    /// Stops and releases the stream and its endpoint.
-    pub fn close(&self) -> Result<(), BackendError> {
+    fn close(&self) -> Result<(), BackendError> {
         // SAFETY: the wake event lives as long as self.
         unsafe { SetEvent(self.wake.0) }.context("SetEvent")?;
         self.ask(Command::Close)
@@ -369,7 +325,7 @@ impl Worker {
         let clock_frequency =
             unsafe { clock.GetFrequency() }.context("IAudioClock::GetFrequency")?;
         let stream_latency_frames = hns_to_frames(stream_latency, rate);
-        let convert = host_to_device(request.host_sample_type, format.encoding.into());
+        let convert = host_to_device(request.host_sample_type, format.encoding);
         let routes = request
             .routes
             .iter()
@@ -382,7 +338,7 @@ impl Worker {
         let render_config = RenderConfig {
             block_frames: request.block_frames,
             device_channels: format.channels as usize,
-            device_bytes_per_sample: format.encoding.container_bytes(),
+            device_bytes_per_sample: format.encoding.bytes_per_sample(),
             device_buffer_frames,
             sample_rate: rate as f64,
             deferred_output: false,
