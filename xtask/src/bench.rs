@@ -200,7 +200,12 @@ impl Bench {
         command
             .arg(format!("--device={source}"))
             .args(raw_format_args())
-            .args(["--latency-msec=10", "--raw", "--client-name=wasio-recorder"])
+            // A roomy capture buffer: the recorder must never be the one that drops audio.
+            .args([
+                "--latency-msec=100",
+                "--raw",
+                "--client-name=wasio-recorder",
+            ])
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(log);
@@ -234,7 +239,8 @@ impl Bench {
             .arg("--playback")
             .arg(format!("--device={sink}"))
             .args(raw_format_args())
-            .args(["--latency-msec=10", "--raw", "--client-name=wasio-player"])
+            // A roomy playback buffer: the reference player must not underrun on a busy machine.
+            .args(["--latency-msec=200", "--raw", "--client-name=wasio-player"])
             .stdin(input)
             .stdout(Stdio::null())
             .stderr(self.log_file("pacat-play")?);

@@ -544,7 +544,13 @@ fn driver_exports(ctx: &WineContext) -> Res<Vec<Check>> {
                 if found {
                     "exported".to_string()
                 } else {
-                    format!("missing (exports: {exports:?})")
+                    let shown: Vec<&str> = exports.iter().take(6).map(String::as_str).collect();
+                    let more = if exports.len() > 6 { ", …" } else { "" };
+                    format!(
+                        "missing ({} exports: {}{more})",
+                        exports.len(),
+                        shown.join(", ")
+                    )
                 },
                 "exported",
             )
