@@ -1,1 +1,197 @@
-fn main() {}
+//! `cargo xtask <command>`: setup, cross-builds, the Wine bench and the real-host tests.
+//!
+//! ```text
+//! cargo xtask setup                    install/fetch what the bench needs (idempotent)
+//! cargo xtask test                     everything: setup, native tests, cross-builds, Wine tests
+//! cargo xtask wine-test [--release] [--only a,b] [--bench-only]
+//!                                      the real-host tests under Wine (see wine_tests.rs)
+//! cargo xtask demo [--release]         play the test signal through PortAudio's ASIO host
+//! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
+//!                                      analyse a raw float32le recording
+//! cargo xtask list-tests               the Wine test names
+//! ```
+//! xtask uses std only, so building it costs nothing on CI.
+
+mod analysis;
+mod bench;
+mod json;
+mod setup;
+mod util;
+mod wine_tests;
+
+use std::process::ExitCode;
+use util::{step, Res};
+
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] | demo [--release] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("xtask: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Options shared by the commands (std-only parsing).
+#[derive(Default)]
+struct Options {
+    release: bool,
+    bench_only: bool,
+    only: Vec<String>,
+    rest: Vec<String>,
+    values: Vec<(String, String)>,
+}
+
+fn parse_options(args: &[String]) -> Res<Options> {
+    let mut options = Options::default();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--release" => options.release = true,
+            "--bench-only" => options.bench_only = true,
+            "--only" => {
+                let names = iter
+                    .next()
+                    .ok_or("--only needs a comma-separated list of test names")?;
+                options.only.extend(names.split(',').map(str::to_string));
+            }
+            flag if flag.starts_with("--") => {
+                let value = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                options
+                    .values
+                    .push((flag.trim_start_matches("--").to_string(), value.clone()));
+            }
+            _ => options.rest.push(arg.clone()),
+        }
+    }
+    Ok(options)
+}
+
+impl Options {
+    fn number(&self, key: &str, default: f64) -> Res<f64> {
+        match self.values.iter().find(|(name, _)| name == key) {
+            None => Ok(default),
+            Some((_, value)) => value
+                .parse()
+                .map_err(|_| format!("--{key}: not a number: {value}")),
+        }
+    }
+
+    fn reject_values(&self) -> Res<()> {
+        match (self.values.first(), self.rest.first()) {
+            (Some((key, _)), _) => Err(format!("unknown option --{key}\n{USAGE}")),
+            (None, Some(arg)) => Err(format!("unexpected argument {arg:?}\n{USAGE}")),
+            (None, None) => Ok(()),
+        }
+    }
+
+    fn filter(&self) -> Res<Box<dyn Fn(&str) -> bool>> {
+        let known: Vec<&str> = wine_tests::all_tests()
+            .iter()
+            .map(|test| test.name)
+            .collect();
+        if let Some(unknown) = self
+            .only
+            .iter()
+            .find(|name| !known.contains(&name.as_str()))
+        {
+            return Err(format!(
+                "unknown test {unknown:?}; tests: {}",
+                known.join(", ")
+            ));
+        }
+        let only = self.only.clone();
+        let bench_only = self.bench_only;
+        Ok(Box::new(move |name: &str| {
+            (only.is_empty() || only.iter().any(|wanted| wanted == name))
+                && (!bench_only || wine_tests::BENCH_TESTS.contains(&name))
+        }))
+    }
+}
+
+/// Returns Ok(false) when tests ran and some failed.
+fn run(args: &[String]) -> Res<bool> {
+    let Some((command, rest)) = args.split_first() else {
+        return Err(USAGE.to_string());
+    };
+    let options = parse_options(rest)?;
+    let root = util::workspace_root();
+    match command.as_str() {
+        "setup" => {
+            options.reject_values()?;
+            setup::setup(&root)?;
+            step("setup: done");
+            Ok(true)
+        }
+        "wine-test" => {
+            options.reject_values()?;
+            let filter = options.filter()?;
+            let tools = setup::setup(&root)?;
+            let (_, failed) = wine_tests::wine_test(&root, &tools, options.release, &*filter)?;
+            Ok(failed == 0)
+        }
+        "demo" => {
+            options.reject_values()?;
+            let tools = setup::setup(&root)?;
+            wine_tests::demo(&root, &tools, options.release)?;
+            Ok(true)
+        }
+        "test" => {
+            options.reject_values()?;
+            let filter = options.filter()?;
+            let tools = setup::setup(&root)?;
+            wine_tests::native_tests(&root)?;
+            wine_tests::check_i686(&root)?;
+            // The x86_64 cross-build happens inside the Wine tests.
+            let (_, failed) = wine_tests::wine_test(&root, &tools, options.release, &*filter)?;
+            Ok(failed == 0)
+        }
+        "analyse" | "analyze" => analyse_file(&options),
+        "list-tests" => {
+            for test in wine_tests::all_tests() {
+                println!("{:24} {}", test.name, test.about);
+            }
+            Ok(true)
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+fn analyse_file(options: &Options) -> Res<bool> {
+    let [file] = options.rest.as_slice() else {
+        return Err(format!("analyse needs exactly one FILE\n{USAGE}"));
+    };
+    let config = analysis::AnalysisConfig {
+        sample_rate: options.number("rate", bench::SINK_RATE as f64)?,
+        channels: options.number("channels", bench::SINK_CHANNELS as f64)? as usize,
+        ..analysis::AnalysisConfig::default()
+    };
+    let samples = bench::read_f32_file(std::path::Path::new(file))?;
+    let report = analysis::analyse(&samples, &config)?;
+    let seconds = options.number("seconds", report.duration_seconds().round())?;
+    let expectation = analysis::ToneExpectation {
+        frequency_hz: options.number("freq", 997.0)?,
+        frequency_tolerance_hz: 0.5,
+        amplitude: options.number("amplitude", 0.5)?,
+        level_tolerance_db: 0.5,
+        duration_frames: (seconds * config.sample_rate).round() as usize,
+        duration_tolerance_frames: 512,
+    };
+    println!(
+        "tone: frames {}..{}, {:.4} Hz, residual {:.2e} of amplitude",
+        report.start_frame, report.end_frame, report.frequency_hz, report.residual_rms_relative
+    );
+    let checks = expectation.checks(&report);
+    for check in &checks {
+        let verdict = if check.passed { "PASS" } else { "FAIL" };
+        println!(
+            "  {verdict}  {:12}  measured: {}   expected: {}",
+            check.name, check.measured, check.expected
+        );
+    }
+    Ok(checks.iter().all(|check| check.passed))
+}

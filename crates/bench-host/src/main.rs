@@ -1,1 +1,83 @@
-fn main() {}
+//! `wasio-pa-host`: drives ASIO drivers through PortAudio's ASIO host API, as real hosts do.
+//!
+//! ```text
+//! wasio-pa-host list [--portaudio DLL]
+//! wasio-pa-host play --device NAME [--rate 48000] [--frames-per-buffer 256] [--freq 997]
+//!                    [--amplitude 0.5] [--seconds 5] [--channels 2] [--tail-seconds 0.5]
+//!                    [--non-interleaved] [--portaudio DLL]
+//! ```
+//! Output: one JSON object per line on stdout; diagnostics on stderr.
+//! The PortAudio DLL is `--portaudio`, else `$WASIO_PORTAUDIO_DLL`, else
+//! `libportaudio{64,32}bit-asio.dll` next to the executable, else the DLL search path.
+//!
+//! Exit codes: 0 ok, 2 usage, 3 PortAudio unavailable, 4 device not found or unsuitable,
+//! 5 stream could not be opened/started, 6 stream failed or hung.
+
+// Only the OS-independent parts (arguments, JSON, tone) are built and tested off Windows.
+#![cfg_attr(not(windows), allow(dead_code))]
+
+mod args;
+mod json;
+mod tone;
+
+#[cfg(windows)]
+mod commands;
+#[cfg(windows)]
+mod pa;
+
+/// Why a command failed, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_NO_PORTAUDIO: i32 = 3;
+pub const EXIT_DEVICE: i32 = 4;
+pub const EXIT_OPEN: i32 = 5;
+pub const EXIT_STREAM: i32 = 6;
+
+const USAGE: &str = "usage: wasio-pa-host list | play --device NAME [--rate HZ] [--frames-per-buffer N] \
+[--freq HZ] [--amplitude A] [--seconds S] [--channels N] [--tail-seconds S] [--non-interleaved] [--portaudio DLL]";
+
+fn main() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args::Args::parse(&raw) {
+        Err(message) => {
+            eprintln!("wasio-pa-host: {message}\n{USAGE}");
+            EXIT_USAGE
+        }
+        Ok(args) => match run(args) {
+            Ok(()) => 0,
+            Err(failure) => {
+                eprintln!("wasio-pa-host: {}", failure.message);
+                failure.code
+            }
+        },
+    };
+    std::process::exit(code);
+}
+
+#[cfg(windows)]
+fn run(args: args::Args) -> Result<(), Failure> {
+    commands::run(args)
+}
+
+#[cfg(not(windows))]
+fn run(args: args::Args) -> Result<(), Failure> {
+    let _ = args;
+    Err(Failure::new(
+        EXIT_NO_PORTAUDIO,
+        "wasio-pa-host runs on Windows (or under Wine) only",
+    ))
+}

@@ -1,0 +1,548 @@
+//! The commands, on top of the run-time-loaded PortAudio API.
+
+use crate::args::Args;
+use crate::json::JsonObject;
+use crate::pa::*;
+use crate::tone::ToneGenerator;
+use crate::{Failure, EXIT_DEVICE, EXIT_NO_PORTAUDIO, EXIT_OPEN, EXIT_STREAM, EXIT_USAGE};
+use std::cell::UnsafeCell;
+use std::ffi::{c_int, c_ulong, c_void};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn usage(message: String) -> Failure {
+    Failure::new(EXIT_USAGE, message)
+}
+
+pub fn run(mut args: Args) -> Result<(), Failure> {
+    let dll = args.text("portaudio").map_err(usage)?;
+    match args.command.as_str() {
+        "list" => {
+            args.finish().map_err(usage)?;
+            let session = Session::open(dll)?;
+            list(&session);
+            Ok(())
+        }
+        "play" => {
+            let options = PlayOptions::take(&mut args).map_err(usage)?;
+            args.finish().map_err(usage)?;
+            let session = Session::open(dll)?;
+            play(&session, &options)
+        }
+        other => Err(usage(format!(
+            "unknown command {other:?} (expected list or play)"
+        ))),
+    }
+}
+
+/// An initialised PortAudio; terminated on drop.
+struct Session {
+    pa: PortAudio,
+    dll: PathBuf,
+}
+
+impl Session {
+    fn open(explicit: Option<String>) -> Result<Session, Failure> {
+        let dll = locate_dll(explicit);
+        let pa =
+            PortAudio::load(&dll).map_err(|message| Failure::new(EXIT_NO_PORTAUDIO, message))?;
+        // SAFETY: resolved entry point; no preconditions.
+        let error = unsafe { (pa.initialize)() };
+        if error != PA_NO_ERROR {
+            return Err(Failure::new(
+                EXIT_NO_PORTAUDIO,
+                format!("Pa_Initialize failed: {}", pa.error_text(error)),
+            ));
+        }
+        Ok(Session { pa, dll })
+    }
+
+    fn devices(&self) -> impl Iterator<Item = (PaDeviceIndex, &PaDeviceInfo)> {
+        // SAFETY: resolved entry point, PortAudio is initialised.
+        let count = unsafe { (self.pa.get_device_count)() };
+        (0..count.max(0)).filter_map(|index| Some((index, self.pa.device(index)?)))
+    }
+
+    fn host_api_of(&self, device: &PaDeviceInfo) -> Option<&PaHostApiInfo> {
+        self.pa.host_api(device.host_api)
+    }
+
+    /// The ASIO device called `name`.
+    fn find_asio_device(&self, name: &str) -> Result<(PaDeviceIndex, &PaDeviceInfo), Failure> {
+        let mut asio_names = Vec::new();
+        for (index, device) in self.devices() {
+            if self.host_api_of(device).map(|api| api.type_id) != Some(PA_ASIO) {
+                continue;
+            }
+            // SAFETY: PortAudio device names are NUL-terminated strings.
+            let device_name = unsafe { c_text(device.name) };
+            if device_name == name {
+                return Ok((index, device));
+            }
+            asio_names.push(device_name);
+        }
+        Err(Failure::new(
+            EXIT_DEVICE,
+            format!("no ASIO device named {name:?} (ASIO devices: {asio_names:?})"),
+        ))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: PortAudio was initialised by `open`.
+        unsafe { (self.pa.terminate)() };
+    }
+}
+
+fn locate_dll(explicit: Option<String>) -> PathBuf {
+    if let Some(path) = explicit.or_else(|| std::env::var("WASIO_PORTAUDIO_DLL").ok()) {
+        return PathBuf::from(path);
+    }
+    let name = if cfg!(target_pointer_width = "64") {
+        "libportaudio64bit-asio.dll"
+    } else {
+        "libportaudio32bit-asio.dll"
+    };
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn list(session: &Session) {
+    let pa = &session.pa;
+    println!(
+        "{}",
+        JsonObject::new()
+            .str("kind", "portaudio")
+            .str("version", &pa.version_text())
+            .str("dll", &session.dll.display().to_string())
+            .finish()
+    );
+    // SAFETY: resolved entry point, PortAudio is initialised.
+    let api_count = unsafe { (pa.get_host_api_count)() };
+    for index in 0..api_count.max(0) {
+        let Some(api) = pa.host_api(index) else {
+            continue;
+        };
+        println!(
+            "{}",
+            JsonObject::new()
+                .str("kind", "host_api")
+                .int("index", index.into())
+                .int("type", api.type_id.into())
+                // SAFETY: host API names are NUL-terminated strings.
+                .str("name", &unsafe { c_text(api.name) })
+                .int("device_count", api.device_count.into())
+                .finish()
+        );
+    }
+    for (index, device) in session.devices() {
+        let api = session.host_api_of(device);
+        let mut line = JsonObject::new()
+            .str("kind", "device")
+            .int("index", index.into())
+            // SAFETY: device names are NUL-terminated strings.
+            .str("name", &unsafe { c_text(device.name) })
+            // SAFETY: host API names are NUL-terminated strings.
+            .str(
+                "host_api",
+                &api.map(|api| unsafe { c_text(api.name) })
+                    .unwrap_or_default(),
+            )
+            .int(
+                "host_api_type",
+                api.map(|api| api.type_id).unwrap_or(-1).into(),
+            )
+            .int("max_input_channels", device.max_input_channels.into())
+            .int("max_output_channels", device.max_output_channels.into())
+            .num("default_sample_rate", device.default_sample_rate)
+            .num(
+                "default_low_output_latency",
+                device.default_low_output_latency,
+            )
+            .num(
+                "default_low_input_latency",
+                device.default_low_input_latency,
+            );
+        if api.map(|api| api.type_id) == Some(PA_ASIO) {
+            line = match pa.asio_buffer_sizes(index) {
+                Ok([min, max, preferred, granularity]) => line.object(
+                    "buffer_sizes",
+                    JsonObject::new()
+                        .int("min", min.into())
+                        .int("max", max.into())
+                        .int("preferred", preferred.into())
+                        .int("granularity", granularity.into()),
+                ),
+                Err(error) => line.str("buffer_sizes_error", &error),
+            };
+        }
+        println!("{}", line.finish());
+    }
+}
+
+struct PlayOptions {
+    device: String,
+    rate: f64,
+    frames_per_buffer: u32,
+    frequency: f64,
+    amplitude: f64,
+    seconds: f64,
+    tail_seconds: f64,
+    channels: u32,
+    non_interleaved: bool,
+    /// Suggested output latency in seconds; defaults to one buffer so PortAudio's ASIO host
+    /// uses exactly `frames_per_buffer` when the driver allows it.
+    suggested_latency: Option<f64>,
+}
+
+impl PlayOptions {
+    fn take(args: &mut Args) -> Result<PlayOptions, String> {
+        let options = PlayOptions {
+            device: args.required_text("device")?,
+            rate: args.value("rate", 48_000.0)?,
+            frames_per_buffer: args.value("frames-per-buffer", 256)?,
+            frequency: args.value("freq", 997.0)?,
+            amplitude: args.value("amplitude", 0.5)?,
+            seconds: args.value("seconds", 5.0)?,
+            tail_seconds: args.value("tail-seconds", 0.5)?,
+            channels: args.value("channels", 2)?,
+            non_interleaved: args.flag("non-interleaved")?,
+            suggested_latency: args
+                .text("suggested-latency")?
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|_| "--suggested-latency: not a number".to_string())?,
+        };
+        if !(options.rate.is_finite() && options.rate > 0.0) {
+            return Err(format!("--rate must be positive (got {})", options.rate));
+        }
+        if options.frames_per_buffer == 0 {
+            return Err("--frames-per-buffer must be at least 1".to_string());
+        }
+        if !(options.frequency > 0.0 && options.frequency < options.rate / 2.0) {
+            return Err(format!(
+                "--freq must be between 0 and rate/2 (got {})",
+                options.frequency
+            ));
+        }
+        if !(options.amplitude.is_finite() && options.amplitude.abs() <= 1.0) {
+            return Err(format!(
+                "--amplitude must be within [-1, 1] (got {})",
+                options.amplitude
+            ));
+        }
+        if !(options.seconds >= 0.0
+            && options.seconds <= 3600.0
+            && options.tail_seconds >= 0.0
+            && options.tail_seconds <= 60.0)
+        {
+            return Err(
+                "--seconds must be within [0, 3600] and --tail-seconds within [0, 60]".to_string(),
+            );
+        }
+        if options.channels == 0 || options.channels > 64 {
+            return Err(format!(
+                "--channels must be within 1..=64 (got {})",
+                options.channels
+            ));
+        }
+        Ok(options)
+    }
+}
+
+/// Shared between the audio callback and the main thread.
+struct PlayState {
+    /// Only touched by the callback; PortAudio never runs two callbacks of a stream at once.
+    tone: UnsafeCell<ToneGenerator>,
+    channels: usize,
+    non_interleaved: bool,
+    frames_per_buffer: u64,
+    frames: AtomicU64,
+    callbacks: AtomicU64,
+    /// Callbacks whose frame count differed from the requested buffer size.
+    odd_sized_callbacks: AtomicU64,
+    flag_counts: [AtomicU64; STATUS_FLAGS.len()],
+}
+
+// SAFETY: `tone` is only accessed from the stream callback, which PortAudio serialises; all other
+// fields are atomics or immutable.
+unsafe impl Sync for PlayState {}
+
+unsafe extern "C" fn play_callback(
+    _input: *const c_void,
+    output: *mut c_void,
+    frame_count: c_ulong,
+    _time_info: *const PaStreamCallbackTimeInfo,
+    status_flags: PaStreamCallbackFlags,
+    user_data: *mut c_void,
+) -> c_int {
+    let body = std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `user_data` is the PlayState that `play` keeps alive until the stream is closed.
+        let state = unsafe { &*(user_data as *const PlayState) };
+        // SAFETY: only this callback touches the generator, never concurrently (see PlayState).
+        let tone = unsafe { &mut *state.tone.get() };
+        let frames = frame_count as usize;
+        if !output.is_null() && frames > 0 {
+            if state.non_interleaved {
+                let mut planes: [&mut [f32]; 64] = std::array::from_fn(|_| Default::default());
+                for (channel, plane) in planes.iter_mut().enumerate().take(state.channels) {
+                    // SAFETY: for a non-interleaved stream `output` is an array of `channels`
+                    // pointers, each to `frame_count` floats.
+                    *plane = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            *(output as *mut *mut f32).add(channel),
+                            frames,
+                        )
+                    };
+                }
+                tone.fill_planar(&mut planes[..state.channels], frames);
+            } else {
+                // SAFETY: an interleaved paFloat32 stream gives `frame_count * channels` floats.
+                let buffer = unsafe {
+                    std::slice::from_raw_parts_mut(output as *mut f32, frames * state.channels)
+                };
+                tone.fill_interleaved(buffer, state.channels);
+            }
+        }
+        for (index, (bit, _)) in STATUS_FLAGS.iter().enumerate() {
+            if status_flags & bit != 0 {
+                state.flag_counts[index].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if frame_count as u64 != state.frames_per_buffer {
+            state.odd_sized_callbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        state.callbacks.fetch_add(1, Ordering::Relaxed);
+        state
+            .frames
+            .fetch_add(frame_count as u64, Ordering::Release);
+        PA_CONTINUE
+    });
+    std::panic::catch_unwind(body).unwrap_or(PA_ABORT)
+}
+
+fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
+    let pa = &session.pa;
+    let (device_index, device) = session.find_asio_device(&options.device)?;
+    if device.max_output_channels < options.channels as i32 {
+        return Err(Failure::new(
+            EXIT_DEVICE,
+            format!(
+                "{:?} has {} output channels, {} requested",
+                options.device, device.max_output_channels, options.channels
+            ),
+        ));
+    }
+    let tone_frames = (options.seconds * options.rate).round() as u64;
+    let tail_frames = (options.tail_seconds * options.rate).round() as u64;
+    let state = Box::new(PlayState {
+        tone: UnsafeCell::new(ToneGenerator::new(
+            options.frequency,
+            options.rate,
+            options.amplitude,
+            tone_frames,
+        )),
+        channels: options.channels as usize,
+        non_interleaved: options.non_interleaved,
+        frames_per_buffer: options.frames_per_buffer.into(),
+        frames: AtomicU64::new(0),
+        callbacks: AtomicU64::new(0),
+        odd_sized_callbacks: AtomicU64::new(0),
+        flag_counts: Default::default(),
+    });
+    let mut format = PA_FLOAT32;
+    if options.non_interleaved {
+        format |= PA_NON_INTERLEAVED;
+    }
+    let parameters = PaStreamParameters {
+        device: device_index,
+        channel_count: options.channels as c_int,
+        sample_format: format,
+        suggested_latency: options
+            .suggested_latency
+            .unwrap_or(options.frames_per_buffer as f64 / options.rate),
+        host_api_specific_stream_info: std::ptr::null_mut(),
+    };
+
+    let report = |error: Option<&str>, latency: Option<&PaStreamInfo>| {
+        let mut flags = JsonObject::new();
+        for (index, (_, name)) in STATUS_FLAGS.iter().enumerate() {
+            flags = flags.int(
+                name,
+                state.flag_counts[index].load(Ordering::Relaxed) as i64,
+            );
+        }
+        let mut line = JsonObject::new()
+            .str("kind", "play")
+            .str("device", &options.device)
+            .num("rate", options.rate)
+            .int("frames_per_buffer", options.frames_per_buffer.into())
+            .int("channels", options.channels.into())
+            .bool("interleaved", !options.non_interleaved)
+            .num("frequency", options.frequency)
+            .num("amplitude", options.amplitude)
+            .int("tone_frames", tone_frames as i64)
+            .int("tail_frames", tail_frames as i64)
+            .int("frames_played", state.frames.load(Ordering::Acquire) as i64)
+            .int("callbacks", state.callbacks.load(Ordering::Relaxed) as i64)
+            .int(
+                "odd_sized_callbacks",
+                state.odd_sized_callbacks.load(Ordering::Relaxed) as i64,
+            )
+            .object("status_flags", flags);
+        if let Some(info) = latency {
+            line = line
+                .num("output_latency_s", info.output_latency)
+                .num("input_latency_s", info.input_latency)
+                .num("stream_sample_rate", info.sample_rate);
+        }
+        println!("{}", line.opt_str("error", error).finish());
+    };
+
+    // A driver that hangs PortAudio must not hang the bench: report and exit from a watchdog.
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog_limit = Duration::from_secs_f64(options.seconds + options.tail_seconds + 20.0);
+    {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + watchdog_limit;
+            while Instant::now() < deadline {
+                if done.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            println!(
+                "{}",
+                JsonObject::new()
+                    .str("kind", "play")
+                    .str(
+                        "error",
+                        &format!(
+                            "hung: no result within {:.0} s",
+                            watchdog_limit.as_secs_f64()
+                        )
+                    )
+                    .finish()
+            );
+            eprintln!("wasio-pa-host: PortAudio or the driver hung; exiting");
+            std::process::exit(EXIT_STREAM);
+        });
+    }
+
+    let mut stream: *mut PaStream = std::ptr::null_mut();
+    // SAFETY: valid parameters; `state` outlives the stream (closed below before it drops).
+    let error = unsafe {
+        (pa.open_stream)(
+            &mut stream,
+            std::ptr::null(),
+            &parameters,
+            options.rate,
+            options.frames_per_buffer.into(),
+            PA_CLIP_OFF | PA_DITHER_OFF,
+            Some(play_callback),
+            &*state as *const PlayState as *mut c_void,
+        )
+    };
+    if error != PA_NO_ERROR {
+        let text = format!("Pa_OpenStream: {}", pa.error_text(error));
+        report(Some(&text), None);
+        done.store(true, Ordering::Release);
+        return Err(Failure::new(EXIT_OPEN, text));
+    }
+    // SAFETY: `stream` is open; the info stays valid while it is.
+    let info = unsafe { (pa.get_stream_info)(stream).as_ref() };
+    let info_copy = info.map(|info| PaStreamInfo {
+        struct_version: info.struct_version,
+        input_latency: info.input_latency,
+        output_latency: info.output_latency,
+        sample_rate: info.sample_rate,
+    });
+
+    let outcome = run_stream(pa, stream, &state, tone_frames + tail_frames);
+    // SAFETY: `stream` is open; stopping an already stopped stream only returns an error code.
+    let stop_error = unsafe { (pa.stop_stream)(stream) };
+    // SAFETY: `stream` is open and not used after this.
+    let close_error = unsafe { (pa.close_stream)(stream) };
+    let outcome = outcome.and_then(|()| match (stop_error, close_error) {
+        (PA_NO_ERROR, PA_NO_ERROR) => Ok(()),
+        (PA_NO_ERROR, error) => Err((
+            EXIT_STREAM,
+            format!("Pa_CloseStream: {}", pa.error_text(error)),
+        )),
+        (error, _) => Err((
+            EXIT_STREAM,
+            format!("Pa_StopStream: {}", pa.error_text(error)),
+        )),
+    });
+    done.store(true, Ordering::Release);
+    match outcome {
+        Ok(()) => {
+            report(None, info_copy.as_ref());
+            Ok(())
+        }
+        Err((code, text)) => {
+            report(Some(&text), info_copy.as_ref());
+            Err(Failure::new(code, text))
+        }
+    }
+}
+
+/// Starts the stream and waits until `total_frames` were delivered.
+fn run_stream(
+    pa: &PortAudio,
+    stream: *mut PaStream,
+    state: &PlayState,
+    total_frames: u64,
+) -> Result<(), (i32, String)> {
+    // SAFETY: `stream` is open.
+    let error = unsafe { (pa.start_stream)(stream) };
+    if error != PA_NO_ERROR {
+        return Err((
+            EXIT_OPEN,
+            format!("Pa_StartStream: {}", pa.error_text(error)),
+        ));
+    }
+    const STALL: Duration = Duration::from_secs(3);
+    let mut last_frames = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let frames = state.frames.load(Ordering::Acquire);
+        if frames >= total_frames {
+            return Ok(());
+        }
+        if frames != last_frames {
+            last_frames = frames;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > STALL {
+            return Err((
+                EXIT_STREAM,
+                format!(
+                    "stream stalled: no callback for {} s after {frames} frames",
+                    STALL.as_secs()
+                ),
+            ));
+        }
+        // SAFETY: `stream` is open.
+        let active = unsafe { (pa.is_stream_active)(stream) };
+        if active < 0 {
+            return Err((
+                EXIT_STREAM,
+                format!("Pa_IsStreamActive: {}", pa.error_text(active)),
+            ));
+        }
+        if active == 0 {
+            return Err((
+                EXIT_STREAM,
+                format!("stream stopped by itself after {frames} frames"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
