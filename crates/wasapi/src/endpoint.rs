@@ -9,6 +9,7 @@ use windows::Win32::Media::Audio::{
     AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_EVENTCALLBACK, WAVEFORMATEX,
 };
 use windows::Win32::System::Com::{CoCreateInstance, CoTaskMemFree, CLSCTX_ALL, STGM_READ};
+use windows::Win32::System::Variant::VT_LPWSTR;
 
 pub(crate) fn enumerator() -> Result<IMMDeviceEnumerator, BackendError> {
     // SAFETY: COM is initialized on this thread (the worker's MTA).
@@ -41,15 +42,25 @@ fn endpoint_id(device: &IMMDevice) -> Result<String, BackendError> {
 
 fn friendly_name(device: &IMMDevice) -> Result<String, BackendError> {
     // SAFETY: plain COM calls on valid interfaces; the PROPVARIANT frees itself on drop.
-    unsafe {
+    let value = unsafe {
         let store = device
             .OpenPropertyStore(STGM_READ)
             .context("IMMDevice::OpenPropertyStore")?;
-        let value = store
+        store
             .GetValue(&PKEY_Device_FriendlyName)
-            .context("IPropertyStore::GetValue(FriendlyName)")?;
-        Ok(value.to_string())
+            .context("IPropertyStore::GetValue(FriendlyName)")?
+    };
+    // Read the string directly: PROPVARIANT's Display goes through PropVariantToBSTR, which
+    // Wine does not implement (calling it kills the host process).
+    if value.vt() != VT_LPWSTR {
+        return Err(BackendError::new(
+            "reading the endpoint name",
+            format!("unexpected type {}", value.vt().0),
+        ));
     }
+    // SAFETY: vt says the union holds a NUL-terminated wide string owned by `value`.
+    let text = unsafe { value.Anonymous.Anonymous.Anonymous.pwszVal.to_string() };
+    text.map_err(|e| BackendError::new("reading the endpoint name", e.to_string()))
 }
 
 /// Reads a WAVEFORMATEX the system allocated, frees it, and parses it.
