@@ -32,9 +32,9 @@ fn list(json: bool) -> i32 {
     let entries = list_drivers();
     if json {
         let array = crate::json::Json::Array(entries.iter().map(|e| e.to_json()).collect());
-        println!("{}", array.to_pretty());
+        outln!("{}", array.to_pretty());
     } else {
-        print!("{}", drivers::to_text(&entries));
+        crate::print_out(&drivers::to_text(&entries));
     }
     0
 }
@@ -53,9 +53,9 @@ fn info(name: &str, json: bool) -> i32 {
     }
     let report = gather(&mut driver);
     if json {
-        println!("{}", report.to_json().to_pretty());
+        outln!("{}", report.to_json().to_pretty());
     } else {
-        print!("{}", report.to_text());
+        crate::print_out(&report.to_text());
     }
     0
 }
@@ -111,21 +111,18 @@ fn gather(driver: &mut AsioDriver) -> DriverReport {
         future::SUPPORTS_INPUT_RESAMPLING,
     ] {
         // SAFETY: these selectors take no argument; null is what hosts pass.
-        let result = unsafe { driver.future(selector, std::ptr::null_mut()) };
-        features.push((future::name(selector), code_of(&result)));
+        let code = unsafe { driver.future_code(selector, std::ptr::null_mut()) };
+        features.push((future::name(selector), code));
     }
     let mut internal = AsioInternalBufferInfo::default();
     // SAFETY: kAsioGetInternalBufferSamples takes a pointer to AsioInternalBufferInfo.
-    let result = unsafe {
-        driver.future(
+    let code = unsafe {
+        driver.future_code(
             future::GET_INTERNAL_BUFFER_SAMPLES,
             (&mut internal as *mut AsioInternalBufferInfo).cast::<c_void>(),
         )
     };
-    features.push((
-        future::name(future::GET_INTERNAL_BUFFER_SAMPLES),
-        code_of(&result),
-    ));
+    features.push((future::name(future::GET_INTERNAL_BUFFER_SAMPLES), code));
     DriverReport {
         registry_name: entry.name.clone(),
         clsid: entry.clsid.to_string(),
@@ -192,7 +189,7 @@ fn register(dll: &str, register: bool) -> i32 {
             // SAFETY: the export has the signature above.
             let hr = unsafe { function() };
             if hr >= 0 {
-                println!("{export} succeeded: {}", absolute.display());
+                outln!("{export} succeeded: {}", absolute.display());
                 0
             } else {
                 eprintln!(

@@ -130,13 +130,13 @@ impl MisuseReport {
     /// Prints a note that is not a step (context for the reader).
     pub fn note(&self, text: &str) {
         if self.echo {
-            println!("      {text}");
+            outln!("      {text}");
         }
     }
 
     fn push(&mut self, step: Step) -> bool {
         if self.echo {
-            println!("{}", step.line());
+            outln!("{}", step.line());
         }
         let passed = step.passed;
         self.steps.push(step);

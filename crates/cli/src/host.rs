@@ -48,8 +48,7 @@ impl RegKey {
     fn open(root: HKEY, path: &str) -> Option<RegKey> {
         let path = HSTRING::from(path);
         let mut key = HKEY::default();
-        // SAFETY: `path` is a NUL-terminated wide string alive for the call; `key` is a
-        // valid out pointer.
+        // SAFETY: `path` is a live NUL-terminated wide string; `key` is a valid out pointer.
         let status = unsafe { RegOpenKeyExW(root, &path, None, KEY_READ, &mut key) };
         (status == ERROR_SUCCESS).then_some(RegKey(key))
     }
@@ -398,8 +397,8 @@ unsafe extern "C" fn host_buffer_switch_time_info(
         HOST.null_time_info.fetch_add(1, Ordering::Relaxed);
         HOST.on_switch(double_buffer_index, None);
     } else {
-        // SAFETY: non-null `params` points to the driver's AsioTime for this call; read it
-        // unaligned since the struct is packed to 4 bytes.
+        // Read unaligned: the struct is packed to 4 bytes.
+        // SAFETY: non-null `params` points to the driver's AsioTime for this call.
         let time = unsafe { params.read_unaligned() };
         HOST.on_switch(double_buffer_index, Some(&time));
     }
@@ -468,8 +467,8 @@ impl ComApartment {
 impl Drop for ComApartment {
     fn drop(&mut self) {
         if self.uninitialize {
-            // SAFETY: balances the successful CoInitializeEx on this same thread (the
-            // owner is !Send).
+            // The owner is !Send, so this is the thread that initialised COM.
+            // SAFETY: balances the successful CoInitializeEx on this same thread.
             unsafe { CoUninitialize() };
         }
     }
@@ -479,8 +478,8 @@ impl Drop for ComApartment {
 fn co_create_instance(clsid: &Guid) -> Result<*mut IasioObject, HostError> {
     windows_core::link!("ole32.dll" "system" fn CoCreateInstance(rclsid: *const Guid, outer: *mut c_void, context: CLSCTX, riid: *const Guid, out: *mut *mut c_void) -> HRESULT);
     let mut object: *mut c_void = std::ptr::null_mut();
-    // SAFETY: `clsid` outlives the call; `object` is a valid out pointer. Guid has the
-    // layout of GUID.
+    // Guid has the layout of GUID.
+    // SAFETY: `clsid` outlives the call; `object` is a valid out pointer.
     let hr = unsafe {
         CoCreateInstance(
             clsid,
@@ -555,8 +554,8 @@ impl AsioDriver {
 
     /// The driver's vtable, for raw calls (misuse tests). Calling through it is unsafe.
     pub fn vtbl(&self) -> &IasioVtbl {
-        // SAFETY: `object` is a live COM object for as long as `self` holds its reference,
-        // and its first field points to its vtable, which lives at least as long.
+        // A COM object's first field points to its vtable, which outlives the object.
+        // SAFETY: `object` is live for as long as `self` holds its reference.
         unsafe { &*(*self.object).vtbl }
     }
 
@@ -718,9 +717,9 @@ impl AsioDriver {
     pub fn sample_position(&self) -> Result<(u64, u64), AsioErrorWithMessage> {
         let mut position = AsioSamples::default();
         let mut stamp = AsioTimeStamp::default();
+        let get_sample_position = self.vtbl().get_sample_position;
         // SAFETY: both out pointers are valid locals.
-        let code =
-            unsafe { (self.vtbl().get_sample_position)(self.this(), &mut position, &mut stamp) };
+        let code = unsafe { get_sample_position(self.this(), &mut position, &mut stamp) };
         self.check("getSamplePosition", code)
             .map(|()| (position.to_u64(), stamp.to_u64()))
     }
@@ -782,12 +781,21 @@ impl AsioDriver {
         opt: *mut c_void,
     ) -> Result<(), AsioErrorWithMessage> {
         // SAFETY: the caller guarantees `opt` matches `selector`.
-        let code = unsafe { (self.vtbl().future)(self.this(), selector, opt) };
+        let code = unsafe { self.future_code(selector, opt) };
         if code == ASE_SUCCESS || code == ASE_OK {
             Ok(())
         } else {
             Err(self.fail("future", code))
         }
+    }
+
+    /// `future(selector, opt)`, returning the raw code (`ASE_SUCCESS` is kept as is).
+    ///
+    /// # Safety
+    /// `opt` must be what `selector` expects (null or a pointer to the right struct).
+    pub unsafe fn future_code(&mut self, selector: i32, opt: *mut c_void) -> AsioError {
+        // SAFETY: `this` is the live interface; the caller guarantees `opt`.
+        unsafe { (self.vtbl().future)(self.this(), selector, opt) }
     }
 
     /// `outputReady`.

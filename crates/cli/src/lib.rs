@@ -3,6 +3,14 @@
 //! OS-independent parts (argument parsing, JSON, reports, expectations) are tested
 //! natively; the host itself ([`host`]) and the commands that use it are Windows-only.
 
+/// `println!` that ignores write errors: `wasio info | head` must not panic when the
+/// reader goes away.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::print_out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod args;
 pub mod drivers;
 pub mod error;
@@ -20,6 +28,14 @@ pub mod misuse;
 
 use args::Command;
 
+/// Writes `text` to stdout, ignoring errors (closed pipe), and flushes.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
 /// Runs a command line (without the program name); returns the process exit code.
 pub fn run<I, S>(args: I) -> i32
 where
@@ -34,7 +50,7 @@ where
         }
     };
     if command == Command::Help {
-        println!("{}", args::USAGE);
+        outln!("{}", args::USAGE);
         return 0;
     }
     execute(command)

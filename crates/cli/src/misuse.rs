@@ -24,10 +24,10 @@ const OK_OR_INVALID_MODE: Expect = Expect::OneOf(&[ASE_OK, ASE_INVALID_MODE]);
 
 /// Runs the sequence against the driver `name`; prints the summary; returns the exit code.
 pub fn run(name: &str) -> i32 {
-    println!("wasio misuse: driver '{name}'");
+    outln!("wasio misuse: driver '{name}'");
     let mut report = MisuseReport::printing();
     sequence(name, &mut report);
-    println!("{}", report.summary());
+    outln!("{}", report.summary());
     report.exit_code()
 }
 
@@ -84,7 +84,7 @@ fn sequence(name: &str, report: &mut MisuseReport) {
         // SAFETY: `p` has 600 writable bytes, more than the 32 allowed.
         unsafe { (v.get_driver_name)(this, p) }
     });
-    // SAFETY (all calls in this block): `this` is live; every pointer is a valid local.
+    // SAFETY: `this` is live; every pointer in this block is a valid local.
     let before_init: [(&str, AsioError); 9] = unsafe {
         let mut info = AsioChannelInfo::request(0, false);
         let mut buffers = [AsioBufferInfo::request(0, false)];
@@ -194,8 +194,8 @@ fn sequence(name: &str, report: &mut MisuseReport) {
 
     // ---- Null pointers ------------------------------------------------------------------
     let invalid = Expect::Code(ASE_INVALID_PARAMETER);
-    // SAFETY (all calls in this block): null pointers are the point of the test and a
-    // correct driver checks them; every non-null pointer is a valid local.
+    // Null pointers are the point of the test; a correct driver checks them.
+    // SAFETY: `this` is live; every non-null pointer is a valid local of the right type.
     let null_calls: [(&str, AsioError); 12] = unsafe {
         let mut buffers = [AsioBufferInfo::request(0, false)];
         [
@@ -329,10 +329,10 @@ fn sequence(name: &str, report: &mut MisuseReport) {
     ];
     for (step, count, channel, size) in bad_creates {
         let mut buffers = [AsioBufferInfo::request(channel, false)];
-        // SAFETY: `buffers` holds one entry; the counts are the point of the test and a
-        // correct driver rejects them before touching more than one entry.
-        let code =
-            unsafe { (v.create_buffers)(this, buffers.as_mut_ptr(), count, size, &HOST_CALLBACKS) };
+        // Bad counts are the point of the test; a correct driver rejects them first.
+        let infos = buffers.as_mut_ptr();
+        // SAFETY: `infos` holds one entry and `this` is live.
+        let code = unsafe { (v.create_buffers)(this, infos, count, size, &HOST_CALLBACKS) };
         report.code(step, code, Expect::AnyError);
         if code == ASE_OK {
             // Do not let a wrongly accepted call poison the rest of the run.
