@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 pub mod args;
+pub mod callbacks;
 pub mod drivers;
 pub mod error;
 pub mod expect;
