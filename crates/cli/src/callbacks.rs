@@ -290,8 +290,8 @@ mod tests {
         let asio_message = callbacks.asio_message.expect("asioMessage");
         let mut time = AsioTime::zeroed();
         time.time_info.sample_position = AsioSamples::from_u64(4096);
-        // SAFETY: the callbacks accept any index; `time` is a valid AsioTime; null params
-        // and null message pointers are allowed by the host.
+        // Null params and null message pointers are allowed by this host.
+        // SAFETY: the callbacks accept any index; `time` is a valid AsioTime.
         unsafe {
             buffer_switch(0, 1);
             assert!(time_info(&mut time, 1, 1).is_null());
