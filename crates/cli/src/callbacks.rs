@@ -1,5 +1,5 @@
 //! The host's ASIO callbacks and what they record. OS-independent (atomics only), so the
-//! callbacks can be exercised natively; [`crate::host`] passes [`HOST_CALLBACKS`] to
+//! callbacks can be exercised natively; `crate::host` passes [`HOST_CALLBACKS`] to
 //! every `createBuffers`.
 //!
 //! The callbacks run on the driver's real-time thread: they only touch atomics, never
@@ -217,7 +217,7 @@ unsafe extern "C" fn host_asio_message(
     )
 }
 
-/// The callbacks every [`AsioDriver::create_buffers`] passes.
+/// The callbacks every `AsioDriver::create_buffers` passes.
 pub static HOST_CALLBACKS: AsioCallbacks = AsioCallbacks {
     buffer_switch: Some(host_buffer_switch),
     sample_rate_did_change: Some(host_sample_rate_did_change),

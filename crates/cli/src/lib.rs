@@ -1,7 +1,7 @@
 //! The `wasio` command-line tool, also an ASIO host for testing drivers.
 //!
 //! OS-independent parts (argument parsing, JSON, reports, expectations) are tested
-//! natively; the host itself ([`host`]) and the commands that use it are Windows-only.
+//! natively; the host itself (`host`) and the commands that use it are Windows-only.
 
 /// `println!` that ignores write errors: `wasio info | head` must not panic when the
 /// reader goes away.
