@@ -99,7 +99,7 @@ fn read_registry_string(root: HKEY, subkey: &str, value: Option<&str>) -> Option
     let value_ptr = value
         .as_ref()
         .map_or(PCWSTR::null(), |v| PCWSTR(v.as_ptr()));
-    // Two tries: the value may grow between the size query and the read.
+    // Retried: the value may grow between the size query and the read.
     let mut bytes: u32 = 0;
     for _ in 0..3 {
         let mut buffer = vec![0u16; bytes as usize / 2 + 1];
@@ -219,6 +219,7 @@ pub fn hresult_hint(hresult: i32) -> &'static str {
         0x8007_007E => " (module not found: the DLL or one of its dependencies)",
         0x8007_00C1 => " (bad image: wrong architecture, 32/64-bit mismatch?)",
         0x8000_4002 => " (E_NOINTERFACE: QueryInterface refused the CLSID as IID)",
+        0x8004_01F8 => " (CO_E_ERRORINDLL: the DLL has no usable DllGetClassObject)",
         0x8004_0111 => " (CLASS_E_CLASSNOTAVAILABLE: DllGetClassObject refused the CLSID)",
         0x8000_4005 => " (E_FAIL)",
         0x8007_000E => " (E_OUTOFMEMORY)",
