@@ -1,6 +1,11 @@
 //! Compile-time layout checks against the C header (`#pragma pack(4)`), for whichever
 //! target is being compiled: `cargo check -p wasio-asio-abi --target i686-pc-windows-gnu`
 //! checks x86, a native or x86_64-pc-windows-gnu build checks x86_64.
+//!
+//! The tests (including a fake driver called through the vtable with `thiscall`) also run
+//! on 32-bit x86 Linux:
+//! `rustup target add i686-unknown-linux-gnu && apt-get install gcc-multilib`, then
+//! `cargo test -p wasio-asio-abi --target i686-unknown-linux-gnu`.
 
 use core::mem::{align_of, offset_of, size_of};
 
