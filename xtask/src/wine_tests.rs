@@ -335,6 +335,11 @@ pub fn all_tests() -> Vec<WineTest> {
             run: cli_drivers,
         },
         WineTest {
+            name: "misuse",
+            about: "`wasio misuse` calls the driver out of order and with bad arguments; every call is refused cleanly and the host lives",
+            run: misuse,
+        },
+        WineTest {
             name: "play-256",
             about: "997 Hz for 5 s at 48 kHz, 256 frames per buffer, recorded and analysed",
             run: |ctx| play_test(ctx, "play-256", &PlaySpec::standard(256)),
@@ -650,6 +655,50 @@ fn cli_drivers(ctx: &WineContext) -> Res<Vec<Check>> {
             listed,
             format!("{} line(s) of output", output.stdout.lines().count()),
             "a line naming Wasio",
+        ),
+    ])
+}
+
+fn misuse(ctx: &WineContext) -> Res<Vec<Check>> {
+    let output = ctx.bench.run_windows(
+        "misuse",
+        Bench::windows_path(&ctx.artifacts.cli_exe),
+        &[
+            "misuse".to_string(),
+            "--driver".to_string(),
+            DRIVER_NAME.to_string(),
+        ],
+        Duration::from_secs(120),
+    )?;
+    let summary = output
+        .stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("misuse:"))
+        .unwrap_or("no summary line")
+        .to_string();
+    let failed_steps: Vec<&str> = output
+        .stdout
+        .lines()
+        .filter(|line| line.contains("FAIL"))
+        .collect();
+    Ok(vec![
+        exit_check("wasio misuse", &output),
+        Check::new(
+            "every step as expected",
+            failed_steps.is_empty() && summary.contains(" 0 failed"),
+            summary,
+            "misuse: N passed, 0 failed",
+        ),
+        Check::new(
+            "failed steps",
+            failed_steps.is_empty(),
+            if failed_steps.is_empty() {
+                "none".to_string()
+            } else {
+                failed_steps.join(" | ")
+            },
+            "none",
         ),
     ])
 }
