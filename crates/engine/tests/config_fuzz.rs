@@ -170,13 +170,26 @@ fn apply(text: &mut String, mutation: &Mutation) {
     }
 }
 
+/// 1000 cases per property (a few seconds); set PROPTEST_CASES for a longer run.
+fn fuzz_config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(1000);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 #[test]
 fn the_valid_seed_is_valid() {
     Settings::parse(VALID, Path::new("Wasio.toml")).unwrap();
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(fuzz_config())]
 
     #[test]
     fn random_text_never_panics(text in "\\PC{0,200}") {
