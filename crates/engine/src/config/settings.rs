@@ -668,6 +668,14 @@ fn validate_direction(
     let buffer_ms = config
         .buffer_ms
         .map(|ms| check.float_in(&[section, "buffer_ms"], ms, BUFFER_MS_RANGE, " ms"));
+    if period_ms.is_some() && mode == Mode::Shared {
+        check.report(
+            &[section, "period_ms"],
+            None,
+            "shared mode runs at the Windows engine period; remove period_ms or use shared-low-latency"
+                .to_string(),
+        );
+    }
     if let Some(buffer_ms) = buffer_ms {
         if mode == Mode::SharedLowLatency {
             check.report(
