@@ -12,6 +12,7 @@
 //! - [`channels`]: channel names from speaker masks.
 //! - [`config`]: the Wasio.toml model, parser and watcher.
 //! - [`hresult`]: HRESULT names for messages.
+//! - [`log`]: the log: background writer, wait-free records from the audio thread.
 //! - [`sim`]: a simulated output device for native tests of the whole driver.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
@@ -25,6 +26,7 @@ pub mod driver;
 pub mod error;
 pub mod format;
 pub mod hresult;
+pub mod log;
 pub mod render;
 pub mod rt_guard;
 pub mod sim;

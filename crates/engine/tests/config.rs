@@ -251,7 +251,8 @@ const INVALID: &[(&str, usize, usize, Option<&str>, &str)] = &[
     ("[output]\nenabled = false\n[input]\nenabled = false\n", 4, 11, Some("input.enabled"), "output and input are both disabled"),
     ("[output]\nmode = \"exclusive-event\"\nperiod_ms = 3\nbuffer_ms = 6\n", 4, 13, Some("output.buffer_ms"),
         "in exclusive-event mode the buffer equals the period; buffer_ms (6) differs from period_ms (3)"),
-    ("[input]\nmode = \"shared\"\nperiod_ms = 10\nbuffer_ms = 5\n", 4, 13, Some("input.buffer_ms"), "buffer_ms (5) is shorter than period_ms (10)"),
+    ("[input]\nmode = \"exclusive-poll\"\nperiod_ms = 10\nbuffer_ms = 5\n", 4, 13, Some("input.buffer_ms"), "buffer_ms (5) is shorter than period_ms (10)"),
+    ("[input]\nmode = \"shared\"\nperiod_ms = 10\n", 3, 13, Some("input.period_ms"), "shared mode runs at the Windows engine period"),
     ("[output]\nmode = \"shared-low-latency\"\nbuffer_ms = 20\n", 3, 13, Some("output.buffer_ms"), "shared-low-latency mode sets only a period"),
 ];
 

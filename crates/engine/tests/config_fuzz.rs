@@ -170,13 +170,26 @@ fn apply(text: &mut String, mutation: &Mutation) {
     }
 }
 
+/// 1000 cases per property (a few seconds); set PROPTEST_CASES for a longer run.
+fn fuzz_config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(1000);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 #[test]
 fn the_valid_seed_is_valid() {
     Settings::parse(VALID, Path::new("Wasio.toml")).unwrap();
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(fuzz_config())]
 
     #[test]
     fn random_text_never_panics(text in "\\PC{0,200}") {
@@ -197,5 +210,52 @@ proptest! {
             apply(&mut text, mutation);
         }
         check(&text)?;
+    }
+}
+
+fn any_step() -> impl Strategy<Value = wasio_engine::config::BufferStep> {
+    use wasio_engine::config::BufferStep;
+    prop_oneof![
+        Just(BufferStep::PowerOfTwo),
+        any::<u32>().prop_map(BufferStep::Frames)
+    ]
+}
+
+proptest! {
+    #![proptest_config(fuzz_config())]
+
+    /// The policy's methods never panic, even on a hand-built policy that validation would
+    /// refuse (min > max, zero step, sizes near u32::MAX).
+    #[test]
+    fn buffer_policy_methods_never_panic(
+        min in any::<u32>(), max in any::<u32>(), preferred in any::<u32>(),
+        step in any_step(), frames in any::<u32>(),
+    ) {
+        let policy = wasio_engine::config::BufferSizePolicy { min, max, preferred, step };
+        let _ = policy.offered();
+        let _ = policy.accepts(frames);
+        let _ = policy.nearest(frames);
+    }
+
+    /// For every policy the parser accepts, `nearest` gives an offered size and `preferred` is
+    /// offered.
+    #[test]
+    fn nearest_is_always_offered_for_valid_policies(
+        min in 16i64..2000, span in 0i64..4000, step in 1i64..300, frames in any::<u32>(),
+    ) {
+        let max = min + span / step * step;
+        let text = format!("[buffer]\nmin = {min}\nmax = {max}\npreferred = {min}\ngranularity = {step}\n");
+        let settings = Settings::parse(&text, Path::new("Wasio.toml")).unwrap();
+        let policy = settings.buffer;
+        prop_assert!(policy.accepts(policy.preferred));
+        prop_assert!(policy.accepts(policy.nearest(frames)));
+        let nearest = policy.nearest(frames);
+        let clamped = frames.clamp(policy.min, policy.max);
+        // No offered size is closer.
+        let mut size = policy.min;
+        while size <= policy.max {
+            prop_assert!(size.abs_diff(clamped) >= nearest.abs_diff(clamped));
+            size += step as u32;
+        }
     }
 }

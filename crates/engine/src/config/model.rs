@@ -18,7 +18,7 @@ macro_rules! keyword_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum $name {
             $($(#[$vmeta])* $variant,)+
         }
@@ -121,7 +121,8 @@ keyword_enum! {
 }
 
 keyword_enum! {
-    /// The most detailed level written to the log.
+    /// The most detailed level written to the log; levels compare from `Error` (least
+    /// detailed) to `Trace`.
     pub enum LogLevel ("log level") {
         Error = "error",
         Warn = "warn",

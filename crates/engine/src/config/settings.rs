@@ -105,16 +105,19 @@ impl BufferSizePolicy {
         }
         match self.step {
             BufferStep::PowerOfTwo => frames.is_power_of_two(),
-            BufferStep::Frames(step) => (frames - self.min) % step == 0,
+            BufferStep::Frames(step) => (frames - self.min) % step.max(1) == 0,
         }
     }
 
     /// The offered size closest to `frames` (the larger one on a tie).
     pub fn nearest(&self, frames: u32) -> u32 {
-        let clamped = frames.clamp(self.min, self.max);
+        // Written not to panic even for a hand-built policy with min > max or a zero step.
+        let clamped = frames.max(self.min).min(self.max);
         let (below, above) = match self.step {
             BufferStep::PowerOfTwo => {
-                let above = clamped.next_power_of_two().min(self.max);
+                let above = clamped
+                    .checked_next_power_of_two()
+                    .map_or(self.max, |power| power.min(self.max));
                 let below = if above == clamped {
                     above
                 } else {
@@ -123,16 +126,17 @@ impl BufferSizePolicy {
                 (below, above)
             }
             BufferStep::Frames(step) => {
-                let below = self.min + (clamped - self.min) / step * step;
-                let above = if below == clamped || below + step > self.max {
-                    below
-                } else {
-                    below + step
+                let step = step.max(1);
+                let offset = clamped.saturating_sub(self.min);
+                let below = self.min.saturating_add(offset / step * step);
+                let above = match below.checked_add(step) {
+                    Some(next) if below != clamped && next <= self.max => next,
+                    _ => below,
                 };
                 (below, above)
             }
         };
-        if clamped - below < above - clamped {
+        if clamped.abs_diff(below) < above.abs_diff(clamped) {
             below
         } else {
             above
@@ -668,6 +672,14 @@ fn validate_direction(
     let buffer_ms = config
         .buffer_ms
         .map(|ms| check.float_in(&[section, "buffer_ms"], ms, BUFFER_MS_RANGE, " ms"));
+    if period_ms.is_some() && mode == Mode::Shared {
+        check.report(
+            &[section, "period_ms"],
+            None,
+            "shared mode runs at the Windows engine period; remove period_ms or use shared-low-latency"
+                .to_string(),
+        );
+    }
     if let Some(buffer_ms) = buffer_ms {
         if mode == Mode::SharedLowLatency {
             check.report(
