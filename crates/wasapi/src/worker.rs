@@ -28,8 +28,10 @@ use windows::Win32::Media::Audio::{
     AUDCLNT_STREAMFLAGS_EVENTCALLBACK, AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
 use windows::Win32::System::Threading::{
-    AvRevertMmThreadCharacteristics, AvSetMmThreadCharacteristicsW, CreateEventW, ResetEvent,
-    SetEvent, WaitForMultipleObjects,
+    AvRevertMmThreadCharacteristics, AvSetMmThreadCharacteristicsW, AvSetMmThreadPriority,
+    CreateEventW, GetCurrentThread, ResetEvent, SetEvent, SetThreadPriority,
+    WaitForMultipleObjects, AVRT_PRIORITY_CRITICAL, THREAD_PRIORITY_NORMAL,
+    THREAD_PRIORITY_TIME_CRITICAL,
 };
 
 /// A device that delivers no event for this long is considered gone.
@@ -451,6 +453,8 @@ impl Worker {
             // SAFETY: reverts the MMCSS registration made on this thread.
             let _ = unsafe { AvRevertMmThreadCharacteristics(task) };
         }
+        // SAFETY: back to normal priority for the idle command loop.
+        let _ = unsafe { SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_NORMAL) };
         let failure = failure.map(RtFailure::into_error);
         if let Some(error) = &failure {
             stream.handler.stream_failed(error);
@@ -483,10 +487,20 @@ fn shared_flags(needs_rate_conversion: bool) -> u32 {
     }
 }
 
+/// Raises this thread for audio: MMCSS "Pro Audio" at critical priority, and
+/// THREAD_PRIORITY_TIME_CRITICAL as well, which is what counts where MMCSS is only a stub
+/// (Wine maps thread priorities to Unix nice levels). Returns the MMCSS task to revert.
 fn enter_pro_audio() -> Option<HANDLE> {
     let mut task_index = 0u32;
     // SAFETY: registers this thread with MMCSS; reverted by the caller.
-    unsafe { AvSetMmThreadCharacteristicsW(w!("Pro Audio"), &mut task_index) }.ok()
+    let task = unsafe { AvSetMmThreadCharacteristicsW(w!("Pro Audio"), &mut task_index) }.ok();
+    if let Some(task) = task {
+        // SAFETY: `task` was just returned for this thread.
+        let _ = unsafe { AvSetMmThreadPriority(task, AVRT_PRIORITY_CRITICAL) };
+    }
+    // SAFETY: changes the priority of the calling thread only; restored on exit.
+    let _ = unsafe { SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_TIME_CRITICAL) };
+    task
 }
 
 /// Waits on the audio event and fills the device each time. Returns `None` when woken
