@@ -337,14 +337,39 @@ fn h2d<C: Conversion>(src: &[u8], dst: &mut [u8], dst_stride: usize, frames: usi
         frames == 0 || dst.len() >= (frames - 1) * dst_stride + C::DST_BYTES,
         "device buffer too short"
     );
+    // Constant strides for mono and stereo let the compiler unroll and vectorize.
+    if dst_stride == C::DST_BYTES {
+        h2d_run::<C>(src, dst, C::DST_BYTES, frames);
+    } else if dst_stride == 2 * C::DST_BYTES {
+        h2d_run::<C>(src, dst, 2 * C::DST_BYTES, frames);
+    } else {
+        h2d_run::<C>(src, dst, dst_stride, frames);
+    }
+}
+
+#[inline(always)]
+fn h2d_run<C: Conversion>(src: &[u8], dst: &mut [u8], dst_stride: usize, frames: usize) {
     if dst_stride < C::DST_BYTES {
         return;
     }
-    let frames = frames.min(strided_frames(dst.len(), dst_stride, C::DST_BYTES));
-    let src_samples = src.chunks_exact(C::SRC_BYTES).take(frames);
-    for (s, d) in src_samples.zip(dst.chunks_mut(dst_stride)) {
+    let frames = frames.min(src.len() / C::SRC_BYTES).min(strided_frames(
+        dst.len(),
+        dst_stride,
+        C::DST_BYTES,
+    ));
+    if frames == 0 {
+        return;
+    }
+    // All frames but the last occupy a whole stride; the last only needs one sample.
+    let (dst_body, dst_last) = dst.split_at_mut((frames - 1) * dst_stride);
+    let (src_body, src_rest) = src.split_at((frames - 1) * C::SRC_BYTES);
+    for (s, d) in src_body
+        .chunks_exact(C::SRC_BYTES)
+        .zip(dst_body.chunks_exact_mut(dst_stride))
+    {
         C::convert(s, d);
     }
+    C::convert(src_rest, dst_last);
 }
 
 fn d2h<C: Conversion>(src: &[u8], src_stride: usize, dst: &mut [u8], frames: usize) {
@@ -357,14 +382,37 @@ fn d2h<C: Conversion>(src: &[u8], src_stride: usize, dst: &mut [u8], frames: usi
         frames == 0 || src.len() >= (frames - 1) * src_stride + C::SRC_BYTES,
         "device buffer too short"
     );
+    if src_stride == C::SRC_BYTES {
+        d2h_run::<C>(src, C::SRC_BYTES, dst, frames);
+    } else if src_stride == 2 * C::SRC_BYTES {
+        d2h_run::<C>(src, 2 * C::SRC_BYTES, dst, frames);
+    } else {
+        d2h_run::<C>(src, src_stride, dst, frames);
+    }
+}
+
+#[inline(always)]
+fn d2h_run<C: Conversion>(src: &[u8], src_stride: usize, dst: &mut [u8], frames: usize) {
     if src_stride < C::SRC_BYTES {
         return;
     }
-    let frames = frames.min(strided_frames(src.len(), src_stride, C::SRC_BYTES));
-    let dst_samples = dst.chunks_exact_mut(C::DST_BYTES).take(frames);
-    for (s, d) in src.chunks(src_stride).zip(dst_samples) {
+    let frames = frames.min(dst.len() / C::DST_BYTES).min(strided_frames(
+        src.len(),
+        src_stride,
+        C::SRC_BYTES,
+    ));
+    if frames == 0 {
+        return;
+    }
+    let (src_body, src_last) = src.split_at((frames - 1) * src_stride);
+    let (dst_body, dst_rest) = dst.split_at_mut((frames - 1) * C::DST_BYTES);
+    for (s, d) in src_body
+        .chunks_exact(src_stride)
+        .zip(dst_body.chunks_exact_mut(C::DST_BYTES))
+    {
         C::convert(s, d);
     }
+    C::convert(src_last, dst_rest);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,32 +576,29 @@ fn requantize(value: i32, from: u32, to: u32) -> i32 {
     (biased >> shift).min(int_max(to)) as i32
 }
 
-/// Maps a float (full scale ±1.0) to a `bits`-bit integer: scale, clip, round to nearest with
-/// ties away from zero. NaN gives 0.
+/// The largest `f64` below 0.5. Adding it (with the value's sign) and truncating rounds to
+/// nearest with ties away from zero for every |x| < 2^52: a tie still reaches the next integer
+/// (the sum rounds up to it), while the largest value below a tie, whose sum with 0.5 itself would
+/// round up, stays below it.
+const JUST_BELOW_HALF: f64 = 0.499_999_999_999_999_94;
+
+/// Maps a float (full scale ±1.0) to a `bits`-bit integer: scale, round to nearest with ties
+/// away from zero, clip. NaN gives 0.
 #[inline(always)]
 fn quantize(value: f64, bits: u32) -> i32 {
-    let scale = (1u64 << (bits - 1)) as f64;
-    let (min, max) = (int_min(bits) as f64, int_max(bits) as f64);
-    // Multiplying by a power of two is exact; NaN fails both comparisons and stays NaN.
-    let mut scaled = value * scale;
-    if scaled < min {
-        scaled = min;
-    }
-    if scaled > max {
-        scaled = max;
-    }
-    // `as` truncates toward zero (NaN gives 0); the fraction is then exact. The bounds are
-    // integers, so rounding after clipping cannot leave the range.
-    let truncated = scaled as i64;
-    let fraction = scaled - truncated as f64;
-    let rounded = truncated + i64::from(fraction >= 0.5) - i64::from(fraction <= -0.5);
-    rounded as i32
+    // Multiplying by a power of two is exact.
+    let scaled = value * (1u64 << (bits - 1)) as f64;
+    // `as` truncates toward zero and saturates to the i32 range (NaN gives 0); clipping to a
+    // narrower range after rounding gives the same result as before, the bounds being integers.
+    let rounded = (scaled + JUST_BELOW_HALF.copysign(scaled)) as i32;
+    rounded.clamp(int_min(bits) as i32, int_max(bits) as i32)
 }
 
 /// Maps a `bits`-bit integer to a float with full scale ±1.0 (exact in `f64`).
 #[inline(always)]
 fn dequantize(value: i32, bits: u32) -> f64 {
-    value as f64 / (1u64 << (bits - 1)) as f64
+    // Multiplying by 2^-(bits-1) is exact and equals the division.
+    value as f64 * (1.0 / (1u64 << (bits - 1)) as f64)
 }
 
 // ---------------------------------------------------------------------------------------------
