@@ -569,11 +569,12 @@ fn requantize(value: i32, from: u32, to: u32) -> i32 {
         return value << (to - from);
     }
     let shift = to.abs_diff(from);
-    let half = 1i64 << (shift - 1);
+    let half = 1i32 << (shift - 1);
     // Floor division of (v + half) rounds ties up; subtracting 1 for negatives makes ties
-    // round down there, i.e. away from zero, without changing non-ties.
-    let biased = value as i64 + half - i64::from(value < 0);
-    (biased >> shift).min(int_max(to)) as i32
+    // round down there, i.e. away from zero, without changing non-ties. Only positive values
+    // near i32::MAX can overflow the sum; saturating there still lands on the target maximum.
+    let biased = value.saturating_add(half - i32::from(value < 0));
+    (biased >> shift).min(int_max(to) as i32)
 }
 
 /// The largest `f64` below 0.5. Adding it (with the value's sign) and truncating rounds to
@@ -670,6 +671,12 @@ mod tests {
         assert_eq!(requantize(i32::MAX, 32, 16), i16::MAX as i32);
         assert_eq!(requantize(i32::MIN, 32, 16), i16::MIN as i32);
         assert_eq!(requantize(-1, 16, 32), -65536);
+    }
+
+    #[test]
+    fn just_below_half_is_the_predecessor_of_one_half() {
+        assert_eq!(JUST_BELOW_HALF, 0.5 - f64::EPSILON / 4.0);
+        assert_eq!(JUST_BELOW_HALF.to_bits() + 1, 0.5f64.to_bits());
     }
 
     #[test]
