@@ -17,7 +17,7 @@
 //!   to nearest with ties away from zero. NaN becomes 0; ±infinity and |x| > 1.0 clip; -0.0 is 0.
 //! * Integer to float divides by `2^(bits-1)` (exact in `f64`, a single rounding to `f32` only
 //!   for more than 24 significant bits): int16 -32768 is exactly -1.0, int16 32767 is
-//!   32767/32768.
+//!   32767/32768; the top 64 int32 values (from 2^31 - 64) round to exactly 1.0 in `f32`.
 //! * Float to float is not clipped: `f32` to `f64` is exact, `f64` to `f32` rounds to nearest even
 //!   (out-of-range magnitudes become ±infinity, NaN stays NaN).
 //! * Identical representations (Int16Lsb/Int16, Int24Lsb/Int24Packed, Int32Lsb/Int32,
@@ -31,7 +31,8 @@
 //! too-short buffer shortens the run to the frames that fit, and a stride smaller than one
 //! device sample converts nothing.
 
-/// ASIO host sample types Wasio supports (little-endian PCM). Values match ASIO's `ASIOSampleType`.
+/// ASIO host sample types Wasio supports (little-endian PCM): the LSB PCM subset of ASIO's
+/// `ASIOSampleType`, with the same values (`from_asio` / `asio_value` map to and from it).
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HostSampleType {

@@ -626,3 +626,18 @@ fn type_tables() {
     assert_eq!(DeviceFormat::from_wave_format(32, 20, false), None);
     assert_eq!(DeviceFormat::from_wave_format(64, 64, true), None);
 }
+
+#[test]
+fn int32_near_full_scale_rounds_to_one_in_float32() {
+    let src: Vec<u8> = [i32::MAX, i32::MAX - 63, i32::MAX - 64, i32::MIN]
+        .into_iter()
+        .flat_map(i32::to_le_bytes)
+        .collect();
+    let mut dst = vec![0u8; 16];
+    device_to_host(DeviceFormat::Int32, HostSampleType::Float32Lsb)(&src, 4, &mut dst, 4);
+    let floats: Vec<f32> = dst
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(floats, [1.0, 1.0, 1.0 - f32::EPSILON / 2.0, -1.0]);
+}
