@@ -698,8 +698,8 @@ mod tests {
     #[test]
     fn short_buffers_are_a_debug_assertion_and_a_shortened_run_in_release() {
         let src = [1u8; 8];
-        let mut dst = [0u8; 5];
-        // Four frames at stride 4 need 14 bytes; only two frames fit into 5.
+        let mut dst = [0u8; 7];
+        // Four frames at stride 4 need 14 bytes; only two frames fit into 7.
         let outcome = std::panic::catch_unwind(move || {
             h2d::<ByteCopy<2>>(&src, &mut dst, 4, 4);
             dst
@@ -707,7 +707,18 @@ mod tests {
         if cfg!(debug_assertions) {
             assert!(outcome.is_err(), "debug builds must flag the short buffer");
         } else {
-            assert_eq!(outcome.ok(), Some([1, 1, 0, 0, 1]));
+            assert_eq!(outcome.ok(), Some([1, 1, 0, 0, 1, 1, 0]));
+        }
+        // A stride smaller than a sample converts nothing.
+        let outcome = std::panic::catch_unwind(move || {
+            let mut dst = [0u8; 8];
+            d2h::<ByteCopy<2>>(&src, 1, &mut dst, 4);
+            dst
+        });
+        if cfg!(debug_assertions) {
+            assert!(outcome.is_err(), "debug builds must flag the stride");
+        } else {
+            assert_eq!(outcome.ok(), Some([0; 8]));
         }
     }
 }
