@@ -17,7 +17,7 @@
 //!   to nearest with ties away from zero. NaN becomes 0; ±infinity and |x| > 1.0 clip; -0.0 is 0.
 //! * Integer to float divides by `2^(bits-1)` (exact in `f64`, a single rounding to `f32` only
 //!   for more than 24 significant bits): int16 -32768 is exactly -1.0, int16 32767 is
-//!   32767/32768.
+//!   32767/32768; the top 64 int32 values (from 2^31 - 64) round to exactly 1.0 in `f32`.
 //! * Float to float is not clipped: `f32` to `f64` is exact, `f64` to `f32` rounds to nearest even
 //!   (out-of-range magnitudes become ±infinity, NaN stays NaN).
 //! * Identical representations (Int16Lsb/Int16, Int24Lsb/Int24Packed, Int32Lsb/Int32,
@@ -31,7 +31,8 @@
 //! too-short buffer shortens the run to the frames that fit, and a stride smaller than one
 //! device sample converts nothing.
 
-/// ASIO host sample types Wasio supports (little-endian PCM). Values match ASIO's `ASIOSampleType`.
+/// ASIO host sample types Wasio supports (little-endian PCM): the LSB PCM subset of ASIO's
+/// `ASIOSampleType`, with the same values (`from_asio` / `asio_value` map to and from it).
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HostSampleType {
@@ -337,14 +338,39 @@ fn h2d<C: Conversion>(src: &[u8], dst: &mut [u8], dst_stride: usize, frames: usi
         frames == 0 || dst.len() >= (frames - 1) * dst_stride + C::DST_BYTES,
         "device buffer too short"
     );
+    // Constant strides for mono and stereo let the compiler unroll and vectorize.
+    if dst_stride == C::DST_BYTES {
+        h2d_run::<C>(src, dst, C::DST_BYTES, frames);
+    } else if dst_stride == 2 * C::DST_BYTES {
+        h2d_run::<C>(src, dst, 2 * C::DST_BYTES, frames);
+    } else {
+        h2d_run::<C>(src, dst, dst_stride, frames);
+    }
+}
+
+#[inline(always)]
+fn h2d_run<C: Conversion>(src: &[u8], dst: &mut [u8], dst_stride: usize, frames: usize) {
     if dst_stride < C::DST_BYTES {
         return;
     }
-    let frames = frames.min(strided_frames(dst.len(), dst_stride, C::DST_BYTES));
-    let src_samples = src.chunks_exact(C::SRC_BYTES).take(frames);
-    for (s, d) in src_samples.zip(dst.chunks_mut(dst_stride)) {
+    let frames = frames.min(src.len() / C::SRC_BYTES).min(strided_frames(
+        dst.len(),
+        dst_stride,
+        C::DST_BYTES,
+    ));
+    if frames == 0 {
+        return;
+    }
+    // All frames but the last occupy a whole stride; the last only needs one sample.
+    let (dst_body, dst_last) = dst.split_at_mut((frames - 1) * dst_stride);
+    let (src_body, src_rest) = src.split_at((frames - 1) * C::SRC_BYTES);
+    for (s, d) in src_body
+        .chunks_exact(C::SRC_BYTES)
+        .zip(dst_body.chunks_exact_mut(dst_stride))
+    {
         C::convert(s, d);
     }
+    C::convert(src_rest, dst_last);
 }
 
 fn d2h<C: Conversion>(src: &[u8], src_stride: usize, dst: &mut [u8], frames: usize) {
@@ -357,14 +383,37 @@ fn d2h<C: Conversion>(src: &[u8], src_stride: usize, dst: &mut [u8], frames: usi
         frames == 0 || src.len() >= (frames - 1) * src_stride + C::SRC_BYTES,
         "device buffer too short"
     );
+    if src_stride == C::SRC_BYTES {
+        d2h_run::<C>(src, C::SRC_BYTES, dst, frames);
+    } else if src_stride == 2 * C::SRC_BYTES {
+        d2h_run::<C>(src, 2 * C::SRC_BYTES, dst, frames);
+    } else {
+        d2h_run::<C>(src, src_stride, dst, frames);
+    }
+}
+
+#[inline(always)]
+fn d2h_run<C: Conversion>(src: &[u8], src_stride: usize, dst: &mut [u8], frames: usize) {
     if src_stride < C::SRC_BYTES {
         return;
     }
-    let frames = frames.min(strided_frames(src.len(), src_stride, C::SRC_BYTES));
-    let dst_samples = dst.chunks_exact_mut(C::DST_BYTES).take(frames);
-    for (s, d) in src.chunks(src_stride).zip(dst_samples) {
+    let frames = frames.min(dst.len() / C::DST_BYTES).min(strided_frames(
+        src.len(),
+        src_stride,
+        C::SRC_BYTES,
+    ));
+    if frames == 0 {
+        return;
+    }
+    let (src_body, src_last) = src.split_at((frames - 1) * src_stride);
+    let (dst_body, dst_rest) = dst.split_at_mut((frames - 1) * C::DST_BYTES);
+    for (s, d) in src_body
+        .chunks_exact(src_stride)
+        .zip(dst_body.chunks_exact_mut(C::DST_BYTES))
+    {
         C::convert(s, d);
     }
+    C::convert(src_last, dst_rest);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,39 +570,37 @@ fn requantize(value: i32, from: u32, to: u32) -> i32 {
         return value << (to - from);
     }
     let shift = to.abs_diff(from);
-    let half = 1i64 << (shift - 1);
+    let half = 1i32 << (shift - 1);
     // Floor division of (v + half) rounds ties up; subtracting 1 for negatives makes ties
-    // round down there, i.e. away from zero, without changing non-ties.
-    let biased = value as i64 + half - i64::from(value < 0);
-    (biased >> shift).min(int_max(to)) as i32
+    // round down there, i.e. away from zero, without changing non-ties. Only positive values
+    // near i32::MAX can overflow the sum; saturating there still lands on the target maximum.
+    let biased = value.saturating_add(half - i32::from(value < 0));
+    (biased >> shift).min(int_max(to) as i32)
 }
 
-/// Maps a float (full scale ±1.0) to a `bits`-bit integer: scale, clip, round to nearest with
-/// ties away from zero. NaN gives 0.
+/// The largest `f64` below 0.5. Adding it (with the value's sign) and truncating rounds to
+/// nearest with ties away from zero for every |x| < 2^52: a tie still reaches the next integer
+/// (the sum rounds up to it), while the largest value below a tie, whose sum with 0.5 itself would
+/// round up, stays below it.
+const JUST_BELOW_HALF: f64 = 0.499_999_999_999_999_94;
+
+/// Maps a float (full scale ±1.0) to a `bits`-bit integer: scale, round to nearest with ties
+/// away from zero, clip. NaN gives 0.
 #[inline(always)]
 fn quantize(value: f64, bits: u32) -> i32 {
-    let scale = (1u64 << (bits - 1)) as f64;
-    let (min, max) = (int_min(bits) as f64, int_max(bits) as f64);
-    // Multiplying by a power of two is exact; NaN fails both comparisons and stays NaN.
-    let mut scaled = value * scale;
-    if scaled < min {
-        scaled = min;
-    }
-    if scaled > max {
-        scaled = max;
-    }
-    // `as` truncates toward zero (NaN gives 0); the fraction is then exact. The bounds are
-    // integers, so rounding after clipping cannot leave the range.
-    let truncated = scaled as i64;
-    let fraction = scaled - truncated as f64;
-    let rounded = truncated + i64::from(fraction >= 0.5) - i64::from(fraction <= -0.5);
-    rounded as i32
+    // Multiplying by a power of two is exact.
+    let scaled = value * (1u64 << (bits - 1)) as f64;
+    // `as` truncates toward zero and saturates to the i32 range (NaN gives 0); clipping to a
+    // narrower range after rounding gives the same result as before, the bounds being integers.
+    let rounded = (scaled + JUST_BELOW_HALF.copysign(scaled)) as i32;
+    rounded.clamp(int_min(bits) as i32, int_max(bits) as i32)
 }
 
 /// Maps a `bits`-bit integer to a float with full scale ±1.0 (exact in `f64`).
 #[inline(always)]
 fn dequantize(value: i32, bits: u32) -> f64 {
-    value as f64 / (1u64 << (bits - 1)) as f64
+    // Multiplying by 2^-(bits-1) is exact and equals the division.
+    value as f64 * (1.0 / (1u64 << (bits - 1)) as f64)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -628,6 +675,12 @@ mod tests {
     }
 
     #[test]
+    fn just_below_half_is_the_predecessor_of_one_half() {
+        assert_eq!(JUST_BELOW_HALF, 0.5 - f64::EPSILON / 4.0);
+        assert_eq!(JUST_BELOW_HALF.to_bits() + 1, 0.5f64.to_bits());
+    }
+
+    #[test]
     fn quantize_handles_ties_and_specials() {
         assert_eq!(quantize(0.5 / 32768.0, 16), 1);
         assert_eq!(quantize(-0.5 / 32768.0, 16), -1);
@@ -645,8 +698,8 @@ mod tests {
     #[test]
     fn short_buffers_are_a_debug_assertion_and_a_shortened_run_in_release() {
         let src = [1u8; 8];
-        let mut dst = [0u8; 5];
-        // Four frames at stride 4 need 14 bytes; only two frames fit into 5.
+        let mut dst = [0u8; 7];
+        // Four frames at stride 4 need 14 bytes; only two frames fit into 7.
         let outcome = std::panic::catch_unwind(move || {
             h2d::<ByteCopy<2>>(&src, &mut dst, 4, 4);
             dst
@@ -654,7 +707,18 @@ mod tests {
         if cfg!(debug_assertions) {
             assert!(outcome.is_err(), "debug builds must flag the short buffer");
         } else {
-            assert_eq!(outcome.ok(), Some([1, 1, 0, 0, 1]));
+            assert_eq!(outcome.ok(), Some([1, 1, 0, 0, 1, 1, 0]));
+        }
+        // A stride smaller than a sample converts nothing.
+        let outcome = std::panic::catch_unwind(move || {
+            let mut dst = [0u8; 8];
+            d2h::<ByteCopy<2>>(&src, 1, &mut dst, 4);
+            dst
+        });
+        if cfg!(debug_assertions) {
+            assert!(outcome.is_err(), "debug builds must flag the stride");
+        } else {
+            assert_eq!(outcome.ok(), Some([0; 8]));
         }
     }
 }

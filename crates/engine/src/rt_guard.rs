@@ -10,7 +10,9 @@
 //! [`rt_allocations`] stays 0 and [`counting_allocator_installed`] says false.
 //!
 //! The bookkeeping itself never allocates: the per-thread state is a const-initialized
-//! `Cell<u32>` (no lazy initialization, no destructor) and the counter a static atomic.
+//! `Cell<u32>` (no lazy initialization, no destructor) and the counter a static atomic. That
+//! holds on x86_64-pc-windows-gnu too, whose std has no native TLS: the tests pass there under
+//! Wine (an allocating thread-local would recurse into the allocator and overflow the stack).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;

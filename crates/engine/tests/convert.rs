@@ -1,9 +1,10 @@
 //! Conversion kernels checked against an independent reference model.
 //!
 //! The model decodes a sample to the exact real value it denotes (an `f64`: every supported
-//! integer divided by a power of two is exact there) and encodes a real value with
-//! `f64::round` (ties away from zero) and clamping. The kernels use different arithmetic (integer
-//! shifts, truncation plus fraction), so agreement is a real check.
+//! integer divided by a power of two is exact there) and encodes a real value by truncating,
+//! comparing the exact remainder with 0.5 (ties away from zero) and clamping. The kernels use
+//! different arithmetic (integer shifts, an add-and-truncate rounding), so agreement is a real
+//! check.
 
 use wasio_engine::convert::{
     device_to_host, fill_silence, host_to_device, DeviceFormat, HostSampleType,
@@ -102,6 +103,17 @@ fn encode_int(layout: Layout, value: i64) -> Vec<u8> {
     (value << shift).to_le_bytes()[..bytes].to_vec()
 }
 
+/// Rounds to nearest, ties away from zero. Not `f64::round`: mingw's C runtime, which it calls on
+/// windows-gnu, computes floor(x + 0.5) and rounds 0.49999999999999994 up to 1.
+fn round_half_away(x: f64) -> f64 {
+    let whole = x.trunc();
+    if (x - whole).abs() >= 0.5 {
+        whole + x.signum()
+    } else {
+        whole
+    }
+}
+
 /// Expected output for a source sample in `from` converted to `to`.
 fn expected(from: Layout, src: &[u8], to: Layout) -> Vec<u8> {
     let identical = match (from, to) {
@@ -133,7 +145,7 @@ fn expected(from: Layout, src: &[u8], to: Layout) -> Vec<u8> {
             let value = if x.is_nan() {
                 0
             } else {
-                (scaled.round().clamp(min as f64, max as f64)) as i64
+                (round_half_away(scaled).clamp(min as f64, max as f64)) as i64
             };
             encode_int(to, value)
         }
@@ -625,4 +637,19 @@ fn type_tables() {
     assert_eq!(DeviceFormat::Int24In32.bits(), 32);
     assert_eq!(DeviceFormat::from_wave_format(32, 20, false), None);
     assert_eq!(DeviceFormat::from_wave_format(64, 64, true), None);
+}
+
+#[test]
+fn int32_near_full_scale_rounds_to_one_in_float32() {
+    let src: Vec<u8> = [i32::MAX, i32::MAX - 63, i32::MAX - 64, i32::MIN]
+        .into_iter()
+        .flat_map(i32::to_le_bytes)
+        .collect();
+    let mut dst = vec![0u8; 16];
+    device_to_host(DeviceFormat::Int32, HostSampleType::Float32Lsb)(&src, 4, &mut dst, 4);
+    let floats: Vec<f32> = dst
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(floats, [1.0, 1.0, 1.0 - f32::EPSILON / 2.0, -1.0]);
 }
