@@ -85,6 +85,10 @@ pub struct WineContext<'a> {
 #[derive(Clone, Debug)]
 pub struct PlaySpec {
     pub device: String,
+    /// PortAudio host API name ("ASIO" for the driver).
+    pub host_api: String,
+    /// Suggested output latency in seconds (`None`: one buffer, as the host decides).
+    pub suggested_latency: Option<f64>,
     pub rate: u32,
     pub frames_per_buffer: u32,
     pub frequency: f64,
@@ -100,6 +104,8 @@ impl PlaySpec {
     pub fn standard(frames_per_buffer: u32) -> PlaySpec {
         PlaySpec {
             device: DRIVER_NAME.to_string(),
+            host_api: "ASIO".to_string(),
+            suggested_latency: None,
             rate: 48_000,
             frames_per_buffer,
             frequency: 997.0,
@@ -116,6 +122,8 @@ impl PlaySpec {
             "play".to_string(),
             "--device".to_string(),
             self.device.clone(),
+            "--host-api".to_string(),
+            self.host_api.clone(),
             format!("--rate={}", self.rate),
             format!("--frames-per-buffer={}", self.frames_per_buffer),
             format!("--freq={}", self.frequency),
@@ -126,6 +134,9 @@ impl PlaySpec {
         ];
         if self.non_interleaved {
             args.push("--non-interleaved".to_string());
+        }
+        if let Some(latency) = self.suggested_latency {
+            args.push(format!("--suggested-latency={latency}"));
         }
         args
     }
@@ -315,6 +326,11 @@ pub fn all_tests() -> Vec<WineTest> {
             run: portaudio_loads,
         },
         WineTest {
+            name: "bench-pa-wasapi",
+            about: "the play/record/analyse chain without the driver: PortAudio's WASAPI host plays into wasio_a",
+            run: bench_pa_wasapi,
+        },
+        WineTest {
             name: "driver-exports",
             about: "wasio_driver.dll exports the four COM server entry points",
             run: driver_exports,
@@ -353,7 +369,12 @@ pub fn all_tests() -> Vec<WineTest> {
 }
 
 /// Bench self-tests only: they need no driver.
-pub const BENCH_TESTS: [&str; 3] = ["bench-loopback", "rust-exe-runs", "portaudio-loads"];
+pub const BENCH_TESTS: [&str; 4] = [
+    "bench-loopback",
+    "rust-exe-runs",
+    "portaudio-loads",
+    "bench-pa-wasapi",
+];
 
 /// Outcome of one test case.
 pub struct TestOutcome {
@@ -530,6 +551,18 @@ fn portaudio_loads(ctx: &WineContext) -> Res<Vec<Check>> {
             "ASIO among the host APIs",
         ),
     ])
+}
+
+fn bench_pa_wasapi(ctx: &WineContext) -> Res<Vec<Check>> {
+    let spec = PlaySpec {
+        device: bench::SINK_A.to_string(),
+        host_api: "Windows WASAPI".to_string(),
+        // Shared-mode WASAPI through winepulse needs more than one 256-frame buffer.
+        suggested_latency: Some(0.1),
+        seconds: 2.0,
+        ..PlaySpec::standard(256)
+    };
+    play_test(ctx, "bench-pa-wasapi", &spec)
 }
 
 fn driver_exports(ctx: &WineContext) -> Res<Vec<Check>> {
