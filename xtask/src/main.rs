@@ -3,9 +3,11 @@
 //! ```text
 //! cargo xtask setup                    install/fetch what the bench needs (idempotent)
 //! cargo xtask test                     everything: setup, native tests, cross-builds, Wine tests
-//! cargo xtask wine-test [--release] [--only a,b] [--bench-only]
-//!                                      the real-host tests under Wine (see wine_tests.rs)
-//! cargo xtask demo [--release]         play the test signal through PortAudio's ASIO host
+//! cargo xtask wine-test [--release] [--only a,b] [--bench-only] [--driver DLL] [--cli EXE]
+//!                                      the real-host tests under Wine (see wine_tests.rs);
+//!                                      --driver/--cli test prebuilt binaries instead
+//! cargo xtask demo [--release] [--driver DLL]
+//!                                      play the test signal through PortAudio's ASIO host
 //! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
 //!                                      analyse a raw float32le recording
 //! cargo xtask list-tests               the Wine test names
@@ -22,7 +24,7 @@ mod wine_tests;
 use std::process::ExitCode;
 use util::{step, Res};
 
-const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] | demo [--release] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
 /// Options shared by the commands (std-only parsing).
 #[derive(Default)]
 struct Options {
-    release: bool,
+    build: wine_tests::BuildChoice,
     bench_only: bool,
     only: Vec<String>,
     rest: Vec<String>,
@@ -51,7 +53,19 @@ fn parse_options(args: &[String]) -> Res<Options> {
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "--release" => options.release = true,
+            "--release" => options.build.release = true,
+            "--driver" => {
+                let path = iter
+                    .next()
+                    .ok_or("--driver needs the path of a prebuilt wasio_driver.dll")?;
+                options.build.driver = Some(path.into());
+            }
+            "--cli" => {
+                let path = iter
+                    .next()
+                    .ok_or("--cli needs the path of a prebuilt wasio.exe")?;
+                options.build.cli = Some(path.into());
+            }
             "--bench-only" => options.bench_only = true,
             "--only" => {
                 let names = iter
@@ -131,13 +145,13 @@ fn run(args: &[String]) -> Res<bool> {
             options.reject_values()?;
             let filter = options.filter()?;
             let tools = setup::setup(&root)?;
-            let (_, failed) = wine_tests::wine_test(&root, &tools, options.release, &*filter)?;
+            let (_, failed) = wine_tests::wine_test(&root, &tools, &options.build, &*filter)?;
             Ok(failed == 0)
         }
         "demo" => {
             options.reject_values()?;
             let tools = setup::setup(&root)?;
-            wine_tests::demo(&root, &tools, options.release)?;
+            wine_tests::demo(&root, &tools, &options.build)?;
             Ok(true)
         }
         "test" => {
@@ -147,7 +161,7 @@ fn run(args: &[String]) -> Res<bool> {
             wine_tests::native_tests(&root)?;
             wine_tests::check_i686(&root)?;
             // The x86_64 cross-build happens inside the Wine tests.
-            let (_, failed) = wine_tests::wine_test(&root, &tools, options.release, &*filter)?;
+            let (_, failed) = wine_tests::wine_test(&root, &tools, &options.build, &*filter)?;
             Ok(failed == 0)
         }
         "analyse" | "analyze" => analyse_file(&options),

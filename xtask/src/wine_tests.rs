@@ -31,8 +31,19 @@ pub struct Artifacts {
     pub pa_host_exe: PathBuf,
 }
 
-/// Cross-builds the driver, the CLI and the PortAudio test host.
-pub fn build_windows(root: &Path, release: bool) -> Res<Artifacts> {
+/// Which binaries to test.
+#[derive(Clone, Debug, Default)]
+pub struct BuildChoice {
+    pub release: bool,
+    /// A prebuilt driver DLL to test instead of the one built here.
+    pub driver: Option<PathBuf>,
+    /// A prebuilt `wasio.exe` to use instead of the one built here.
+    pub cli: Option<PathBuf>,
+}
+
+/// Cross-builds the driver, the CLI and the PortAudio test host, then applies the overrides.
+pub fn build_windows(root: &Path, choice: &BuildChoice) -> Res<Artifacts> {
+    let release = choice.release;
     step(&format!(
         "build: {WINDOWS_TARGET} ({})",
         if release { "release" } else { "dev" }
@@ -56,11 +67,24 @@ pub fn build_windows(root: &Path, release: bool) -> Res<Artifacts> {
     let dir = util::target_dir(root)
         .join(WINDOWS_TARGET)
         .join(if release { "release" } else { "debug" });
+    let absolute = |path: &PathBuf| std::env::current_dir().unwrap_or_default().join(path);
     let artifacts = Artifacts {
-        driver_dll: dir.join("wasio_driver.dll"),
-        cli_exe: dir.join("wasio.exe"),
+        driver_dll: choice
+            .driver
+            .as_ref()
+            .map(absolute)
+            .unwrap_or_else(|| dir.join("wasio_driver.dll")),
+        cli_exe: choice
+            .cli
+            .as_ref()
+            .map(absolute)
+            .unwrap_or_else(|| dir.join("wasio.exe")),
         pa_host_exe: dir.join("wasio-pa-host.exe"),
     };
+    detail(&format!(
+        "driver under test: {}",
+        artifacts.driver_dll.display()
+    ));
     for path in [
         &artifacts.driver_dll,
         &artifacts.cli_exe,
@@ -803,10 +827,10 @@ fn unregister_round_trip(ctx: &WineContext) -> Res<Vec<Check>> {
 pub fn wine_test(
     root: &Path,
     tools: &setup::Tools,
-    release: bool,
+    choice: &BuildChoice,
     filter: &dyn Fn(&str) -> bool,
 ) -> Res<(usize, usize)> {
-    let artifacts = build_windows(root, release)?;
+    let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
     let results = bench.dir.join("results");
     std::fs::create_dir_all(&results)
@@ -826,8 +850,8 @@ pub fn wine_test(
 }
 
 /// `cargo xtask demo`: plays the test signal through PortAudio's ASIO host and shows what was measured.
-pub fn demo(root: &Path, tools: &setup::Tools, release: bool) -> Res<()> {
-    let artifacts = build_windows(root, release)?;
+pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> {
+    let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
     let results = bench.dir.join("results");
     std::fs::create_dir_all(&results)
