@@ -213,20 +213,35 @@ impl Bench {
             .spawn()
             .map_err(|e| format!("cannot start parec: {e}"))?;
         self.remember_pid(child.id(), "parec");
-        // Let the stream connect before anything plays.
-        thread::sleep(Duration::from_millis(300));
         let mut recording = Recording {
             child: Some(child),
             path: path.to_path_buf(),
         };
-        if let Some(child) = recording.child.as_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                recording.child = None;
+        // Nothing may play before the recorder is really streaming: on a busy machine parec can
+        // take a second to connect. The keep-alive stream makes the monitor produce (silent)
+        // data all the time, so wait until 0.3 s of it has arrived.
+        let flowing = (SINK_RATE * SINK_CHANNELS * 4) as u64 * 3 / 10;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(child) = recording.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    recording.child = None;
+                    return Err(format!(
+                        "parec exited at once ({status}); see {}",
+                        self.logs.display()
+                    ));
+                }
+            }
+            let size = fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+            if size >= flowing {
+                break;
+            }
+            if Instant::now() > deadline {
                 return Err(format!(
-                    "parec exited at once ({status}); see {}",
-                    self.logs.display()
+                    "parec recorded only {size} bytes in 15 s: the recorder is not streaming"
                 ));
             }
+            thread::sleep(Duration::from_millis(20));
         }
         Ok(recording)
     }

@@ -714,6 +714,16 @@ fn cli_drivers(ctx: &WineContext) -> Res<Vec<Check>> {
 /// Play a tone and compare the recording with the spec. Reusable by other tests.
 pub fn play_test(ctx: &WineContext, label: &str, spec: &PlaySpec) -> Res<Vec<Check>> {
     let measurement = ctx.play_and_record(label, spec)?;
+    // Dropouts on a saturated machine are worth reading next to the load.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        detail(&format!(
+            "machine load average (1/5/15 min): {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
     Ok(play_checks(spec, &measurement))
 }
 
@@ -773,7 +783,17 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
         )),
     }
     match &measurement.analysis {
-        Ok(report) => checks.extend(spec.expectation().checks(report)),
+        Ok(report) => {
+            // A tone already sounding in the first recorded frame means the recording missed
+            // its start: the duration figure would be wrong.
+            checks.push(Check::new(
+                "recorded from silence",
+                report.start_frame > 0,
+                format!("tone starts at recorded frame {}", report.start_frame),
+                "> 0",
+            ));
+            checks.extend(spec.expectation().checks(report));
+        }
         Err(error) => checks.push(Check::new(
             "recording",
             false,
