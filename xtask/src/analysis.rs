@@ -486,8 +486,9 @@ fn solve<const N: usize>(mut matrix: [[f64; N]; N], mut rhs: [f64; N]) -> Option
         rhs.swap(col, pivot);
         for row in col + 1..N {
             let factor = matrix[row][col] / matrix[col][col];
-            for k in col..N {
-                matrix[row][k] -= factor * matrix[col][k];
+            let pivot_row = matrix[col];
+            for (cell, pivot_cell) in matrix[row].iter_mut().zip(pivot_row).skip(col) {
+                *cell -= factor * pivot_cell;
             }
             rhs[row] -= factor * rhs[col];
         }

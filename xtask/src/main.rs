@@ -103,7 +103,7 @@ impl Options {
         }
     }
 
-    fn filter(&self) -> Res<Box<dyn Fn(&str) -> bool>> {
+    fn filter(&self) -> Res<TestFilter> {
         let known: Vec<&str> = wine_tests::all_tests()
             .iter()
             .map(|test| test.name)
@@ -126,6 +126,9 @@ impl Options {
         }))
     }
 }
+
+/// Selects Wine tests by name.
+type TestFilter = Box<dyn Fn(&str) -> bool>;
 
 /// Returns Ok(false) when tests ran and some failed.
 fn run(args: &[String]) -> Res<bool> {

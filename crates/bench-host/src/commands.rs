@@ -458,7 +458,7 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
             std::ptr::null(),
             &parameters,
             options.rate,
-            options.frames_per_buffer.into(),
+            options.frames_per_buffer,
             PA_CLIP_OFF | PA_DITHER_OFF,
             Some(play_callback),
             &*state as *const PlayState as *mut c_void,
