@@ -3,9 +3,10 @@
 //! ```text
 //! cargo xtask setup                    install/fetch what the bench needs (idempotent)
 //! cargo xtask test                     everything: setup, native tests, cross-builds, Wine tests
-//! cargo xtask wine-test [--release] [--only a,b] [--bench-only] [--driver DLL] [--cli EXE]
+//! cargo xtask wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE]
 //!                                      the real-host tests under Wine (see wine_tests.rs);
-//!                                      --driver/--cli test prebuilt binaries instead
+//!                                      --driver/--cli test prebuilt binaries instead;
+//!                                      --repeat runs the selection N times (flakiness figures)
 //! cargo xtask demo [--release] [--driver DLL]
 //!                                      play the test signal through PortAudio's ASIO host
 //! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
@@ -24,7 +25,7 @@ mod wine_tests;
 use std::process::ExitCode;
 use util::{step, Res};
 
-const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
 struct Options {
     build: wine_tests::BuildChoice,
     bench_only: bool,
+    repeat: usize,
     only: Vec<String>,
     rest: Vec<String>,
     values: Vec<(String, String)>,
@@ -67,6 +69,12 @@ fn parse_options(args: &[String]) -> Res<Options> {
                 options.build.cli = Some(path.into());
             }
             "--bench-only" => options.bench_only = true,
+            "--repeat" => {
+                let count = iter.next().ok_or("--repeat needs a count")?;
+                options.repeat = count
+                    .parse()
+                    .map_err(|_| format!("--repeat: not a count: {count}"))?;
+            }
             "--only" => {
                 let names = iter
                     .next()
@@ -148,7 +156,8 @@ fn run(args: &[String]) -> Res<bool> {
             options.reject_values()?;
             let filter = options.filter()?;
             let tools = setup::setup(&root)?;
-            let (_, failed) = wine_tests::wine_test(&root, &tools, &options.build, &*filter)?;
+            let (_, failed) =
+                wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
             Ok(failed == 0)
         }
         "demo" => {
@@ -164,7 +173,8 @@ fn run(args: &[String]) -> Res<bool> {
             wine_tests::native_tests(&root)?;
             wine_tests::check_i686(&root)?;
             // The x86_64 cross-build happens inside the Wine tests.
-            let (_, failed) = wine_tests::wine_test(&root, &tools, &options.build, &*filter)?;
+            let (_, failed) =
+                wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
             Ok(failed == 0)
         }
         "analyse" | "analyze" => analyse_file(&options),

@@ -419,32 +419,55 @@ pub fn run_tests(
     ctx: &WineContext,
     tests: &[WineTest],
     filter: &dyn Fn(&str) -> bool,
+    repeat: usize,
 ) -> (usize, usize) {
+    let selected: Vec<&WineTest> = tests.iter().filter(|test| filter(test.name)).collect();
+    let repeat = repeat.max(1);
     let mut outcomes = Vec::new();
-    for test in tests.iter().filter(|test| filter(test.name)) {
-        step(&format!("test {}: {}", test.name, test.about));
-        let outcome = match (test.run)(ctx) {
-            Ok(checks) => TestOutcome {
-                name: test.name,
-                checks,
-                error: None,
-            },
-            Err(error) => TestOutcome {
-                name: test.name,
-                checks: Vec::new(),
-                error: Some(error),
-            },
-        };
-        print_outcome(&outcome);
-        outcomes.push(outcome);
+    for round in 1..=repeat {
+        for test in &selected {
+            let run = if repeat > 1 {
+                format!(" (run {round}/{repeat})")
+            } else {
+                String::new()
+            };
+            step(&format!("test {}{run}: {}", test.name, test.about));
+            let outcome = match (test.run)(ctx) {
+                Ok(checks) => TestOutcome {
+                    name: test.name,
+                    checks,
+                    error: None,
+                },
+                Err(error) => TestOutcome {
+                    name: test.name,
+                    checks: Vec::new(),
+                    error: Some(error),
+                },
+            };
+            print_outcome(&outcome);
+            outcomes.push(outcome);
+        }
     }
     let passed = outcomes.iter().filter(|outcome| outcome.passed()).count();
     let failed = outcomes.len() - passed;
     println!();
     println!("Wine test summary:");
-    for outcome in &outcomes {
-        let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
-        println!("  {verdict}  {}", outcome.name);
+    for test in &selected {
+        let runs: Vec<&TestOutcome> = outcomes
+            .iter()
+            .filter(|outcome| outcome.name == test.name)
+            .collect();
+        let passes = runs.iter().filter(|outcome| outcome.passed()).count();
+        let verdict = if passes == runs.len() { "PASS" } else { "FAIL" };
+        if repeat > 1 {
+            println!(
+                "  {verdict}  {:24} {passes}/{} runs passed",
+                test.name,
+                runs.len()
+            );
+        } else {
+            println!("  {verdict}  {}", test.name);
+        }
     }
     println!("{passed} passed, {failed} failed");
     (passed, failed)
@@ -849,6 +872,7 @@ pub fn wine_test(
     tools: &setup::Tools,
     choice: &BuildChoice,
     filter: &dyn Fn(&str) -> bool,
+    repeat: usize,
 ) -> Res<(usize, usize)> {
     let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
@@ -860,7 +884,7 @@ pub fn wine_test(
         artifacts: &artifacts,
         results,
     };
-    let outcome = run_tests(&ctx, &all_tests(), filter);
+    let outcome = run_tests(&ctx, &all_tests(), filter, repeat);
     detail(&format!(
         "logs: {}, recordings: {}",
         bench.logs.display(),
