@@ -662,6 +662,20 @@ fn register(ctx: &WineContext) -> Res<Vec<Check>> {
             server.unwrap_or_else(|| "absent".to_string()),
             expected,
         ));
+        // With `Apartment`, a host creating the driver from an MTA thread gets a marshalled
+        // pointer, and IASIO has no proxy (field notes).
+        let model = ctx
+            .reg_query(
+                &format!("HKCR\\CLSID\\{clsid}\\InprocServer32"),
+                Some("ThreadingModel"),
+            )?
+            .and_then(|text| reg_value(&text, "ThreadingModel"));
+        checks.push(Check::new(
+            "ThreadingModel",
+            model.as_deref() == Some("Both"),
+            model.unwrap_or_else(|| "absent".to_string()),
+            "Both",
+        ));
     }
     Ok(checks)
 }
@@ -768,8 +782,10 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
                 "frames delivered",
                 frames >= expected_frames.round(),
                 format!(
-                    "{frames} in {} callbacks",
-                    report.num("callbacks").unwrap_or(0.0)
+                    "{frames} in {} callbacks ({} not of {} frames)",
+                    report.num("callbacks").unwrap_or(0.0),
+                    report.num("odd_sized_callbacks").unwrap_or(0.0),
+                    spec.frames_per_buffer
                 ),
                 format!(">= {expected_frames}"),
             ));
