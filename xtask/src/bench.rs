@@ -25,7 +25,9 @@ pub const SINK_A: &str = "wasio_a";
 pub const SINK_B: &str = "wasio_b";
 
 /// Bumped when the prefix preparation changes, to rebuild old prefixes.
-const PREFIX_VERSION: &str = "wasio-prefix-1";
+const PREFIX_VERSION: &str = "wasio-prefix-2";
+/// The registry hives saved right after the prefix is created and restored at every start.
+const REGISTRY_HIVES: [&str; 3] = ["system.reg", "user.reg", "userdef.reg"];
 
 /// A running bench. Dropping it tears everything down.
 pub struct Bench {
@@ -414,13 +416,26 @@ impl Bench {
             .stderr(Stdio::null());
             util::run(&mut reg)?;
             self.wait_wineserver()?;
+            let pristine = self.pristine_dir();
+            fs::create_dir_all(&pristine)
+                .map_err(|e| format!("cannot create {}: {e}", pristine.display()))?;
+            for hive in REGISTRY_HIVES {
+                fs::copy(self.prefix.join(hive), pristine.join(hive))
+                    .map_err(|e| format!("cannot save the pristine {hive}: {e}"))?;
+            }
             detail(&format!(
                 "prefix ready in {:.1} s",
                 started.elapsed().as_secs_f64()
             ));
         } else {
+            // Every run starts from the registry as wineboot left it: a driver registered by an
+            // earlier run (maybe another build, at another path) must not make tests pass.
+            for hive in REGISTRY_HIVES {
+                fs::copy(self.pristine_dir().join(hive), self.prefix.join(hive))
+                    .map_err(|e| format!("cannot restore the pristine {hive}: {e}"))?;
+            }
             detail(&format!(
-                "Wine prefix {} ready (cached)",
+                "Wine prefix {} ready (cached, registry reset to pristine)",
                 self.prefix.display()
             ));
         }
@@ -429,6 +444,10 @@ impl Bench {
             fs::write(&marker, PREFIX_VERSION).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    fn pristine_dir(&self) -> PathBuf {
+        self.prefix.join(".wasio-pristine")
     }
 
     fn install_shim(&self) -> Res<()> {
