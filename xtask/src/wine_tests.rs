@@ -202,6 +202,17 @@ impl WineContext<'_> {
         )
     }
 
+    /// Runs the `wasio` CLI (e.g. `["misuse"]`) under Wine.
+    pub fn cli(&self, label: &str, args: &[&str], timeout: Duration) -> Res<ExeOutput> {
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        self.bench.run_windows(
+            label,
+            Bench::windows_path(&self.artifacts.cli_exe),
+            &args,
+            timeout,
+        )
+    }
+
     /// `wasio-pa-host list`, parsed.
     pub fn list_devices(&self, label: &str) -> Res<(ExeOutput, Vec<Json>)> {
         let output = self.pa_host(label, &["list".to_string()], Duration::from_secs(60))?;
@@ -498,7 +509,8 @@ fn print_outcome(outcome: &TestOutcome) {
     );
 }
 
-fn exit_check(name: &str, output: &ExeOutput) -> Check {
+/// PASS when the program exited with 0; shows the last stderr line otherwise.
+pub fn exit_check(name: &str, output: &ExeOutput) -> Check {
     let mut measured = output.describe_end();
     if !output.success() {
         let stderr: Vec<&str> = output
@@ -730,12 +742,7 @@ fn listed(ctx: &WineContext) -> Res<Vec<Check>> {
 }
 
 fn cli_drivers(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = ctx.bench.run_windows(
-        "cli-drivers",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &["drivers".to_string()],
-        Duration::from_secs(60),
-    )?;
+    let output = ctx.cli("cli-drivers", &["drivers"], Duration::from_secs(60))?;
     let listed = output.stdout.lines().any(|line| line.contains(DRIVER_NAME));
     Ok(vec![
         exit_check("wasio drivers", &output),
