@@ -783,3 +783,43 @@ fn set_mode(path: &Path, mode: u32) -> Res<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_paths_go_through_the_z_drive() {
+        assert_eq!(
+            Bench::windows_path(Path::new("/work/target/wasio_driver.dll")),
+            "Z:\\work\\target\\wasio_driver.dll"
+        );
+    }
+
+    #[test]
+    fn only_wine_and_pulse_programs_are_killed_as_leftovers() {
+        assert!(is_bench_program("C:\\windows\\system32\\services.exe"));
+        assert!(is_bench_program("/usr/lib/wine/wineserver64 -p0"));
+        assert!(is_bench_program("pacat --playback --device=wasio_a"));
+        assert!(is_bench_program("/usr/bin/pulseaudio -n"));
+        assert!(!is_bench_program("/bin/bash"));
+        assert!(!is_bench_program("cargo xtask test"));
+    }
+
+    #[test]
+    fn ancestors_start_with_this_process() {
+        let chain = ancestors();
+        assert_eq!(chain[0], std::process::id());
+        assert!(!chain.contains(&1));
+    }
+
+    #[test]
+    fn raw_float_files_round_trip() {
+        let path =
+            std::env::temp_dir().join(format!("wasio-bench-test-{}.f32", std::process::id()));
+        let samples = [0.0f32, -1.0, 0.5, f32::MIN_POSITIVE];
+        write_f32_file(&path, &samples).unwrap();
+        assert_eq!(read_f32_file(&path).unwrap(), samples);
+        let _ = fs::remove_file(&path);
+    }
+}
