@@ -10,7 +10,7 @@ use crate::json::{self, Json};
 use crate::setup;
 use crate::util::{self, detail, step, Res};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
@@ -1062,14 +1062,46 @@ pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> 
 
 /// The cross-checks `cargo xtask test` runs besides the x86_64 build: the 32-bit driver.
 pub fn check_i686(root: &Path) -> Res<()> {
-    step("check: i686-pc-windows-gnu driver");
+    step("x86: the ASIO ABI's tests as 32-bit code (layouts, thiscall vtable)");
     util::run(util::cargo().current_dir(root).args([
-        "check",
+        "test",
+        "--target",
+        "i686-unknown-linux-gnu",
+        "-p",
+        "wasio-asio-abi",
+    ]))?;
+    step("x86: build the i686-pc-windows-gnu driver and check its exports");
+    util::run(util::cargo().current_dir(root).args([
+        "build",
         "--target",
         "i686-pc-windows-gnu",
         "-p",
         "wasio-driver",
-    ]))
+    ]))?;
+    let dll = util::target_dir(root).join("i686-pc-windows-gnu/debug/wasio_driver.dll");
+    let dump = util::output(Command::new("i686-w64-mingw32-objdump").arg("-p").arg(&dll))?;
+    let exports = dump
+        .split("[Ordinal/Name Pointer] Table")
+        .nth(1)
+        .ok_or("the x86 driver has no export table")?;
+    for entry in [
+        "DllCanUnloadNow",
+        "DllGetClassObject",
+        "DllRegisterServer",
+        "DllUnregisterServer",
+    ] {
+        // Undecorated names: a host's GetProcAddress("DllGetClassObject") must find them.
+        if !exports
+            .lines()
+            .any(|line| line.trim().ends_with(&format!("] {entry}")))
+        {
+            return Err(format!(
+                "the x86 driver does not export {entry} undecorated:\n{exports}"
+            ));
+        }
+    }
+    detail("x86 driver exports: the four COM entry points, undecorated");
+    Ok(())
 }
 
 /// Runs `cargo test --workspace` natively.
