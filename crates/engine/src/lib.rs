@@ -1,1 +1,3 @@
 //! Wasio engine.
+
+pub mod drift;
