@@ -129,9 +129,10 @@ impl DriftConfig {
     }
 
     /// A target fill that rides out the capture side's burstiness: one output block worth of
-    /// input frames (consumed per pull), one full capture packet (the fill is sampled anywhere
-    /// in the packet's sawtooth), the delivery jitter, plus a quarter packet of headroom for
-    /// the controller's residual error.
+    /// input frames (consumed per pull), half a capture packet (the fill is sampled anywhere
+    /// in the packets' sawtooth), one more packet (a wake-up a whole period late, so two
+    /// packets arrive together), the delivery jitter, plus a quarter packet and 8 frames of
+    /// headroom for the controller's residual error.
     pub fn recommended_target_fill(
         nominal_ratio: f64,
         block_frames: usize,
@@ -139,7 +140,7 @@ impl DriftConfig {
         capture_jitter_frames: usize,
     ) -> usize {
         let block_in = (block_frames as f64 * nominal_ratio).ceil() as usize;
-        block_in + capture_packet_frames + capture_jitter_frames + capture_packet_frames / 4 + 8
+        block_in + capture_packet_frames * 7 / 4 + capture_jitter_frames + 8
     }
 
     /// Sets [`DriftConfig::mode`].
@@ -349,7 +350,6 @@ struct FillController {
     /// Output frames since the last (re)acquisition started.
     frames_since_acquire: f64,
     drift_smoothed: f64,
-    drift_smoothing_frames: f64,
 }
 
 impl FillController {
@@ -371,7 +371,6 @@ impl FillController {
             track_tau_frames: config.track_time_s * rate,
             frames_since_acquire: 0.0,
             drift_smoothed: 0.0,
-            drift_smoothing_frames: config.acquire_time_s * rate,
         }
     }
 
@@ -387,14 +386,23 @@ impl FillController {
         self.stage2
     }
 
+    /// Low-passes the fill sampled at a pull of `frames` output frames; returns the error.
+    fn observe(&mut self, fill: f64, frames: usize) -> f64 {
+        let dn = frames as f64;
+        // The fill filter slows down with the loop, keeping the same phase margin while
+        // smoothing the packet sawtooth and jitter far more once locked.
+        let filter_frames = self.filter_time_frames * (self.tau_frames / self.acquire_tau_frames);
+        let alpha = 1.0 - (-dn / filter_frames).exp();
+        self.stage1 += alpha * (fill - self.stage1);
+        self.stage2 += alpha * (self.stage1 - self.stage2);
+        self.stage2 - self.target
+    }
+
     /// Feeds the fill sampled at a pull of `frames` output frames; returns the new correction
     /// (relative change of input frames consumed per output frame).
     fn update(&mut self, fill: f64, frames: usize) -> f64 {
         let dn = frames as f64;
-        let alpha = 1.0 - (-dn / self.filter_time_frames).exp();
-        self.stage1 += alpha * (fill - self.stage1);
-        self.stage2 += alpha * (self.stage1 - self.stage2);
-        let error = self.stage2 - self.target;
+        let error = self.observe(fill, frames);
 
         // Gain scheduling: after four acquisition time constants the loop slows down
         // geometrically (×e every 4 acquisition constants) to the tracking constant; a large
@@ -420,7 +428,8 @@ impl FillController {
         }
         self.correction = (kp * error + self.integrator).clamp(-limit, limit);
 
-        let beta = 1.0 - (-dn / self.drift_smoothing_frames).exp();
+        // The displayed estimate is smoothed over the loop's own time constant.
+        let beta = 1.0 - (-dn / self.tau_frames).exp();
         self.drift_smoothed += beta * (self.integrator - self.drift_smoothed);
         self.correction
     }
@@ -607,6 +616,7 @@ impl DriftCompensator {
             if fill < chunk {
                 return false;
             }
+            self.controller.observe(fill as f64, chunk);
             self.fifo.read(dest);
             return true;
         };
@@ -661,15 +671,14 @@ impl DriftCompensator {
         self.controller.correction * 1e6
     }
 
-    /// Average delay from `push_input` to `pull_output`, in output frames: the smoothed FIFO
-    /// fill (measured when a block is pulled) converted to output frames, plus the resampler's
-    /// filter delay. Add it to the input latency reported to the ASIO host.
+    /// Mean time a frame spends between `push_input` and the `pull_output` that returns it,
+    /// in output frames: by Little's law the time-averaged FIFO fill over the input rate, plus
+    /// the resampler's filter delay (half its taps). The fill is sampled just before each pull
+    /// and smoothed; between pulls it averages half a block less. Add this to the input
+    /// latency reported to the ASIO host.
     pub fn latency_frames(&self) -> f64 {
-        let fill = match self.mode {
-            CompensationMode::PassThrough => self.fifo.len() as f64,
-            CompensationMode::Adaptive => self.controller.filtered_fill(),
-        };
-        fill / self.nominal_ratio + self.resampler_delay_out_frames
+        let mean_fill_out = self.controller.filtered_fill() / self.nominal_ratio;
+        (mean_fill_out - self.block_frames as f64 / 2.0).max(0.0) + self.resampler_delay_out_frames
     }
 
     /// Frames currently queued in the FIFO (input frames).
