@@ -566,7 +566,7 @@ impl DriftCompensator {
     /// least `frames × channels` samples; a shorter `out` limits `frames` to what fits).
     ///
     /// Never blocks. While priming (start-up, or after an underrun) it outputs silence until
-    /// the FIFO reaches `target_fill_frames`. If the FIFO cannot supply a block, that is an
+    /// the FIFO reaches `target_fill_frames`; older frames beyond the target are then dropped. If the FIFO cannot supply a block, that is an
     /// underrun: the block is silence, it is counted, and the compensator re-primes (resync).
     pub fn pull_output(&mut self, out: &mut [f32], frames: usize) -> PullOutcome {
         let frames = frames.min(out.len() / self.channels);
@@ -584,6 +584,9 @@ impl DriftCompensator {
             if self.fifo.len() < self.target_fill {
                 return PullOutcome::Priming;
             }
+            // Frames beyond the target (render started late, or stalled) would only add
+            // latency the ±1 % loop takes seconds to drain: start exactly at the target.
+            self.fifo.discard(self.fifo.len() - self.target_fill);
             self.state = StreamState::Running;
             self.controller.resync();
         }
@@ -800,7 +803,11 @@ mod tests {
             }
         }
         assert_eq!(comp.underruns(), 0);
-        assert_eq!(output[..], input[..output.len()]);
+        // Priming ended by dropping the frames beyond the target; from there on every
+        // sample comes out unchanged and in order.
+        let skipped = input.iter().position(|&s| s == output[0]).unwrap();
+        assert!(skipped <= 2 * 150, "dropped {skipped} samples at start");
+        assert_eq!(output[..], input[skipped..skipped + output.len()]);
     }
 
     #[test]
@@ -810,12 +817,11 @@ mod tests {
         let mut block = vec![1.0f32; 64];
         assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Priming);
         assert!(block.iter().all(|&s| s == 0.0));
-        comp.push_input(&vec![0.5; 200]);
+        comp.push_input(&vec![0.5; 128]);
         assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Audio);
-        assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Audio);
-        // 200 frames minus the sinc's look-ahead: the third block cannot be supplied.
+        // No more input: within two more blocks the FIFO cannot supply one.
         let mut outcome = PullOutcome::Audio;
-        for _ in 0..3 {
+        for _ in 0..2 {
             block.fill(1.0);
             outcome = comp.pull_output(&mut block, 64);
             if outcome != PullOutcome::Audio {
@@ -845,6 +851,27 @@ mod tests {
         assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Audio);
         // The newest 128 frames survive: 222..350.
         assert_eq!(block[0], 222.0);
+    }
+
+    #[test]
+    fn late_render_start_begins_at_target_fill() {
+        let config =
+            DriftConfig::new(1, 1.0, 48_000.0, 64, 128).mode(CompensationMode::PassThrough);
+        let mut comp = DriftCompensator::new(config).unwrap();
+        let ramp: Vec<f32> = (0..500).map(|i| i as f32).collect();
+        comp.push_input(&ramp);
+        let mut block = vec![0.0f32; 64];
+        assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Audio);
+        assert_eq!(block[0], 372.0);
+        assert_eq!(comp.fill_frames(), 64);
+    }
+
+    #[test]
+    fn compensator_can_move_to_the_audio_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<DriftCompensator>();
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<DriftMonitor>();
     }
 
     #[test]
