@@ -29,11 +29,11 @@ const TONE_AMPLITUDE: f64 = 0.5;
 const LOCK_TIME_S: f64 = 30.0;
 /// Range of `latency_frames()` after lock, in ms. Nominal: the target fill (1176 frames,
 /// 24.5 ms at 48 kHz) minus half a block (2.7 ms, Little's law) plus the sinc delay (half the
-/// taps: 0.7 ms Standard, 2.7 ms High) = 22.5 / 24.5 ms; ±1.5 ms for the controller's residual
+/// taps: 1.3 ms Standard, 2.7 ms High) = 23.2 / 24.5 ms; ±1.5 ms for the controller's residual
 /// error.
 fn latency_range_ms(quality: ResamplerQuality) -> (f64, f64) {
     match quality {
-        ResamplerQuality::Standard => (21.0, 24.0),
+        ResamplerQuality::Standard => (21.7, 24.7),
         ResamplerQuality::High => (23.0, 26.0),
     }
 }
