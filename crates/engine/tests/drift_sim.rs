@@ -15,6 +15,8 @@
 //!   measured on 65 536-frame Blackman-Harris windows spread over the run;
 //! - the applied correction stays within 60 ppm of the true drift (bounded wow).
 //!
+//! `reported_latency_matches_measured_delay` checks `latency_frames()` against impulses timed
+//! through the path; `capture_stall_resyncs_and_recovers` checks underrun/overrun recovery.
 //! The bounds are documented in docs/DUPLEX.md.
 
 use std::f64::consts::PI;
@@ -517,4 +519,68 @@ fn reported_latency_matches_measured_delay() {
             "latency_frames() is off: measured {measured} ms, reported {reported} ms"
         );
     }
+}
+
+#[test]
+fn capture_stall_resyncs_and_recovers() {
+    // At 60 s the capture side stalls for 250 ms, then delivers the whole backlog (25
+    // packets, more than the FIFO holds) at once: underrun, then overrun, then resync.
+    let (stall_start, stall_len) = (60.0, 0.25);
+    let recovered = stall_start + stall_len + LOCK_TIME_S;
+    let seconds = 180.0;
+    let drift_ppm = 250.0;
+    let packet_frames = 480;
+    let target = DriftConfig::recommended_target_fill(1.0, BLOCK, packet_frames, 72);
+    let config = DriftConfig::new(1, 1.0, OUTPUT_RATE, BLOCK, target);
+    let mut comp = DriftCompensator::new(config).expect("valid config");
+    let true_capture_rate = OUTPUT_RATE * (1.0 + drift_ppm * 1e-6);
+    let packet_period = packet_frames as f64 / true_capture_rate;
+    let block_period = BLOCK as f64 / OUTPUT_RATE;
+    let mut rng = Rng(77);
+    let mut tone = Oscillator::new(TONE_HZ / true_capture_rate);
+    let mut packet = vec![0.0f32; packet_frames];
+    let mut block = vec![0.0f32; BLOCK];
+    let mut packets: u64 = 0;
+    let mut next_delivery = packet_period;
+    let mut counts_at_recovery = None;
+    let (latency_low, latency_high) = latency_range_ms(ResamplerQuality::Standard);
+    for pull in 0..(seconds / block_period) as u64 {
+        let pull_time = (pull + 1) as f64 * block_period;
+        while next_delivery <= pull_time {
+            for sample in packet.iter_mut() {
+                *sample = (TONE_AMPLITUDE * tone.next()) as f32;
+            }
+            comp.push_input(&packet);
+            packets += 1;
+            let ready = (packets + 1) as f64 * packet_period;
+            let mut delivery = ready + rng.next_f64() * 0.0015;
+            if (stall_start..stall_start + stall_len).contains(&ready) {
+                delivery = stall_start + stall_len;
+            }
+            next_delivery = delivery.max(next_delivery);
+        }
+        let outcome = comp.pull_output(&mut block, BLOCK);
+        if pull_time < recovered {
+            if pull_time < stall_start && pull_time > LOCK_TIME_S {
+                assert_eq!(outcome, PullOutcome::Audio, "before the stall");
+            }
+            continue;
+        }
+        let counts = (comp.underruns(), comp.overruns());
+        assert!(counts.0 >= 1 && counts.1 >= 1, "stall not seen: {counts:?}");
+        assert_eq!(*counts_at_recovery.get_or_insert(counts), counts);
+        assert_eq!(outcome, PullOutcome::Audio, "after recovery");
+        let latency_ms = comp.latency_frames() / OUTPUT_RATE * 1e3;
+        assert!(
+            (latency_low..=latency_high).contains(&latency_ms),
+            "latency {latency_ms} ms after recovery"
+        );
+    }
+    eprintln!(
+        "stall: underruns {}, overruns {}, drift estimate {:+.3} ppm",
+        comp.underruns(),
+        comp.overruns(),
+        comp.drift_ppm()
+    );
+    assert!((comp.drift_ppm() - drift_ppm).abs() <= DRIFT_ESTIMATE_BOUND_PPM);
 }
