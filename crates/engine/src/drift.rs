@@ -333,8 +333,9 @@ impl FrameFifo {
 ///
 /// Plant (per output frame, input frames): `d fill / dn = r · (drift − correction)`, with
 /// `r = nominal_ratio`. With `correction = kp·e + i`, `i += ki·e·dn` the closed loop is
-/// `s² + r·kp·s + r·ki`; `kp = 2ζ/(rτ)`, `ki = 1/(rτ²)` give natural period `τ` and damping
-/// `ζ = 1`. In steady state `e → 0` and `i → drift`: the integrator is the drift estimate.
+/// `s² + r·kp·s + r·ki`; `kp = 2ζ/(rτ)`, `ki = 1/(rτ²)` make it `s² + 2ζ/τ·s + 1/τ²`:
+/// time constant `τ`, damping `ζ = 1` (critical). In steady state `e → 0` and
+/// `i → drift`: the integrator is the drift estimate.
 struct FillController {
     target: f64,
     nominal_ratio: f64,
@@ -536,7 +537,9 @@ impl DriftCompensator {
     ///
     /// Never blocks. If the packet does not fit, that is an overrun: the oldest frames are
     /// dropped so that the FIFO holds `target_fill_frames` after the push (resync), and it
-    /// is counted. A packet larger than the whole FIFO keeps only its newest frames.
+    /// is counted. A packet larger than the whole FIFO keeps only its newest frames. While
+    /// priming (nothing pulled yet, or after an underrun) a full FIFO just drops its oldest
+    /// frames uncounted: they were never going to be played.
     pub fn push_input(&mut self, interleaved: &[f32]) -> usize {
         let frames = interleaved.len() / self.channels;
         if frames == 0 {
@@ -545,7 +548,10 @@ impl DriftCompensator {
         let capacity = self.fifo.capacity_frames;
         let kept = &interleaved[(frames - frames.min(capacity)) * self.channels..];
         let kept_frames = kept.len() / self.channels;
-        if kept_frames > self.fifo.free() {
+        if self.state == StreamState::Priming {
+            let short = kept_frames.saturating_sub(self.fifo.free());
+            self.fifo.discard(short);
+        } else if kept_frames > self.fifo.free() {
             self.overruns += 1;
             self.monitor
                 .overruns
@@ -842,16 +848,40 @@ mod tests {
             .mode(CompensationMode::PassThrough)
             .fifo_capacity_frames(300);
         let mut comp = DriftCompensator::new(config).unwrap();
-        let ramp: Vec<f32> = (0..400).map(|i| i as f32).collect();
-        assert_eq!(comp.push_input(&ramp[..250]), 250);
+        let ramp: Vec<f32> = (0..600).map(|i| i as f32).collect();
+        let mut block = vec![0.0f32; 64];
+        comp.push_input(&ramp[..128]);
+        assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Audio);
+        assert_eq!(comp.push_input(&ramp[128..328]), 200);
         assert_eq!(comp.overruns(), 0);
-        assert_eq!(comp.push_input(&ramp[250..350]), 100);
+        assert_eq!(comp.fill_frames(), 264);
+        assert_eq!(comp.push_input(&ramp[328..428]), 100);
         assert_eq!(comp.overruns(), 1);
+        assert_eq!(comp.monitor().overruns(), 1);
         assert_eq!(comp.fill_frames(), 128);
+        assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Audio);
+        // The newest 128 frames survive: 300..428.
+        assert_eq!(block[0], 300.0);
+        // A packet larger than the target replaces everything older.
+        assert_eq!(comp.push_input(&ramp[..290]), 290);
+        assert_eq!(comp.overruns(), 2);
+        assert_eq!(comp.fill_frames(), 290);
+    }
+
+    #[test]
+    fn priming_overflow_is_not_an_overrun() {
+        let config = DriftConfig::new(1, 1.0, 48_000.0, 64, 128)
+            .mode(CompensationMode::PassThrough)
+            .fifo_capacity_frames(300);
+        let mut comp = DriftCompensator::new(config).unwrap();
+        let ramp: Vec<f32> = (0..500).map(|i| i as f32).collect();
+        comp.push_input(&ramp[..250]);
+        comp.push_input(&ramp[250..]);
+        assert_eq!(comp.overruns(), 0);
+        assert_eq!(comp.fill_frames(), 300);
         let mut block = vec![0.0f32; 64];
         assert_eq!(comp.pull_output(&mut block, 64), PullOutcome::Audio);
-        // The newest 128 frames survive: 222..350.
-        assert_eq!(block[0], 222.0);
+        assert_eq!(block[0], 372.0);
     }
 
     #[test]
