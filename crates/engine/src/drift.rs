@@ -97,7 +97,8 @@ pub struct DriftConfig {
     pub acquire_time_s: f64,
     /// Loop time constant once locked (s): slow, so the ratio barely moves.
     pub track_time_s: f64,
-    /// Time constant of each of the two cascaded low-passes on the fill samples (s).
+    /// Time constant of each of the two cascaded low-passes on the fill samples while
+    /// acquiring (s); it scales with the loop time constant (× 16 once tracking).
     pub fill_filter_time_s: f64,
 }
 
