@@ -12,6 +12,7 @@
 //! - [`channels`]: channel names from speaker masks.
 //! - [`config`]: the Wasio.toml model, parser and watcher.
 //! - [`hresult`]: HRESULT names for messages.
+//! - [`status`]: the status file a running instance writes for `wasio status` and the panel.
 //! - [`log`]: the log: background writer, wait-free records from the audio thread.
 //! - [`sim`]: a simulated output device for native tests of the whole driver.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
@@ -32,6 +33,7 @@ pub mod rt_guard;
 pub mod sim;
 pub mod sizes;
 pub mod state;
+pub mod status;
 
 pub use error::{DriverError, DriverResult};
 
