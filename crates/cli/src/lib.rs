@@ -19,6 +19,8 @@ pub mod expect;
 pub mod info;
 pub mod json;
 pub mod messages;
+pub mod play;
+pub mod wav;
 
 #[cfg(windows)]
 pub mod commands;
