@@ -19,6 +19,9 @@ const APT_PACKAGES: &[&str] = &[
     "pulseaudio",
     "pulseaudio-utils",
     "xvfb",
+    // xwd and ImageMagick: screenshots of the control panel under Xvfb.
+    "x11-apps",
+    "imagemagick",
 ];
 
 const RUST_TARGETS: &[&str] = &["x86_64-pc-windows-gnu", "i686-pc-windows-gnu"];
