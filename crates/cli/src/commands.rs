@@ -183,7 +183,7 @@ fn gather(driver: &mut AsioDriver) -> DriverReport {
 
 /// `DllRegisterServer` / `DllUnregisterServer` of `dll`, like regsvr32.
 fn register(dll: &str, register: bool, json: bool) -> i32 {
-    let code = register_quietly(dll, register);
+    let code = register_dll(dll, register, json);
     if json {
         let object = crate::json::Json::object([
             ("dll", crate::json::Json::str(dll)),
@@ -198,7 +198,7 @@ fn register(dll: &str, register: bool, json: bool) -> i32 {
     code
 }
 
-fn register_quietly(dll: &str, register: bool) -> i32 {
+fn register_dll(dll: &str, register: bool, json: bool) -> i32 {
     let export = if register {
         "DllRegisterServer"
     } else {
@@ -245,7 +245,9 @@ fn register_quietly(dll: &str, register: bool) -> i32 {
             // SAFETY: the export has the signature above.
             let hr = unsafe { function() };
             if hr >= 0 {
-                outln!("{export} succeeded: {}", absolute.display());
+                if !json {
+                    outln!("{export} succeeded: {}", absolute.display());
+                }
                 0
             } else {
                 eprintln!(

@@ -47,6 +47,10 @@ pub fn endpoint_json(e: &EndpointDetails) -> Json {
             "exclusive_formats",
             Json::Array(e.exclusive_formats.iter().map(format_json).collect()),
         ),
+        (
+            "exclusive_refusal",
+            Json::opt(e.exclusive_refusal.clone().map(Json::Str)),
+        ),
         ("problem", Json::opt(e.problem.clone().map(Json::Str))),
     ])
 }
@@ -89,7 +93,11 @@ pub fn to_text(endpoints: &[EndpointDetails]) -> String {
         }
         if e.state == wasio_wasapi::EndpointState::Active {
             if e.exclusive_formats.is_empty() {
-                let _ = writeln!(text, "  exclusive: none of the probed formats");
+                let _ = writeln!(
+                    text,
+                    "  exclusive: none ({})",
+                    e.exclusive_refusal.as_deref().unwrap_or("no answer")
+                );
             } else {
                 let mut by_encoding: Vec<(String, Vec<String>)> = Vec::new();
                 for f in &e.exclusive_formats {

@@ -103,6 +103,8 @@ pub struct EndpointDetails {
     pub exclusive_formats: Vec<StreamFormat>,
     /// Why some details are missing (e.g. the audio client could not be activated).
     pub problem: Option<String>,
+    /// When exclusive mode accepted none of the probed formats: the answers it gave instead.
+    pub exclusive_refusal: Option<String>,
 }
 
 impl EndpointDetails {
@@ -230,6 +232,7 @@ fn details(
         channel_mask: None,
         exclusive_formats: Vec::new(),
         problem: None,
+        exclusive_refusal: None,
     };
     if details.state == EndpointState::Active {
         if let Err(error) = fill_stream_details(device, &mut details) {
@@ -263,6 +266,7 @@ fn fill_stream_details(
     details.min_period_hns = Some(min_period);
     details.default_period_frames = Some(hns_to_frames(default_period, mix.sample_rate));
     details.min_period_frames = Some(hns_to_frames(min_period, mix.sample_rate));
+    let mut refusals: Vec<i32> = Vec::new();
     for encoding in EXCLUSIVE_PROBE_ENCODINGS {
         for rate in EXCLUSIVE_PROBE_RATES {
             let candidate = StreamFormat {
@@ -282,8 +286,23 @@ fn fill_stream_details(
             };
             if hr.0 == 0 {
                 details.exclusive_formats.push(candidate);
+            } else if !refusals.contains(&hr.0) {
+                refusals.push(hr.0);
             }
         }
+    }
+    if details.exclusive_formats.is_empty() {
+        let answers: Vec<String> = refusals
+            .iter()
+            .map(|&hr| match wasio_engine::hresult::hresult_name(hr) {
+                Some(name) => format!("{name} (0x{:08X})", hr as u32),
+                None => format!("0x{:08X}", hr as u32),
+            })
+            .collect();
+        details.exclusive_refusal = Some(format!(
+            "every probed format was refused: {}",
+            answers.join(", ")
+        ));
     }
     Ok(())
 }
