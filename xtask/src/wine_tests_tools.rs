@@ -655,7 +655,9 @@ fn build_panel(ctx: &WineContext) -> Res<PathBuf> {
     Ok(exe)
 }
 
-fn set_log_pixels(ctx: &WineContext, dpi: u32) -> Res<()> {
+/// Sets Wine's DPI. With `DISPLAY` set: a Wine process started without it could start the
+/// prefix's desktop process without a display driver, and the panel then gets no window.
+fn set_log_pixels(ctx: &WineContext, display: &str, dpi: u32) -> Res<()> {
     for key in [
         "HKCU\\Control Panel\\Desktop",
         "HKLM\\System\\CurrentControlSet\\Hardware Profiles\\Current\\Software\\Fonts",
@@ -663,6 +665,7 @@ fn set_log_pixels(ctx: &WineContext, dpi: u32) -> Res<()> {
         let status = ctx
             .bench
             .wine("reg")
+            .env("DISPLAY", display)
             .args(["add", key, "/v", "LogPixels", "/t", "REG_DWORD", "/d"])
             .arg(dpi.to_string())
             .arg("/f")
@@ -678,18 +681,58 @@ fn set_log_pixels(ctx: &WineContext, dpi: u32) -> Res<()> {
     Ok(())
 }
 
+/// Xvfb has no window manager: make Wine draw the title bar and frame itself.
+fn set_wine_decorations(ctx: &WineContext, display: &str, wine_draws: bool) -> Res<()> {
+    let mut command = ctx.bench.wine("reg");
+    command.env("DISPLAY", display);
+    let key = "HKCU\\Software\\Wine\\X11 Driver";
+    if wine_draws {
+        command.args([
+            "add",
+            key,
+            "/v",
+            "Decorated",
+            "/t",
+            "REG_SZ",
+            "/d",
+            "N",
+            "/f",
+        ]);
+    } else {
+        command.args(["delete", key, "/v", "Decorated", "/f"]);
+    }
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run wine reg: {e}"))?;
+    if wine_draws && !status.success() {
+        return Err("reg add Decorated=N failed".into());
+    }
+    Ok(())
+}
+
 fn panel_test(ctx: &WineContext, dpi: u32) -> Res<Vec<Check>> {
     let panel = build_panel(ctx)?;
     let dir = ctx.results.join(format!("panel-{dpi}"));
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    set_log_pixels(ctx, dpi)?;
-    let result = panel_run(ctx, &panel, &dir, dpi);
-    set_log_pixels(ctx, 96)?;
+    let xvfb = Xvfb::start(&ctx.bench.logs.join(format!("xvfb-{dpi}.log")))?;
+    set_log_pixels(ctx, &xvfb.display, dpi)?;
+    set_wine_decorations(ctx, &xvfb.display, true)?;
+    let result = panel_run(ctx, &xvfb, &panel, &dir, dpi);
+    set_wine_decorations(ctx, &xvfb.display, false)?;
+    set_log_pixels(ctx, &xvfb.display, 96)?;
     result
 }
 
-fn panel_run(ctx: &WineContext, panel: &Path, dir: &Path, dpi: u32) -> Res<Vec<Check>> {
-    let xvfb = Xvfb::start(&ctx.bench.logs.join(format!("xvfb-{dpi}.log")))?;
+fn panel_run(
+    ctx: &WineContext,
+    xvfb: &Xvfb,
+    panel: &Path,
+    dir: &Path,
+    dpi: u32,
+) -> Res<Vec<Check>> {
     let config = dir.join("Wasio.toml");
     fs::write(
         &config,
@@ -733,7 +776,6 @@ fn panel_run(ctx: &WineContext, panel: &Path, dir: &Path, dpi: u32) -> Res<Vec<C
         let _ = child.kill();
         let _ = child.wait();
     }
-    drop(xvfb);
     let mut checks = vec![Check::new(
         "panel exits after the hold",
         status.is_some_and(|s| s.code() == Some(0)),
