@@ -62,8 +62,8 @@ fn exit_is(name: &str, output: &ExeOutput, expected: i32) -> Check {
         if let Some(last) = output
             .stderr
             .lines()
-            .filter(|l| !l.starts_with("ALSA lib"))
-            .last()
+            .rev()
+            .find(|l| !l.starts_with("ALSA lib"))
         {
             measured = format!("{measured}: {}", last.trim());
         }

@@ -191,7 +191,7 @@ fn session(
         .ok_or("no sample rate: getSampleRate failed and no --rate was given")?;
     let set = driver.set_sample_rate(rate);
     report.check(
-        &format!("setSampleRate({rate})"),
+        format!("setSampleRate({rate})"),
         set.is_ok(),
         match &set {
             Ok(()) => describe_code(ASE_OK),
