@@ -1,7 +1,8 @@
 //! Wine tests of the user-facing tools: the `wasio` commands against the registered driver
 //! and the control panel under Xvfb at 100 % and 150 % DPI (with screenshots).
 
-use crate::analysis::Check;
+use crate::analysis::{self, AnalysisConfig, Check, ToneExpectation};
+use crate::bench;
 use crate::bench::{Bench, ExeOutput};
 use crate::json::{self, Json};
 use crate::util::{self, detail, Res};
@@ -42,6 +43,11 @@ pub fn tests() -> Vec<WineTest> {
             name: "cli-status",
             about: "`wasio status` says none is running, and reports a left-over status file as stale",
             run: cli_status,
+        },
+        WineTest {
+            name: "panel-tone",
+            about: "the panel's test tone goes to the chosen endpoint (wasio_b): 1 kHz, -12 dBFS, 1 s, clean",
+            run: panel_tone,
         },
         WineTest {
             name: "panel-96",
@@ -893,4 +899,59 @@ fn take_screenshot(display: &str, dir: &Path, png: &Path) -> Res<u64> {
     fs::metadata(png)
         .map(|m| m.len())
         .map_err(|e| e.to_string())
+}
+
+/// The endpoint ID `wasio devices` reports for the render endpoint called `name`.
+fn endpoint_id(ctx: &WineContext, name: &str) -> Res<String> {
+    let output = wasio(ctx, "panel-tone-devices", &["devices", "--json"], 60)?;
+    let list = stdout_json(&output)?;
+    array(Some(&list))
+        .iter()
+        .find(|e| e.str("name") == Some(name) && e.str("flow") == Some("render"))
+        .and_then(|e| e.str("id"))
+        .map(str::to_string)
+        .ok_or_else(|| format!("wasio devices does not list {name}"))
+}
+
+fn panel_tone(ctx: &WineContext) -> Res<Vec<Check>> {
+    let panel = build_panel(ctx)?;
+    // wasio_b is not the default sink: the tone must follow the choice.
+    let id = endpoint_id(ctx, bench::SINK_B)?;
+    let recording_path = ctx.results.join("panel-tone.f32");
+    let recording = ctx
+        .bench
+        .start_recording(&format!("{}.monitor", bench::SINK_B), &recording_path)?;
+    let output = ctx.bench.run_windows(
+        "panel-tone",
+        Bench::windows_path(&panel),
+        &["--test-tone".to_string(), "--device".to_string(), id],
+        Duration::from_secs(60),
+    )?;
+    let samples = recording.stop()?;
+    let mut checks = vec![exit_is("wasio-panel --test-tone", &output, 0)];
+    let config = AnalysisConfig {
+        sample_rate: bench::SINK_RATE as f64,
+        channels: bench::SINK_CHANNELS as usize,
+        // The tone fades in and out over 5 ms (240 frames): keep the checks off the fades.
+        edge_margin: 480,
+        ..AnalysisConfig::default()
+    };
+    let expectation = ToneExpectation {
+        frequency_hz: 1000.0,
+        frequency_tolerance_hz: 0.5,
+        amplitude: 0.25,
+        level_tolerance_db: 0.5,
+        duration_frames: bench::SINK_RATE as usize,
+        duration_tolerance_frames: 480,
+    };
+    match analysis::analyse(&samples, &config) {
+        Ok(report) => checks.extend(expectation.checks(&report)),
+        Err(error) => checks.push(Check::new(
+            "a tone was recorded",
+            false,
+            error,
+            "a 1 kHz tone",
+        )),
+    }
+    Ok(checks)
 }

@@ -4,9 +4,11 @@
 //!
 //! ```text
 //! wasio-panel [--config PATH] [--self-check [--hold SECONDS]]
+//! wasio-panel --test-tone [--device ID]
 //! ```
 //! `--self-check` opens the window, checks that every control exists and every picker is
 //! filled, prints a JSON report on stdout and exits (after `--hold` seconds, for screenshots).
+//! `--test-tone` plays what the Test tone button plays, without a window, and exits.
 #![cfg_attr(windows, windows_subsystem = "windows")]
 
 #[cfg_attr(not(windows), allow(dead_code))]

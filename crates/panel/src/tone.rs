@@ -21,6 +21,9 @@ pub const TONE_SECONDS: f64 = 1.0;
 const TONE_AMPLITUDE: f64 = 0.25;
 /// Fade in and out, so the tone starts and ends without a click.
 const FADE_SECONDS: f64 = 0.005;
+/// Silence written after the tone: stopping the stream drops what the audio engine still
+/// buffers past the client's padding, which would cut the tone's end.
+const TAIL_SECONDS: f64 = 0.25;
 /// The shared-mode buffer asked for.
 const BUFFER_HNS: i64 = 2_000_000;
 
@@ -85,14 +88,14 @@ fn play_in_apartment(endpoint_id: Option<&str>) -> Result<(), String> {
                 .map_err(failed("IAudioClient::GetService"))?,
         )
     };
-    let total = (TONE_SECONDS * format.sample_rate as f64).round() as usize;
+    let total = ((TONE_SECONDS + TAIL_SECONDS) * format.sample_rate as f64).round() as usize;
     let convert = host_to_device(HostSampleType::Float32Lsb, format.encoding);
     let frame_bytes = format.frame_bytes();
     let sample_bytes = format.encoding.bytes_per_sample();
     let mut written = 0usize;
     let mut block: Vec<u8> = Vec::new();
     let mut started = false;
-    let deadline = Instant::now() + Duration::from_secs_f64(TONE_SECONDS + 3.0);
+    let deadline = Instant::now() + Duration::from_secs_f64(TONE_SECONDS + TAIL_SECONDS + 3.0);
     while written < total {
         if Instant::now() > deadline {
             return Err("the device stopped taking audio".into());
@@ -149,7 +152,7 @@ fn failed(what: &'static str) -> impl Fn(windows::core::Error) -> String {
     move |e| format!("{what} failed: {e}")
 }
 
-/// Sample `n` of the tone, with the fades.
+/// Sample `n` of the tone, with the fades; silence after the tone.
 fn tone_sample(n: usize, rate: u32) -> f64 {
     let t = n as f64 / rate as f64;
     let fade = (t / FADE_SECONDS)

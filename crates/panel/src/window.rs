@@ -126,6 +126,9 @@ struct Options {
     config_path: Option<PathBuf>,
     self_check: bool,
     hold_seconds: f64,
+    /// `--test-tone`: play the test tone (on `--device`, else the default) and exit.
+    test_tone: bool,
+    device: Option<String>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -133,6 +136,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         config_path: None,
         self_check: false,
         hold_seconds: 0.0,
+        test_tone: false,
+        device: None,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -142,6 +147,10 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     Some(PathBuf::from(iter.next().ok_or("--config needs a path")?))
             }
             "--self-check" => options.self_check = true,
+            "--test-tone" => options.test_tone = true,
+            "--device" => {
+                options.device = Some(iter.next().ok_or("--device needs an endpoint ID")?.clone())
+            }
             "--hold" => {
                 options.hold_seconds = iter
                     .next()
@@ -189,15 +198,34 @@ fn active_endpoints(flow: Flow) -> (Vec<Endpoint>, Option<String>) {
     }
 }
 
+const USAGE: &str =
+    "usage: wasio-panel [--config PATH] [--self-check [--hold SECONDS]] | --test-tone [--device ID]";
+
 /// Runs the panel; returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
     let options = match parse_options(&args) {
         Ok(options) => options,
         Err(error) => {
-            eprintln!("wasio-panel: {error}\nusage: wasio-panel [--config PATH] [--self-check [--hold SECONDS]]");
+            eprintln!("wasio-panel: {error}\n{USAGE}");
             return 2;
         }
     };
+    if options.test_tone {
+        return match tone::play(options.device.as_deref()) {
+            Ok(()) => {
+                println!(
+                    "test tone played: {} Hz for {} s",
+                    tone::TONE_HZ,
+                    tone::TONE_SECONDS
+                );
+                0
+            }
+            Err(error) => {
+                eprintln!("wasio-panel: test tone failed: {error}");
+                1
+            }
+        };
+    }
     // Per-monitor DPI awareness (v2) before any window exists; older systems keep the
     // manifest-free default, and the layout still follows GetDpiForWindow.
     // SAFETY: process-wide setting, called once before any window is created.
