@@ -55,6 +55,11 @@ pub fn tests() -> Vec<WineTest> {
             run: |ctx| panel_test(ctx, 96),
         },
         WineTest {
+            name: "panel-problem",
+            about: "the control panel explains a combination that cannot work (exclusive mode on a sink that refuses it)",
+            run: panel_problem_test,
+        },
+        WineTest {
             name: "panel-144",
             about: "the control panel at 144 DPI (150 %) under Xvfb: scaled layout, pickers filled; screenshot",
             run: |ctx| panel_test(ctx, 144),
@@ -719,14 +724,67 @@ fn set_wine_decorations(ctx: &WineContext, display: &str, wine_draws: bool) -> R
     Ok(())
 }
 
+/// A working configuration: the panel must show no problem.
+const GOOD_PANEL_CONFIG: &str = "[output]\ndevice = { name = \"wasio_a\" }\nmode = \"shared\"\n";
+/// Exclusive mode on a sink that refuses every exclusive format (Wine's PulseAudio driver).
+const IMPOSSIBLE_PANEL_CONFIG: &str =
+    "[output]\ndevice = { name = \"wasio_a\" }\nmode = \"exclusive-event\"\n";
+
+/// What a panel run is given and must show.
+struct PanelCase {
+    label: &'static str,
+    dpi: u32,
+    config: &'static str,
+    /// Words the problems line must contain; `None`: it must be empty.
+    problem: Option<&'static str>,
+}
+
 fn panel_test(ctx: &WineContext, dpi: u32) -> Res<Vec<Check>> {
+    let label = if dpi == 96 { "panel-96" } else { "panel-144" };
+    panel_case(
+        ctx,
+        &PanelCase {
+            label,
+            dpi,
+            config: GOOD_PANEL_CONFIG,
+            problem: None,
+        },
+    )
+}
+
+fn panel_problem_test(ctx: &WineContext) -> Res<Vec<Check>> {
+    panel_case(
+        ctx,
+        &PanelCase {
+            label: "panel-problem",
+            dpi: 96,
+            config: IMPOSSIBLE_PANEL_CONFIG,
+            problem: Some("accepts none of the tested formats in exclusive mode"),
+        },
+    )
+}
+
+fn panel_case(ctx: &WineContext, case: &PanelCase) -> Res<Vec<Check>> {
     let panel = build_panel(ctx)?;
-    let dir = ctx.results.join(format!("panel-{dpi}"));
+    let dir = ctx.results.join(case.label);
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let xvfb = Xvfb::start(&ctx.bench.logs.join(format!("xvfb-{dpi}.log")))?;
-    set_log_pixels(ctx, &xvfb.display, dpi)?;
+    let xvfb = Xvfb::start(&ctx.bench.logs.join(format!("xvfb-{}.log", case.label)))?;
+    set_log_pixels(ctx, &xvfb.display, case.dpi)?;
     set_wine_decorations(ctx, &xvfb.display, true)?;
-    let result = panel_run(ctx, &xvfb, &panel, &dir, dpi);
+    // A Wine GUI process started without DISPLAY (another test) can leave the prefix's
+    // desktop process running without a display driver for a few seconds; a window created
+    // then fails. Wait for it to go and try again.
+    let mut result = panel_run(ctx, &xvfb, &panel, &dir, case);
+    for _ in 0..3 {
+        match &result {
+            Err(error) if error.contains("cannot create the window") => {
+                detail("the desktop had no display driver; retrying in 5 s");
+                std::thread::sleep(Duration::from_secs(5));
+                result = panel_run(ctx, &xvfb, &panel, &dir, case);
+            }
+            _ => break,
+        }
+    }
     set_wine_decorations(ctx, &xvfb.display, false)?;
     set_log_pixels(ctx, &xvfb.display, 96)?;
     result
@@ -737,16 +795,13 @@ fn panel_run(
     xvfb: &Xvfb,
     panel: &Path,
     dir: &Path,
-    dpi: u32,
+    case: &PanelCase,
 ) -> Res<Vec<Check>> {
+    let dpi = case.dpi;
     let config = dir.join("Wasio.toml");
-    fs::write(
-        &config,
-        "[output]\ndevice = { name = \"wasio_a\" }\nmode = \"shared\"\n",
-    )
-    .map_err(|e| e.to_string())?;
-    let out_path = ctx.bench.logs.join(format!("panel-{dpi}.out"));
-    let err_path = ctx.bench.logs.join(format!("panel-{dpi}.err"));
+    fs::write(&config, case.config).map_err(|e| e.to_string())?;
+    let out_path = ctx.bench.logs.join(format!("{}.out", case.label));
+    let err_path = ctx.bench.logs.join(format!("{}.err", case.label));
     let mut command = ctx.bench.wine(Bench::windows_path(panel));
     command
         .args(["--self-check", "--hold", "8", "--config"])
@@ -775,7 +830,7 @@ fn panel_run(
     }
     // Let the first status-timer tick and font rendering settle.
     std::thread::sleep(Duration::from_millis(1500));
-    let screenshot = dir.join(format!("control-panel-{dpi}.png"));
+    let screenshot = dir.join(format!("{}.png", case.label));
     let shot = take_screenshot(&xvfb.display, dir, &screenshot);
     let status = util::wait_timeout(&mut child, Duration::from_secs(30));
     if status.is_none() {
@@ -862,6 +917,26 @@ fn panel_run(
         outputs.join(" | "),
         "wasio_a and wasio_b from enumeration",
     ));
+    let problems_text = array(report.get("controls"))
+        .iter()
+        .find(|c| c.str("name") == Some("problems"))
+        .and_then(|c| c.str("text"))
+        .unwrap_or("")
+        .to_string();
+    checks.push(match case.problem {
+        None => Check::new(
+            "no problem shown",
+            problems_text.is_empty(),
+            format!("{problems_text:?}"),
+            "an empty problems line",
+        ),
+        Some(words) => Check::new(
+            "the impossible combination is explained",
+            problems_text.starts_with("Cannot be saved:") && problems_text.contains(words),
+            problems_text.clone(),
+            format!("Cannot be saved: … {words} …"),
+        ),
+    });
     checks.push(match shot {
         Ok(size) => Check::new(
             "screenshot",
@@ -921,13 +996,18 @@ fn panel_tone(ctx: &WineContext) -> Res<Vec<Check>> {
     let recording = ctx
         .bench
         .start_recording(&format!("{}.monitor", bench::SINK_B), &recording_path)?;
-    let output = ctx.bench.run_windows(
+    // A display, like any GUI program run by the tests (see `panel_case`).
+    let xvfb = Xvfb::start(&ctx.bench.logs.join("xvfb-panel-tone.log"))?;
+    let output = run_with_display(
+        ctx,
         "panel-tone",
-        Bench::windows_path(&panel),
-        &["--test-tone".to_string(), "--device".to_string(), id],
+        &panel,
+        &["--test-tone", "--device", &id],
+        &xvfb.display,
         Duration::from_secs(60),
     )?;
     let samples = recording.stop()?;
+    drop(xvfb);
     let mut checks = vec![exit_is("wasio-panel --test-tone", &output, 0)];
     let config = AnalysisConfig {
         sample_rate: bench::SINK_RATE as f64,
@@ -954,4 +1034,41 @@ fn panel_tone(ctx: &WineContext) -> Res<Vec<Check>> {
         )),
     }
     Ok(checks)
+}
+
+/// `Bench::run_windows` with `DISPLAY` set.
+fn run_with_display(
+    ctx: &WineContext,
+    label: &str,
+    program: &Path,
+    args: &[&str],
+    display: &str,
+    timeout: Duration,
+) -> Res<ExeOutput> {
+    let out_path = ctx.bench.logs.join(format!("{label}.out"));
+    let err_path = ctx.bench.logs.join(format!("{label}.err"));
+    let mut command = ctx.bench.wine(Bench::windows_path(program));
+    command
+        .args(args)
+        .env("DISPLAY", display)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).map_err(|e| e.to_string())?)
+        .stderr(fs::File::create(&err_path).map_err(|e| e.to_string())?);
+    detail(&format!("$ DISPLAY={display} {}", util::describe(&command)));
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start wine64: {e}"))?;
+    let status = util::wait_timeout(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Ok(ExeOutput {
+        code: status.and_then(|s| s.code()),
+        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+        timed_out: status.is_none(),
+        elapsed: started.elapsed(),
+    })
 }

@@ -315,11 +315,19 @@ fn session(
             rate,
             target,
         )
+    };
+    let playback = match playback {
+        Ok(playback) => Arc::new(playback.with_position_probe(Box::new(move || source.read()))),
+        Err(error) => {
+            // Leave the driver as a host would: buffers disposed before release.
+            let _ = driver.dispose_buffers();
+            return Err(error.0);
+        }
+    };
+    if play::install(playback.clone()).is_err() {
+        let _ = driver.dispose_buffers();
+        return Err("a playback is already installed".to_string());
     }
-    .map_err(|e| e.0)?
-    .with_position_probe(Box::new(move || source.read()));
-    let playback = Arc::new(playback);
-    play::install(playback.clone()).map_err(|_| "a playback is already installed".to_string())?;
 
     let started = driver.start();
     report.code("start", code_of(&started), Expect::Ok);

@@ -7,8 +7,8 @@ use wasio_engine::convert::{host_to_device, HostSampleType};
 use wasio_engine::format::StreamFormat;
 use windows::core::HSTRING;
 use windows::Win32::Media::Audio::{
-    eConsole, eRender, IAudioClient, IAudioRenderClient, IMMDevice, IMMDeviceEnumerator,
-    MMDeviceEnumerator, AUDCLNT_SHAREMODE_SHARED, WAVEFORMATEX,
+    eConsole, eRender, IAudioClient, IAudioClock, IAudioRenderClient, IMMDevice,
+    IMMDeviceEnumerator, MMDeviceEnumerator, AUDCLNT_SHAREMODE_SHARED, WAVEFORMATEX,
 };
 use windows::Win32::System::Com::{
     CoCreateInstance, CoInitializeEx, CoTaskMemFree, CoUninitialize, CLSCTX_ALL,
@@ -21,9 +21,12 @@ pub const TONE_SECONDS: f64 = 1.0;
 const TONE_AMPLITUDE: f64 = 0.25;
 /// Fade in and out, so the tone starts and ends without a click.
 const FADE_SECONDS: f64 = 0.005;
+/// Silence written before the tone: an idle output (a suspended sink, a sleeping USB DAC)
+/// can take a moment to wake, and would swallow the tone's start.
+const LEAD_SECONDS: f64 = 0.2;
 /// Silence written after the tone: stopping the stream drops what the audio engine still
 /// buffers past the client's padding, which would cut the tone's end.
-const TAIL_SECONDS: f64 = 0.25;
+const TAIL_SECONDS: f64 = 0.5;
 /// The shared-mode buffer asked for.
 const BUFFER_HNS: i64 = 2_000_000;
 
@@ -88,14 +91,16 @@ fn play_in_apartment(endpoint_id: Option<&str>) -> Result<(), String> {
                 .map_err(failed("IAudioClient::GetService"))?,
         )
     };
-    let total = ((TONE_SECONDS + TAIL_SECONDS) * format.sample_rate as f64).round() as usize;
+    let total =
+        ((LEAD_SECONDS + TONE_SECONDS + TAIL_SECONDS) * format.sample_rate as f64).round() as usize;
     let convert = host_to_device(HostSampleType::Float32Lsb, format.encoding);
     let frame_bytes = format.frame_bytes();
     let sample_bytes = format.encoding.bytes_per_sample();
     let mut written = 0usize;
     let mut block: Vec<u8> = Vec::new();
     let mut started = false;
-    let deadline = Instant::now() + Duration::from_secs_f64(TONE_SECONDS + TAIL_SECONDS + 3.0);
+    let deadline =
+        Instant::now() + Duration::from_secs_f64(LEAD_SECONDS + TONE_SECONDS + TAIL_SECONDS + 3.0);
     while written < total {
         if Instant::now() > deadline {
             return Err("the device stopped taking audio".into());
@@ -137,11 +142,28 @@ fn play_in_apartment(endpoint_id: Option<&str>) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Let the device play what is queued, then stop.
+    // Stop only once the device clock says the tone itself has played: the client's padding
+    // can reach zero while the audio engine still holds some of it.
+    let tone_frames = ((LEAD_SECONDS + TONE_SECONDS) * format.sample_rate as f64).round() as u64;
     // SAFETY: plain COM calls on a started client.
-    while unsafe { client.GetCurrentPadding() }.unwrap_or(0) > 0 && Instant::now() < deadline {
+    let clock = unsafe { client.GetService::<IAudioClock>() }
+        .map_err(failed("IAudioClient::GetService(IAudioClock)"))?;
+    // SAFETY: as above.
+    let frequency = unsafe { clock.GetFrequency() }.map_err(failed("IAudioClock::GetFrequency"))?;
+    while Instant::now() < deadline {
+        let mut position = 0u64;
+        // SAFETY: `position` is a valid out pointer; the QPC time is not asked for.
+        let played = unsafe { clock.GetPosition(&mut position, None) }.is_ok()
+            && frequency > 0
+            && position as u128 * format.sample_rate as u128 / frequency as u128
+                >= tone_frames as u128;
+        if played {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
+    // The tail of silence is still queued: it covers the engine's own buffering.
+    std::thread::sleep(Duration::from_millis(100));
     // SAFETY: as above.
     let _ = unsafe { client.Stop() };
     Ok(())
@@ -152,9 +174,12 @@ fn failed(what: &'static str) -> impl Fn(windows::core::Error) -> String {
     move |e| format!("{what} failed: {e}")
 }
 
-/// Sample `n` of the tone, with the fades; silence after the tone.
+/// Sample `n` of the stream: the lead-in silence, the tone with its fades, silence after.
 fn tone_sample(n: usize, rate: u32) -> f64 {
-    let t = n as f64 / rate as f64;
+    let t = n as f64 / rate as f64 - LEAD_SECONDS;
+    if t < 0.0 {
+        return 0.0;
+    }
     let fade = (t / FADE_SECONDS)
         .min((TONE_SECONDS - t) / FADE_SECONDS)
         .clamp(0.0, 1.0);

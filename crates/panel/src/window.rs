@@ -102,6 +102,8 @@ struct App {
     choices: Choices,
     /// Problem with the file as it was on disk, shown until the user saves.
     load_problem: Option<String>,
+    /// The file exists but could not be read: saving replaces it, so ask first.
+    file_unreadable: bool,
     note: String,
     font: HFONT,
     tone_playing: bool,
@@ -244,6 +246,7 @@ pub fn main(args: Vec<String>) -> i32 {
             )),
         ),
     };
+    let file_unreadable = load_problem.is_some();
     let (render, render_problem) = active_endpoints(Flow::Render);
     let (capture, _) = active_endpoints(Flow::Capture);
     let (choices, selection) = Choices::new(&render, &capture, &config);
@@ -253,6 +256,7 @@ pub fn main(args: Vec<String>) -> i32 {
             config,
             choices,
             load_problem: load_problem.or(render_problem),
+            file_unreadable,
             note: String::new(),
             font: HFONT::default(),
             tone_playing: false,
@@ -690,7 +694,12 @@ fn refresh_status(hwnd: HWND) {
     set_text(item(hwnd, ID_STATUS), &status_text());
 }
 
-fn message_box(hwnd: HWND, text: &str, caption: &str, style: MESSAGEBOX_STYLE) {
+fn message_box(
+    hwnd: HWND,
+    text: &str,
+    caption: &str,
+    style: MESSAGEBOX_STYLE,
+) -> MESSAGEBOX_RESULT {
     let (text, caption) = (wide(text), wide(caption));
     // SAFETY: strings outlive the modal call; APP is not borrowed here.
     unsafe {
@@ -700,7 +709,7 @@ fn message_box(hwnd: HWND, text: &str, caption: &str, style: MESSAGEBOX_STYLE) {
             PCWSTR(caption.as_ptr()),
             style,
         )
-    };
+    }
 }
 
 fn save(hwnd: HWND) {
@@ -715,11 +724,28 @@ fn save(hwnd: HWND) {
         message_box(hwnd, &text, "Wasio: not saved", MB_OK | MB_ICONWARNING);
         return;
     }
+    if with_app(|app| app.file_unreadable) == Some(true) {
+        let text = format!(
+            "{} could not be read when the panel opened, so the panel showed the defaults.\n\n\
+             Saving replaces the whole file with the settings shown. Save anyway?",
+            path.display()
+        );
+        if message_box(
+            hwnd,
+            &text,
+            "Wasio: replace the file?",
+            MB_OKCANCEL | MB_ICONWARNING,
+        ) != IDOK
+        {
+            return;
+        }
+    }
     let note = match config.save(&path) {
         Ok(()) => {
             with_app(|app| {
                 app.config = config.clone();
                 app.load_problem = None;
+                app.file_unreadable = false;
             });
             "Saved. Hosts pick the change up when they reset the driver.".to_string()
         }
