@@ -434,11 +434,10 @@ mod tests {
     #[test]
     fn install_is_exclusive_and_uninstall_returns_it() {
         let halves: [[*mut u8; 2]; 0] = [];
+        let kind = HostSampleType::Int16Lsb;
         // SAFETY: no channels, so no pointer is used.
-        let playback = Arc::new(
-            unsafe { Playback::new(HostSampleType::Int16Lsb, 32, &halves, None, 48_000.0, 4) }
-                .unwrap(),
-        );
+        let made = unsafe { Playback::new(kind, 32, &halves, None, 48_000.0, 4) };
+        let playback = Arc::new(made.unwrap());
         assert!(install(playback.clone()).is_ok());
         assert!(install(playback.clone()).is_err());
         on_buffer_switch(0, None);

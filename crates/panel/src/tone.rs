@@ -46,9 +46,9 @@ pub fn play(endpoint_id: Option<&str>) -> Result<(), String> {
 
 fn play_in_apartment(endpoint_id: Option<&str>) -> Result<(), String> {
     // SAFETY: COM is initialized on this thread.
+    let created = unsafe { CoCreateInstance(&MMDeviceEnumerator, None, CLSCTX_ALL) };
     let enumerator: IMMDeviceEnumerator =
-        unsafe { CoCreateInstance(&MMDeviceEnumerator, None, CLSCTX_ALL) }
-            .map_err(failed("creating the device enumerator"))?;
+        created.map_err(failed("creating the device enumerator"))?;
     let device: IMMDevice = match endpoint_id {
         // SAFETY: plain COM calls on a valid interface.
         Some(id) => unsafe { enumerator.GetDevice(&HSTRING::from(id)) }
@@ -58,8 +58,8 @@ fn play_in_apartment(endpoint_id: Option<&str>) -> Result<(), String> {
             .map_err(failed("finding the default output device"))?,
     };
     // SAFETY: as above.
-    let client: IAudioClient =
-        unsafe { device.Activate(CLSCTX_ALL, None) }.map_err(failed("IMMDevice::Activate"))?;
+    let activated = unsafe { device.Activate::<IAudioClient>(CLSCTX_ALL, None) };
+    let client = activated.map_err(failed("IMMDevice::Activate"))?;
     // SAFETY: GetMixFormat returns a CoTaskMem WAVEFORMATEX; it is read, used and freed here.
     let (format, initialized) = unsafe {
         let mix = client

@@ -654,8 +654,8 @@ fn process_alive(pid: u32) -> bool {
     };
     let mut code = 0u32;
     // SAFETY: a valid process handle and out pointer.
-    let alive =
-        unsafe { GetExitCodeProcess(handle, &mut code) }.is_ok() && code == STILL_ACTIVE.0 as u32;
+    let got = unsafe { GetExitCodeProcess(handle, &mut code) };
+    let alive = got.is_ok() && code == STILL_ACTIVE.0 as u32;
     // SAFETY: closes the handle opened above, once.
     let _ = unsafe { CloseHandle(handle) };
     alive
