@@ -13,6 +13,9 @@
 //! - [`config`]: the Wasio.toml model, parser and watcher.
 //! - [`hresult`]: HRESULT names for messages.
 //! - [`log`]: the log: background writer, wait-free records from the audio thread.
+//! - [`env`]: what the driver needs from the OS (profile and status directories, process).
+//! - [`monitor`]: the per-instance thread that watches Wasio.toml and writes the status file.
+//! - [`status_writer`]: the status file read by `wasio status` and the control panel.
 //! - [`sim`]: a simulated output device for native tests of the whole driver.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
@@ -23,15 +26,18 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod driver;
+pub mod env;
 pub mod error;
 pub mod format;
 pub mod hresult;
 pub mod log;
+pub mod monitor;
 pub mod render;
 pub mod rt_guard;
 pub mod sim;
 pub mod sizes;
 pub mod state;
+pub mod status_writer;
 
 pub use error::{DriverError, DriverResult};
 
