@@ -10,6 +10,7 @@
 mod com;
 mod endpoint;
 mod error;
+mod notify;
 mod worker;
 
 pub use worker::DeviceWorker;
