@@ -39,10 +39,11 @@ impl Monitor {
         mut on_config_change: impl FnMut() + Send + 'static,
     ) -> std::io::Result<Monitor> {
         let (poke, pokes) = mpsc::channel::<()>();
+        // The file as it is now is the reference (taken here, not when the thread runs).
+        let mut watcher = config_path.map(ConfigWatcher::new);
         let thread = std::thread::Builder::new()
             .name("wasio-monitor".into())
             .spawn(move || {
-                let mut watcher = config_path.map(ConfigWatcher::new);
                 // A change is reported once the file has stayed the same for one poll:
                 // editors save in several steps.
                 let mut changed_at: Option<Instant> = None;

@@ -58,6 +58,9 @@ impl Default for SimDeviceSpec {
 pub struct SimControl {
     /// Make the next tick fail as a vanished device does.
     pub fail_next_tick: AtomicBool,
+    /// Make the device play out everything queued at the next tick (an underrun: the
+    /// driver's next write finds the device empty).
+    pub drain_next_tick: AtomicBool,
     /// Everything the device played, interleaved device bytes (kept when `record` is set).
     pub played: Mutex<Vec<u8>>,
     pub record: AtomicBool,
@@ -274,7 +277,11 @@ impl Backend for SimulatedBackend {
                     ));
                     break;
                 }
-                let played = spec.period_frames.min(queued);
+                let played = if control.drain_next_tick.swap(false, Ordering::AcqRel) {
+                    queued
+                } else {
+                    spec.period_frames.min(queued)
+                };
                 queued -= played;
                 position += played as u64;
                 let clock = ClockReading {

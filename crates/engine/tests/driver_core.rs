@@ -106,7 +106,7 @@ struct Host {
     driver: Arc<DriverCore>,
     backend: Arc<SimulatedBackend>,
     /// %USERPROFILE% and %TEMP%\Wasio of this host (no Wasio.toml unless a test writes one).
-    profile: tempfile::TempDir,
+    _profile: tempfile::TempDir,
 }
 
 fn host_with(spec: SimDeviceSpec, time_info: bool) -> Host {
@@ -140,7 +140,7 @@ fn host_with(spec: SimDeviceSpec, time_info: bool) -> Host {
         _serial: serial,
         driver,
         backend,
-        profile,
+        _profile: profile,
     }
 }
 
