@@ -19,6 +19,7 @@ pub mod expect;
 pub mod info;
 pub mod json;
 pub mod messages;
+pub mod watch;
 
 #[cfg(windows)]
 pub mod commands;
@@ -43,6 +44,10 @@ where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
+    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    if args.first().map(String::as_str) == Some("watch") {
+        return watch::main(&args[1..]);
+    }
     let command = match args::parse(args) {
         Ok(command) => command,
         Err(error) => {
