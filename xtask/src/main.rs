@@ -18,6 +18,7 @@ mod json;
 mod setup;
 mod util;
 mod wine_tests;
+mod wine_tests_config;
 
 use std::process::ExitCode;
 use util::{step, Res};

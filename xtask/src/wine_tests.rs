@@ -355,6 +355,9 @@ pub fn all_tests() -> Vec<WineTest> {
             run: unregister_round_trip,
         },
     ]
+    .into_iter()
+    .chain(crate::wine_tests_config::tests())
+    .collect()
 }
 
 /// Bench self-tests only: they need no driver.

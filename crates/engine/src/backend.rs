@@ -166,19 +166,20 @@ pub fn select_endpoint(
     {
         return Ok(index);
     }
+    // Names only: the message must fit ASIO's 124-byte error buffer; IDs are in the log.
     let listed = if endpoints.is_empty() {
         "there are no active output devices".to_string()
     } else {
         let names: Vec<String> = endpoints
             .iter()
-            .map(|(name, id)| format!("{name:?} ({id})"))
+            .map(|(name, _)| format!("{name:?}"))
             .collect();
-        format!("active output devices: {}", names.join(", "))
+        format!("devices: {}", names.join(", "))
     };
     Err(BackendError::new(
         "selecting the output device",
         format!(
-            "no device matches {} from Wasio.toml; {listed}",
+            "no output device matches {} (Wasio.toml output.device); {listed}",
             describe_selector(selector)
         ),
     ))
