@@ -188,13 +188,42 @@ fn silence_check(sink: &str, peak: f32) -> Check {
 }
 
 fn device_test(ctx: &WineContext, label: &str, selector: &str) -> Res<Vec<Check>> {
-    let _files = ConfigFiles::write(ctx, &format!("[output]\n{selector}\n"))?;
+    // The log says which endpoint was opened and whether the driver itself underran.
+    let files = ConfigFiles::write(
+        ctx,
+        &format!("[output]\n{selector}\n[logging]\nenabled = true\n"),
+    )?;
     let spec = PlaySpec {
         seconds: 3.0,
         ..PlaySpec::standard(256)
     };
     let (measurement, other_peak) = play_recording_both(ctx, label, &spec, bench::SINK_B)?;
-    let mut checks = play_checks(&spec, &measurement);
+    let log = files.log_text();
+    let _ = std::fs::write(ctx.results.join(format!("{label}-Wasio.log")), &log);
+    let mut checks = vec![Check::new(
+        "stream opened on wasio_b",
+        log.contains("stream opened: wasio_b ("),
+        log.lines()
+            .find(|line| line.contains("stream opened: "))
+            .unwrap_or("no `stream opened` line in the log")
+            .to_string(),
+        "stream opened: wasio_b (…)",
+    )];
+    let stopped = log
+        .lines()
+        .find(|line| line.contains("stream stopped: "))
+        .unwrap_or("no `stream stopped` line in the log");
+    checks.push(Check::new(
+        "driver underruns",
+        stopped.contains(" 0 underruns"),
+        stopped
+            .split("stream stopped: ")
+            .nth(1)
+            .unwrap_or(stopped)
+            .to_string(),
+        "0 underruns",
+    ));
+    checks.extend(play_checks(&spec, &measurement));
     checks.push(silence_check(bench::SINK_A, other_peak));
     Ok(checks)
 }
