@@ -76,8 +76,10 @@ pub fn driver_version_number() -> i32 {
 
 pub type BackendFactory = Box<dyn Fn() -> Result<Arc<dyn Backend>, BackendError> + Send + Sync>;
 
-/// Maps a backend failure to the ASIO code hosts understand.
+/// Maps a backend failure to the ASIO code hosts understand, and logs it (the HRESULT by
+/// name).
 fn backend_error(what: &str, e: BackendError) -> DriverError {
+    log_at!(LogLevel::Error, "{what}: {e}");
     if e.is_device_lost() {
         DriverError::not_present(format!("{what}: the audio device is gone: {e}"))
     } else {
@@ -1293,10 +1295,9 @@ impl DriverCore {
             counters: self.counters.clone(),
             request_reset,
         };
-        let info = backend.open_output(request).map_err(|e| {
-            log_at!(LogLevel::Error, "opening the output stream: {e}");
-            backend_error("opening the output stream", e)
-        })?;
+        let info = backend
+            .open_output(request)
+            .map_err(|e| backend_error("opening the output stream", e))?;
         log_at!(
             LogLevel::Info,
             "stream opened: {} ({}), mode {}, {:?} {} ch {} Hz (host {:?}), period {} frames, device buffer {} frames, stream latency {} frames, ASIO buffer {} frames, latency out {} frames",
@@ -1400,10 +1401,9 @@ impl DriverCore {
                 .clone()
                 .ok_or_else(|| DriverError::not_present("no device"))?
         };
-        let report = backend.stop().map_err(|e| {
-            log_at!(LogLevel::Error, "stopping the stream: {e}");
-            backend_error("stopping the stream", e)
-        })?;
+        let report = backend
+            .stop()
+            .map_err(|e| backend_error("stopping the stream", e))?;
         log_at!(
             LogLevel::Info,
             "stream stopped: {} buffer switches, {} underruns, {} allocations on the audio thread{}",
@@ -1506,6 +1506,8 @@ impl Drop for DriverCore {
         // The host released the driver, maybe while running: stop and close first, then the
         // backend (its device thread) goes with the last reference.
         let _ = self.stop_stream();
+        // Reset threads still pending must not call a host that released us.
+        *lock(&self.notifier.messenger) = None;
         let monitor = {
             let mut inner = lock(&self.inner);
             if let Some(backend) = &inner.backend {
