@@ -255,6 +255,7 @@ fn the_configured_sample_rate_is_the_starting_rate() {
     );
     assert_eq!(init(&h), ASIO_TRUE);
     let mut rate = 0.0;
+    // SAFETY: a valid, writable local.
     assert_eq!(unsafe { h.driver.get_sample_rate(&mut rate) }, ASE_OK);
     assert_eq!(rate, 44_100.0);
     drop(h);

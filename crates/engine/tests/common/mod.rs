@@ -120,7 +120,9 @@ pub fn host_with_env(
 
 pub fn error_text(d: &DriverCore) -> String {
     let mut buf = [0 as c_char; 124];
+    // SAFETY: 124 writable bytes, as the interface requires.
     unsafe { d.get_error_message(buf.as_mut_ptr()) };
+    // SAFETY: the driver wrote a NUL-terminated string into `buf`.
     unsafe { CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()
         .into_owned()
@@ -136,6 +138,7 @@ pub fn create(d: &DriverCore, channels: &[i32], size: i32) -> AsioError {
         })
         .collect();
     let cb = callbacks();
+    // SAFETY: `infos` holds `channels.len()` entries; the callbacks are 'static.
     let code = unsafe { d.create_buffers(infos.as_mut_ptr(), infos.len() as i32, size, &cb) };
     if code == ASE_OK {
         *BUFFER_POINTERS.lock().unwrap() = infos
@@ -166,6 +169,7 @@ pub fn channel_info(d: &DriverCore, channel: i32) -> (AsioError, String, i32) {
     let mut info = AsioChannelInfo::zeroed();
     info.channel = channel;
     info.is_input = ASIO_FALSE;
+    // SAFETY: a valid, writable struct.
     let code = unsafe { d.get_channel_info(&mut info) };
     let name = info.name;
     let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
@@ -175,12 +179,14 @@ pub fn channel_info(d: &DriverCore, channel: i32) -> (AsioError, String, i32) {
 
 pub fn outputs(d: &DriverCore) -> i32 {
     let (mut ins, mut outs) = (-1, -1);
+    // SAFETY: valid, writable locals.
     assert_eq!(unsafe { d.get_channels(&mut ins, &mut outs) }, ASE_OK);
     outs
 }
 
 pub fn buffer_sizes(d: &DriverCore) -> (i32, i32, i32, i32) {
     let (mut min, mut max, mut pref, mut gran) = (0, 0, 0, 0);
+    // SAFETY: valid, writable locals.
     assert_eq!(
         unsafe { d.get_buffer_size(&mut min, &mut max, &mut pref, &mut gran) },
         ASE_OK
