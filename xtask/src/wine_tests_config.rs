@@ -444,25 +444,28 @@ fn log_file(ctx: &WineContext) -> Res<Vec<Check>> {
     Ok(checks)
 }
 
-fn watch_reset(ctx: &WineContext) -> Res<Vec<Check>> {
-    let files = ConfigFiles::write(ctx, "[output]\nmode = \"shared\"\n")?;
-    let output = std::thread::scope(|scope| {
+/// Runs `wasio watch --seconds 8`, calling `during` 4 s in (once it streams).
+fn watch_while(ctx: &WineContext, label: &str, during: impl FnOnce() -> Res<()>) -> Res<ExeOutput> {
+    std::thread::scope(|scope| {
         let watcher = scope.spawn(|| {
             wasio(
                 ctx,
-                "config-watch-reset",
+                label,
                 &["watch", "--seconds", "8"],
                 Duration::from_secs(90),
             )
         });
-        // Let it start streaming (Wine start-up takes a while), then edit the file.
+        // Let it start streaming (Wine start-up takes a while).
         std::thread::sleep(Duration::from_secs(4));
-        let edited = files.set("[output]\nmode = \"shared\"\nchannels = 2\n");
+        let done = during();
         let output = watcher
             .join()
             .map_err(|_| "the watch thread panicked".to_string())?;
-        edited.and(output)
-    })?;
+        done.and(output)
+    })
+}
+
+fn watch_checks(output: &ExeOutput) -> Vec<Check> {
     let report = json::parse(&output.stdout).ok();
     let messages: Vec<String> = match report.as_ref().and_then(|r| r.get("messages")) {
         Some(Json::Array(items)) => items
@@ -479,7 +482,7 @@ fn watch_reset(ctx: &WineContext) -> Res<Vec<Check>> {
         .iter()
         .filter(|m| *m == "kAsioResetRequest")
         .count();
-    Ok(vec![
+    vec![
         Check::new(
             "wasio watch",
             output.success(),
@@ -502,7 +505,15 @@ fn watch_reset(ctx: &WineContext) -> Res<Vec<Check>> {
             format!("messages {messages:?}"),
             "exactly one kAsioResetRequest",
         ),
-    ])
+    ]
+}
+
+fn watch_reset(ctx: &WineContext) -> Res<Vec<Check>> {
+    let files = ConfigFiles::write(ctx, "[output]\nmode = \"shared\"\n")?;
+    let output = watch_while(ctx, "config-watch-reset", || {
+        files.set("[output]\nmode = \"shared\"\nchannels = 2\n")
+    })?;
+    Ok(watch_checks(&output))
 }
 
 #[cfg(test)]
