@@ -9,6 +9,18 @@
 //! thread to stop (the host's bufferSwitch may call back into the driver meanwhile).
 //! `getSamplePosition` and `outputReady`, which hosts call from inside bufferSwitch, are
 //! lock-free.
+//!
+//! Configuration: every `init` reads Wasio.toml from the profile directory the [`DriverEnv`]
+//! gives (a bad file fails `init` with `file:line:col: key: problem`) and applies the device
+//! selector, mode, channel subset, sample type, starting rate and buffer sizes. From the first
+//! `init` to release, a monitor thread watches the file (a change asks the host for a reset)
+//! and keeps the status file current.
+//!
+//! Logging: one process-wide log ([`crate::log::global`]), started by the first `init` that
+//! finds it enabled. Every call is logged at debug level with its arguments and result
+//! (except the two lock-free calls, which run on the host's audio thread); state changes, the
+//! stream chosen, backend failures and reset requests at info or error level. The audio
+//! thread gets a wait-free [`RtLogProducer`] through the [`OutputRequest`].
 
 use crate::backend::{
     describe_selector, Backend, BackendError, EndpointInfo, OutputRequest, ResetRequester,

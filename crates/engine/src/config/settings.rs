@@ -278,7 +278,7 @@ pub enum ChannelSelection {
     All,
     /// The first n channels.
     Count(u32),
-    /// These 0-based device channels, in this order (ASIO channel i is device channel list[i]).
+    /// These 0-based device channels, in this order (ASIO channel `i` is device channel `list[i]`).
     List(Vec<u32>),
 }
 
