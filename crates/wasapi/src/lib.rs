@@ -11,6 +11,7 @@ mod com;
 mod endpoint;
 mod enumerate;
 mod error;
+mod notify;
 mod worker;
 
 pub use enumerate::{
