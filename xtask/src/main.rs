@@ -17,10 +17,12 @@
 
 mod analysis;
 mod bench;
+mod impulses;
 mod json;
 mod setup;
 mod util;
 mod wine_tests;
+mod wine_tests_duplex;
 
 use std::process::ExitCode;
 use util::{step, Res};

@@ -405,7 +405,7 @@ pub fn all_tests() -> Vec<WineTest> {
             about: "regsvr32 /u removes the driver from the registry and from PortAudio; registering again brings it back",
             run: unregister_round_trip,
         },
-    ]
+    ].into_iter().chain(crate::wine_tests_duplex::tests()).collect()
 }
 
 /// Bench self-tests only: they need no driver.

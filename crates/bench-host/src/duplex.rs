@@ -333,7 +333,7 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
             &input_parameters,
             &output_parameters,
             options.rate,
-            options.frames_per_buffer.into(),
+            options.frames_per_buffer,
             PA_CLIP_OFF | PA_DITHER_OFF,
             Some(duplex_callback),
             &*state as *const DuplexState as *mut c_void,
