@@ -132,6 +132,25 @@ impl ImpulseReport {
             .max()
     }
 
+    /// Where the delay changed by more than `tolerance` frames from one received impulse to
+    /// the next: (index of the written impulse, change in frames). A step up is time inserted
+    /// in the loop (e.g. silence after an underrun), a step down is time lost.
+    pub fn steps(&self, tolerance: i64) -> Vec<(usize, i64)> {
+        let received: Vec<(usize, i64)> = self
+            .matches
+            .iter()
+            .enumerate()
+            .filter_map(|(index, m)| Some((index, m.delay()?)))
+            .collect();
+        received
+            .windows(2)
+            .filter_map(|pair| {
+                let change = pair[1].1 - pair[0].1;
+                (change.abs() > tolerance).then_some((pair[1].0, change))
+            })
+            .collect()
+    }
+
     /// Delay of the last received impulse minus that of the first.
     pub fn drift(&self) -> Option<i64> {
         let delays = self.delays();
@@ -376,11 +395,24 @@ pub fn describe_delays(report: &ImpulseReport) -> String {
         report.max_delay(),
         report.drift(),
     ) {
-        (Some(median), Some(min), Some(max), Some(drift)) => format!(
-            "median {median} frames (min {min}, max {max}, spread {}, drift {drift:+}) over {} impulses",
-            max - min,
-            report.delays().len()
-        ),
+        (Some(median), Some(min), Some(max), Some(drift)) => {
+            let steps = report.steps(1);
+            let shown: Vec<String> = steps
+                .iter()
+                .take(6)
+                .map(|(index, change)| format!("{change:+} at #{index}"))
+                .collect();
+            let steps = match steps.len() {
+                0 => String::new(),
+                1..=6 => format!("; steps {}", shown.join(", ")),
+                count => format!("; steps {}, … ({count} in all)", shown.join(", ")),
+            };
+            format!(
+                "median {median} frames (min {min}, max {max}, spread {}, drift {drift:+}) over {} impulses{steps}",
+                max - min,
+                report.delays().len()
+            )
+        }
         _ => "no impulse received".to_string(),
     }
 }
@@ -569,8 +601,27 @@ mod tests {
         assert_eq!(delays.len(), 20);
         assert_eq!(delays, (0..20).map(|k| 800 + 3 * k).collect::<Vec<i64>>());
         assert_eq!(reports[0].drift(), Some(57));
+        assert_eq!(reports[0].steps(1).len(), 19);
+        assert_eq!(reports[0].steps(3), vec![]);
         assert!(reports[0].missing().is_empty() && reports[0].doubled().is_empty());
         assert!(!passes(&expectation().checks(&reports), "delay ch"));
+    }
+
+    #[test]
+    fn steps_of_the_delay_are_located() {
+        let written = train(20, INTERVAL, polarity);
+        // 1000 frames of silence inserted before impulse 9, 160 lost before impulse 15.
+        let delay = |k: usize| match k {
+            0..=8 => 1600,
+            9..=14 => 2600,
+            _ => 2440,
+        };
+        let samples = recording(21 * INTERVAL as usize, &delayed(&written, delay));
+        let reports = analyse_impulses(&samples, &written, &config()).unwrap();
+        assert_eq!(reports[0].steps(1), vec![(9, 1000), (15, -160)]);
+        let text = describe_delays(&reports[0]);
+        assert!(text.contains("steps +1000 at #9, -160 at #15"), "{text}");
+        assert!(reports[0].missing().is_empty());
     }
 
     #[test]
