@@ -62,6 +62,23 @@ pub fn tests() -> Vec<WineTest> {
             },
         },
         WineTest {
+            name: "duplex-loopback-sine",
+            about: "Wasio duplex, 256 frames: a 997 Hz sine played out comes back in whole, without a glitch",
+            run: |ctx| {
+                loopback_sine_test(
+                    ctx,
+                    "duplex-loopback-sine",
+                    &DuplexSpec {
+                        signal: Signal::Sine {
+                            frequency: 997.0,
+                            amplitude: 0.5,
+                        },
+                        ..DuplexSpec::wasio(256, 5.0)
+                    },
+                )
+            },
+        },
+        WineTest {
             name: "duplex-across-devices",
             about: "Wasio duplex for 60 s: output to wasio_a, input from wasio_b.monitor (pacat's sine), no glitch",
             run: |ctx| across_test(ctx, "duplex-across-devices", &DuplexSpec::wasio(256, 60.0)),
@@ -502,6 +519,53 @@ pub fn host_checks(spec: &DuplexSpec, measurement: &DuplexMeasurement) -> Vec<Ch
 
 fn duplex_impulse_test(ctx: &WineContext, label: &str, spec: &DuplexSpec) -> Res<Vec<Check>> {
     ctx.duplex_and_analyse(label, spec)
+}
+
+/// A sine played out must come back in, whole: the glitch detector runs on the input.
+pub fn loopback_sine_test(ctx: &WineContext, label: &str, spec: &DuplexSpec) -> Res<Vec<Check>> {
+    let Signal::Sine {
+        frequency,
+        amplitude,
+    } = spec.signal
+    else {
+        return Err("loopback_sine_test needs a sine signal".to_string());
+    };
+    let measurement = ctx.duplex(label, spec)?;
+    let mut checks = host_checks(spec, &measurement);
+    if !measurement.output.success() {
+        return Ok(checks);
+    }
+    let config = AnalysisConfig {
+        sample_rate: spec.rate as f64,
+        channels: spec.in_channels as usize,
+        ..AnalysisConfig::default()
+    };
+    let expectation = analysis::ToneExpectation {
+        frequency_hz: frequency,
+        frequency_tolerance_hz: 0.5,
+        amplitude,
+        level_tolerance_db: 0.5,
+        duration_frames: (spec.seconds * spec.rate as f64).round() as usize,
+        duration_tolerance_frames: spec.frames_per_buffer as usize,
+    };
+    match analysis::analyse(&measurement.input, &config) {
+        Ok(report) => {
+            checks.push(Check::new(
+                "input begins in silence",
+                report.start_frame > 0,
+                format!("sine from input frame {}", report.start_frame),
+                "> 0 (the round trip takes time)",
+            ));
+            checks.extend(expectation.checks(&report));
+        }
+        Err(error) => checks.push(Check::new(
+            "recorded input",
+            false,
+            format!("{error} ({})", measurement.input_path.display()),
+            "the sine played out",
+        )),
+    }
+    Ok(checks)
 }
 
 /// Switches Pulse's default source for the life of the guard (back to `wasio_a.monitor`).
