@@ -186,10 +186,10 @@ fn register(dll: &str, register: bool, json: bool) -> i32 {
     let code = register_dll(dll, register, json);
     if json {
         let object = crate::json::Json::object([
-            ("dll", crate::json::Json::str(dll)),
+            ("dll", crate::json::Json::string(dll)),
             (
                 "action",
-                crate::json::Json::str(if register { "register" } else { "unregister" }),
+                crate::json::Json::string(if register { "register" } else { "unregister" }),
             ),
             ("ok", crate::json::Json::Bool(code == 0)),
         ]);

@@ -164,10 +164,10 @@ impl MisuseReport {
                 .iter()
                 .map(|s| {
                     Json::object([
-                        ("name", Json::str(s.name.clone())),
+                        ("name", Json::string(s.name.clone())),
                         ("passed", Json::Bool(s.passed)),
-                        ("observed", Json::str(s.observed.clone())),
-                        ("expected", Json::str(s.expected.clone())),
+                        ("observed", Json::string(s.observed.clone())),
+                        ("expected", Json::string(s.expected.clone())),
                     ])
                 })
                 .collect(),
