@@ -13,19 +13,14 @@ use json_lite::Json;
 
 use wasio_engine::config::{default_config_path, Config};
 use wasio_engine::status::{now_unix_ms, read_status_dir, status_dir};
-use wasio_wasapi::{list_endpoints, EndpointDetails, EndpointState, Flow};
+use wasio_wasapi::{list_endpoints, process_alive, EndpointDetails, EndpointState, Flow};
 use windows::core::{w, PCWSTR};
-use windows::Win32::Foundation::{
-    CloseHandle, COLORREF, HINSTANCE, HWND, LPARAM, LRESULT, RECT, STILL_ACTIVE, WPARAM,
-};
+use windows::Win32::Foundation::{COLORREF, HINSTANCE, HWND, LPARAM, LRESULT, RECT, WPARAM};
 use windows::Win32::Graphics::Gdi::{
     CreateFontIndirectW, DeleteObject, GetSysColorBrush, SetBkMode, SetTextColor, UpdateWindow,
     COLOR_BTNFACE, HBRUSH, HDC, HFONT, HGDIOBJ, TRANSPARENT,
 };
 use windows::Win32::System::LibraryLoader::GetModuleHandleW;
-use windows::Win32::System::Threading::{
-    GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-};
 use windows::Win32::UI::HiDpi::{
     AdjustWindowRectExForDpi, GetDpiForWindow, SetProcessDpiAwarenessContext,
     SystemParametersInfoForDpi, DPI_AWARENESS_CONTEXT_PER_MONITOR_AWARE_V2,
@@ -647,20 +642,6 @@ fn refresh_file_line(hwnd: HWND) {
         return;
     };
     set_text(item(hwnd, ID_FILE), &text);
-}
-
-fn process_alive(pid: u32) -> bool {
-    // SAFETY: OpenProcess returns an owned handle or an error; it is closed below.
-    let Ok(handle) = (unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) }) else {
-        return false;
-    };
-    let mut code = 0u32;
-    // SAFETY: a valid process handle and out pointer.
-    let got = unsafe { GetExitCodeProcess(handle, &mut code) };
-    let alive = got.is_ok() && code == STILL_ACTIVE.0 as u32;
-    // SAFETY: closes the handle opened above, once.
-    let _ = unsafe { CloseHandle(handle) };
-    alive
 }
 
 /// The live status line, from the status files the driver writes.
