@@ -422,54 +422,21 @@ fn create_controls(hwnd: HWND, instance: HINSTANCE, selection: &Selection) -> Re
         )?;
         fill_combo(combo, &labels, selected);
     }
-    child(
-        hwnd,
-        instance,
-        w!("STATIC"),
-        "",
-        WINDOW_STYLE(SS_LEFT),
-        ID_PROBLEMS,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("STATIC"),
-        "",
-        WINDOW_STYLE(SS_LEFT | SS_NOPREFIX),
-        ID_FILE,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("STATIC"),
-        "",
-        WINDOW_STYLE(SS_LEFT),
-        ID_STATUS,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("BUTTON"),
-        "&Test tone",
-        WS_TABSTOP | WINDOW_STYLE(BS_PUSHBUTTON as u32),
-        ID_TONE,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("BUTTON"),
-        "&Save",
-        WS_TABSTOP | WINDOW_STYLE(BS_DEFPUSHBUTTON as u32),
-        ID_SAVE,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("BUTTON"),
-        "&Close",
-        WS_TABSTOP | WINDOW_STYLE(BS_PUSHBUTTON as u32),
-        ID_CLOSE,
-    )?;
+    let label = WINDOW_STYLE(SS_LEFT);
+    let path_label = WINDOW_STYLE(SS_LEFT | SS_NOPREFIX);
+    let button = WS_TABSTOP | WINDOW_STYLE(BS_PUSHBUTTON as u32);
+    let default_button = WS_TABSTOP | WINDOW_STYLE(BS_DEFPUSHBUTTON as u32);
+    let below_pickers = [
+        (w!("STATIC"), "", label, ID_PROBLEMS),
+        (w!("STATIC"), "", path_label, ID_FILE),
+        (w!("STATIC"), "", label, ID_STATUS),
+        (w!("BUTTON"), "&Test tone", button, ID_TONE),
+        (w!("BUTTON"), "&Save", default_button, ID_SAVE),
+        (w!("BUTTON"), "&Close", button, ID_CLOSE),
+    ];
+    for (class, text, style, id) in below_pickers {
+        child(hwnd, instance, class, text, style, id)?;
+    }
     PROBLEMS_LABEL.with(|label| label.set(item(hwnd, ID_PROBLEMS).0 as isize));
     Ok(())
 }
