@@ -141,7 +141,12 @@ impl PlaySpec {
         }
     }
 
-    fn args(&self) -> Vec<String> {
+    /// How long the host may take: the tone, its tail and 40 s for Wine and PortAudio.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.seconds + self.tail_seconds + 40.0)
+    }
+
+    pub fn args(&self) -> Vec<String> {
         let mut args = vec![
             "play".to_string(),
             "--device".to_string(),
@@ -270,27 +275,32 @@ impl WineContext<'_> {
         let recording = self
             .bench
             .start_recording(&format!("{}.monitor", bench::SINK_A), &recording_path)?;
-        let timeout = Duration::from_secs_f64(spec.seconds + spec.tail_seconds + 40.0);
-        let output = self.pa_host(label, &spec.args(), timeout)?;
+        let output = self.pa_host(label, &spec.args(), spec.timeout())?;
         let samples = recording.stop()?;
-        let report = json::parse_lines(&output.stdout).ok().and_then(|lines| {
-            lines
-                .into_iter()
-                .rev()
-                .find(|line| line.str("kind") == Some("play"))
-        });
-        let config = AnalysisConfig {
-            sample_rate: bench::SINK_RATE as f64,
-            channels: bench::SINK_CHANNELS as usize,
-            ..AnalysisConfig::default()
-        };
-        let analysis = analysis::analyse(&samples, &config);
         Ok(PlayMeasurement {
+            report: last_report(&output, "play"),
             output,
-            report,
             recording: recording_path,
-            analysis,
+            analysis: analysis::analyse(&samples, &sink_analysis_config()),
         })
+    }
+}
+
+/// The last JSON line of `kind` a `wasio-pa-host` run printed.
+pub fn last_report(output: &ExeOutput, kind: &str) -> Option<Json> {
+    let lines = json::parse_lines(&output.stdout).ok()?;
+    lines
+        .into_iter()
+        .rev()
+        .find(|line| line.str("kind") == Some(kind))
+}
+
+/// How a recording of a bench sink's monitor is analysed.
+pub fn sink_analysis_config() -> AnalysisConfig {
+    AnalysisConfig {
+        sample_rate: bench::SINK_RATE as f64,
+        channels: bench::SINK_CHANNELS as usize,
+        ..AnalysisConfig::default()
     }
 }
 
@@ -766,14 +776,9 @@ fn cli_drivers(ctx: &WineContext) -> Res<Vec<Check>> {
 }
 
 fn misuse(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = ctx.bench.run_windows(
+    let output = ctx.cli(
         "misuse",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &[
-            "misuse".to_string(),
-            "--driver".to_string(),
-            DRIVER_NAME.to_string(),
-        ],
+        &["misuse", "--driver", DRIVER_NAME],
         Duration::from_secs(120),
     )?;
     let summary = output
@@ -905,42 +910,25 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
 }
 
 fn unregister_round_trip(ctx: &WineContext) -> Res<Vec<Check>> {
-    let mut checks = Vec::new();
-    let present = |label: &str| -> Res<(bool, bool)> {
+    // Whether the driver is in the registry and listed by PortAudio, both as `expected`.
+    let presence = |name: &str, label: &str, expected: bool| -> Res<Check> {
         let in_registry = ctx.asio_registry_clsid(DRIVER_NAME)?.is_some();
         let (_, lines) = ctx.list_devices(label)?;
-        Ok((in_registry, find_asio_device(&lines, DRIVER_NAME).is_some()))
+        let listed = find_asio_device(&lines, DRIVER_NAME).is_some();
+        Ok(Check::new(
+            name,
+            in_registry == expected && listed == expected,
+            format!("registry {in_registry}, PortAudio {listed}"),
+            format!("registry {expected}, PortAudio {expected}"),
+        ))
     };
-    let before = present("round-trip-before")?;
-    checks.push(Check::new(
-        "registered before",
-        before == (true, true),
-        format!("registry {}, PortAudio {}", before.0, before.1),
-        "registry true, PortAudio true",
-    ));
-    checks.push(exit_check(
-        "regsvr32 /u",
-        &ctx.regsvr32("regsvr32-u", true)?,
-    ));
-    let gone = present("round-trip-gone")?;
-    checks.push(Check::new(
-        "gone after /u",
-        gone == (false, false),
-        format!("registry {}, PortAudio {}", gone.0, gone.1),
-        "registry false, PortAudio false",
-    ));
-    checks.push(exit_check(
-        "regsvr32 again",
-        &ctx.regsvr32("regsvr32-again", false)?,
-    ));
-    let back = present("round-trip-back")?;
-    checks.push(Check::new(
-        "listed again",
-        back == (true, true),
-        format!("registry {}, PortAudio {}", back.0, back.1),
-        "registry true, PortAudio true",
-    ));
-    Ok(checks)
+    Ok(vec![
+        presence("registered before", "round-trip-before", true)?,
+        exit_check("regsvr32 /u", &ctx.regsvr32("regsvr32-u", true)?),
+        presence("gone after /u", "round-trip-gone", false)?,
+        exit_check("regsvr32 again", &ctx.regsvr32("regsvr32-again", false)?),
+        presence("listed again", "round-trip-back", true)?,
+    ])
 }
 
 /// Runs the cross-build, the bench and the selected tests. Returns (passed, failed).
@@ -991,14 +979,9 @@ pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> 
     let device = find_asio_device(&lines, DRIVER_NAME)
         .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
     step("demo: what the driver reports (`wasio info`)");
-    let info = ctx.bench.run_windows(
+    let info = ctx.cli(
         "demo-info",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &[
-            "info".to_string(),
-            "--driver".to_string(),
-            DRIVER_NAME.to_string(),
-        ],
+        &["info", "--driver", DRIVER_NAME],
         Duration::from_secs(60),
     )?;
     for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {

@@ -6,7 +6,7 @@ use crate::bench;
 use crate::bench::{Bench, ExeOutput};
 use crate::json::{self, Json};
 use crate::util::{self, detail, Res};
-use crate::wine_tests::{WineContext, WineTest, DRIVER_NAME, WINDOWS_TARGET};
+use crate::wine_tests::{sink_analysis_config, WineContext, WineTest, DRIVER_NAME, WINDOWS_TARGET};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -87,16 +87,6 @@ fn exit_is(name: &str, output: &ExeOutput, expected: i32) -> Check {
     )
 }
 
-fn wasio(ctx: &WineContext, label: &str, args: &[&str], timeout_s: u64) -> Res<ExeOutput> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    ctx.bench.run_windows(
-        label,
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &args,
-        Duration::from_secs(timeout_s),
-    )
-}
-
 /// The JSON document on stdout (Wine may print lines of its own before it).
 fn stdout_json(output: &ExeOutput) -> Res<Json> {
     let start = output
@@ -121,7 +111,11 @@ fn boolean(value: Option<&Json>) -> Option<bool> {
 }
 
 fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = wasio(ctx, "cli-devices", &["devices", "--json"], 60)?;
+    let output = ctx.cli(
+        "cli-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
     let mut checks = vec![exit_is("wasio devices --json", &output, 0)];
     let list = stdout_json(&output)?;
     let endpoints = array(Some(&list));
@@ -182,7 +176,7 @@ fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{defaults} endpoints marked default"),
         "2 (one render, one capture)",
     ));
-    let text = wasio(ctx, "cli-devices-text", &["devices"], 60)?;
+    let text = ctx.cli("cli-devices-text", &["devices"], Duration::from_secs(60))?;
     checks.push(exit_is("wasio devices", &text, 0));
     checks.push(Check::new(
         "text listing names the sinks",
@@ -212,11 +206,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
     let good_path = Bench::windows_path(&good);
     let broken_path = Bench::windows_path(&broken);
     let mut checks = Vec::new();
-    let ok = wasio(
-        ctx,
+    let ok = ctx.cli(
         "config-good",
         &["config", "check", "--file", &good_path],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("good file", &ok, 0));
     checks.push(Check::new(
@@ -225,11 +218,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
         ok.stdout.trim().to_string(),
         "…: valid",
     ));
-    let bad = wasio(
-        ctx,
+    let bad = ctx.cli(
         "config-broken",
         &["config", "check", "--file", &broken_path],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("broken file", &bad, 1));
     for (line, key) in [
@@ -253,11 +245,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
             format!("broken.toml:{line}:… {key}: …"),
         ));
     }
-    let json_out = wasio(
-        ctx,
+    let json_out = ctx.cli(
         "config-broken-json",
         &["config", "check", "--file", &broken_path, "--json"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("broken file --json", &json_out, 1));
     let report = stdout_json(&json_out)?;
@@ -271,7 +262,11 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("valid {:?}, lines {lines:?}", boolean(report.get("valid"))),
         "valid false, lines [2, 4, 6]",
     ));
-    let usage = wasio(ctx, "config-usage", &["config", "frobnicate"], 60)?;
+    let usage = ctx.cli(
+        "config-usage",
+        &["config", "frobnicate"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("unknown subcommand is a usage error", &usage, 2));
     Ok(checks)
 }
@@ -283,7 +278,11 @@ fn registered(ctx: &WineContext) -> Res<bool> {
 fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
     let dll = Bench::windows_path(&ctx.artifacts.driver_dll);
     let mut checks = Vec::new();
-    let off = wasio(ctx, "cli-unregister", &["unregister", &dll, "--json"], 60)?;
+    let off = ctx.cli(
+        "cli-unregister",
+        &["unregister", &dll, "--json"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("wasio unregister", &off, 0));
     let gone = !registered(ctx)?;
     checks.push(Check::new(
@@ -292,7 +291,11 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{}", !gone),
         "false",
     ));
-    let on = wasio(ctx, "cli-register", &["register", &dll, "--json"], 60)?;
+    let on = ctx.cli(
+        "cli-register",
+        &["register", &dll, "--json"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("wasio register", &on, 0));
     let back = registered(ctx)?;
     checks.push(Check::new("key restored", back, format!("{back}"), "true"));
@@ -303,11 +306,10 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
         on.stdout.trim().replace('\n', " "),
         "{\"ok\": true, …}",
     ));
-    let missing = wasio(
-        ctx,
+    let missing = ctx.cli(
         "cli-register-missing",
         &["register", "C:\\no\\such.dll"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("a missing DLL fails cleanly", &missing, 1));
     Ok(checks)
@@ -340,8 +342,7 @@ fn step_checks(report: &Json) -> Vec<Check> {
 
 fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
     ensure_registered(ctx)?;
-    let output = wasio(
-        ctx,
+    let output = ctx.cli(
         "cli-test",
         &[
             "test",
@@ -351,7 +352,7 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
             "200",
             "--json",
         ],
-        120,
+        Duration::from_secs(120),
     )?;
     let mut checks = vec![exit_is("wasio test --json", &output, 0)];
     let report = stdout_json(&output)?;
@@ -362,7 +363,11 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{:?}", report.num("switches")),
         ">= 200",
     ));
-    let text = wasio(ctx, "cli-test-text", &["test", "--buffer", "441"], 120)?;
+    let text = ctx.cli(
+        "cli-test-text",
+        &["test", "--buffer", "441"],
+        Duration::from_secs(120),
+    )?;
     checks.push(exit_is("wasio test --buffer 441", &text, 0));
     let summary = text
         .stdout
@@ -377,11 +382,10 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
         summary,
         "test: N passed, 0 failed",
     ));
-    let missing = wasio(
-        ctx,
+    let missing = ctx.cli(
         "cli-test-missing",
         &["test", "--driver", "NoSuchDriver"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("an unknown driver fails cleanly", &missing, 1));
     Ok(checks)
@@ -451,8 +455,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
         let out = dir.join(format!("out{bits}.wav"));
         let _ = fs::remove_file(&out);
         let expected = write_tone_wav(&tone, bits, 48_000, 62_400)?;
-        let output = wasio(
-            ctx,
+        let output = ctx.cli(
             &format!("cli-play-record-{bits}"),
             &[
                 "test",
@@ -464,7 +467,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
                 &Bench::windows_path(&out),
                 "--json",
             ],
-            120,
+            Duration::from_secs(120),
         )?;
         checks.push(exit_is(&format!("{bits}-bit play/record"), &output, 0));
         if let Ok(report) = stdout_json(&output) {
@@ -494,8 +497,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
     }
     let wrong_rate = dir.join("tone44k.wav");
     write_tone_wav(&wrong_rate, 16, 44_100, 4_410)?;
-    let refused = wasio(
-        ctx,
+    let refused = ctx.cli(
         "cli-play-wrong-rate",
         &[
             "test",
@@ -504,7 +506,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
             "--play",
             &Bench::windows_path(&wrong_rate),
         ],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("a rate mismatch is refused", &refused, 1));
     checks.push(Check::new(
@@ -551,7 +553,7 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
     // Leave no status file of ours behind from an earlier run.
     let fake = status_dir.join("status-999999-7.json");
     let _ = fs::remove_file(&fake);
-    let none = wasio(ctx, "cli-status", &["status"], 60)?;
+    let none = ctx.cli("cli-status", &["status"], Duration::from_secs(60))?;
     checks.push(exit_is("wasio status", &none, 0));
     checks.push(Check::new(
         "says none is running",
@@ -571,7 +573,11 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let stale = wasio(ctx, "cli-status-stale", &["status", "--json"], 60)?;
+    let stale = ctx.cli(
+        "cli-status-stale",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
     let _ = fs::remove_file(&fake);
     checks.push(exit_is("wasio status --json", &stale, 0));
     let report = stdout_json(&stale)?;
@@ -978,7 +984,11 @@ fn take_screenshot(display: &str, dir: &Path, png: &Path) -> Res<u64> {
 
 /// The endpoint ID `wasio devices` reports for the render endpoint called `name`.
 fn endpoint_id(ctx: &WineContext, name: &str) -> Res<String> {
-    let output = wasio(ctx, "panel-tone-devices", &["devices", "--json"], 60)?;
+    let output = ctx.cli(
+        "panel-tone-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
     let list = stdout_json(&output)?;
     array(Some(&list))
         .iter()
@@ -1010,11 +1020,9 @@ fn panel_tone(ctx: &WineContext) -> Res<Vec<Check>> {
     drop(xvfb);
     let mut checks = vec![exit_is("wasio-panel --test-tone", &output, 0)];
     let config = AnalysisConfig {
-        sample_rate: bench::SINK_RATE as f64,
-        channels: bench::SINK_CHANNELS as usize,
         // The tone fades in and out over 5 ms (240 frames): keep the checks off the fades.
         edge_margin: 480,
-        ..AnalysisConfig::default()
+        ..sink_analysis_config()
     };
     let expectation = ToneExpectation {
         frequency_hz: 1000.0,
