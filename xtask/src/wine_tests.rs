@@ -939,6 +939,25 @@ pub fn wine_test(
     filter: &dyn Fn(&str) -> bool,
     repeat: usize,
 ) -> Res<(usize, usize)> {
+    with_context(root, tools, choice, |ctx| {
+        let outcome = run_tests(ctx, &all_tests(), filter, repeat);
+        detail(&format!(
+            "logs: {}, recordings: {}",
+            ctx.bench.logs.display(),
+            ctx.results.display()
+        ));
+        Ok(outcome)
+    })
+}
+
+/// Cross-builds, brings the bench up and runs `f` with a context whose recordings go to the
+/// bench's `results` folder.
+fn with_context<R>(
+    root: &Path,
+    tools: &setup::Tools,
+    choice: &BuildChoice,
+    f: impl FnOnce(&WineContext) -> Res<R>,
+) -> Res<R> {
     let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
     let results = bench.dir.join("results");
@@ -949,117 +968,103 @@ pub fn wine_test(
         artifacts: &artifacts,
         results,
     };
-    let outcome = run_tests(&ctx, &all_tests(), filter, repeat);
-    detail(&format!(
-        "logs: {}, recordings: {}",
-        bench.logs.display(),
-        ctx.results.display()
-    ));
-    Ok(outcome)
+    f(&ctx)
 }
 
 /// `cargo xtask demo`: plays the test signal through PortAudio's ASIO host and shows what was measured.
 pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> {
-    let artifacts = build_windows(root, choice)?;
-    let bench = Bench::up(root, tools)?;
-    let results = bench.dir.join("results");
-    std::fs::create_dir_all(&results)
-        .map_err(|e| format!("cannot create {}: {e}", results.display()))?;
-    let ctx = WineContext {
-        bench: &bench,
-        artifacts: &artifacts,
-        results,
-    };
-    step("demo: register the driver");
-    let output = ctx.regsvr32("demo-regsvr32", false)?;
-    if !output.success() {
-        return Err(format!("regsvr32 failed: {}", output.describe_end()));
-    }
-    let (_, lines) = ctx.list_devices("demo-list")?;
-    let device = find_asio_device(&lines, DRIVER_NAME)
-        .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
-    step("demo: what the driver reports (`wasio info`)");
-    let info = ctx.cli(
-        "demo-info",
-        &["info", "--driver", DRIVER_NAME],
-        Duration::from_secs(60),
-    )?;
-    for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
-        detail(line);
-    }
-    step("demo: what PortAudio's ASIO host sees");
-    detail(&format!(
-        "device {:?}: {} in / {} out channels, default rate {} Hz",
-        DRIVER_NAME,
-        device.num("max_input_channels").unwrap_or(0.0),
-        device.num("max_output_channels").unwrap_or(0.0),
-        device.num("default_sample_rate").unwrap_or(0.0)
-    ));
-    detail(&format!(
-        "buffer sizes offered: {}",
-        describe_buffer_sizes(device)
-    ));
-    let spec = PlaySpec::standard(256);
-    step(&format!(
-        "demo: play {} Hz at amplitude {} for {} s, {} frames per buffer, recording {}.monitor",
-        spec.frequency,
-        spec.amplitude,
-        spec.seconds,
-        spec.frames_per_buffer,
-        bench::SINK_A
-    ));
-    let measurement = ctx.play_and_record("demo-play", &spec)?;
-    if let Some(report) = &measurement.report {
+    with_context(root, tools, choice, |ctx| {
+        step("demo: register the driver");
+        let output = ctx.regsvr32("demo-regsvr32", false)?;
+        if !output.success() {
+            return Err(format!("regsvr32 failed: {}", output.describe_end()));
+        }
+        let (_, lines) = ctx.list_devices("demo-list")?;
+        let device = find_asio_device(&lines, DRIVER_NAME)
+            .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
+        step("demo: what the driver reports (`wasio info`)");
+        let info = ctx.cli(
+            "demo-info",
+            &["info", "--driver", DRIVER_NAME],
+            Duration::from_secs(60),
+        )?;
+        for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
+            detail(line);
+        }
+        step("demo: what PortAudio's ASIO host sees");
         detail(&format!(
-            "PortAudio: output latency {:.2} ms, {} callbacks, {} frames, error: {}",
-            report.num("output_latency_s").unwrap_or(f64::NAN) * 1000.0,
-            report.num("callbacks").unwrap_or(0.0),
-            report.num("frames_played").unwrap_or(0.0),
-            report.str("error").unwrap_or("none")
+            "device {:?}: {} in / {} out channels, default rate {} Hz",
+            DRIVER_NAME,
+            device.num("max_input_channels").unwrap_or(0.0),
+            device.num("max_output_channels").unwrap_or(0.0),
+            device.num("default_sample_rate").unwrap_or(0.0)
         ));
-    }
-    match &measurement.analysis {
-        Ok(report) => {
+        detail(&format!(
+            "buffer sizes offered: {}",
+            describe_buffer_sizes(device)
+        ));
+        let spec = PlaySpec::standard(256);
+        step(&format!(
+            "demo: play {} Hz at amplitude {} for {} s, {} frames per buffer, recording {}.monitor",
+            spec.frequency,
+            spec.amplitude,
+            spec.seconds,
+            spec.frames_per_buffer,
+            bench::SINK_A
+        ));
+        let measurement = ctx.play_and_record("demo-play", &spec)?;
+        if let Some(report) = &measurement.report {
             detail(&format!(
-                "recorded frequency: {:.4} Hz",
-                report.frequency_hz
-            ));
-            for channel in 0..report.channels.len() {
-                detail(&format!(
-                    "channel {channel}: level {:+.3} dB re {} (rms {:.4}, peak {:.4})",
-                    report.level_db(channel, spec.amplitude),
-                    spec.amplitude,
-                    report.channels[channel].rms,
-                    report.channels[channel].peak
-                ));
-            }
-            detail(&format!(
-                "duration: {} frames ({:.4} s); {} problem(s): dropouts {}, glitches {}, phase jumps {}",
-                report.duration_frames(),
-                report.duration_seconds(),
-                report.problem_count(),
-                report.dropouts.len(),
-                report.glitches.len(),
-                report.phase_jumps.len()
+                "PortAudio: output latency {:.2} ms, {} callbacks, {} frames, error: {}",
+                report.num("output_latency_s").unwrap_or(f64::NAN) * 1000.0,
+                report.num("callbacks").unwrap_or(0.0),
+                report.num("frames_played").unwrap_or(0.0),
+                report.str("error").unwrap_or("none")
             ));
         }
-        Err(error) => detail(&format!("recording: {error}")),
-    }
-    let checks = play_checks(&spec, &measurement);
-    let failed = checks.iter().filter(|check| !check.passed).count();
-    print_outcome(&TestOutcome {
-        name: "demo",
-        checks,
-        error: None,
-    });
-    detail(&format!(
-        "recording kept at {}",
-        measurement.recording.display()
-    ));
-    if failed > 0 {
-        return Err(format!("{failed} check(s) failed"));
-    }
-    Ok(())
+        match &measurement.analysis {
+            Ok(report) => {
+                detail(&format!(
+                    "recorded frequency: {:.4} Hz",
+                    report.frequency_hz
+                ));
+                for channel in 0..report.channels.len() {
+                    detail(&format!(
+                        "channel {channel}: level {:+.3} dB re {} (rms {:.4}, peak {:.4})",
+                        report.level_db(channel, spec.amplitude),
+                        spec.amplitude,
+                        report.channels[channel].rms,
+                        report.channels[channel].peak
+                    ));
+                }
+                detail(&format!(
+                    "duration: {} frames ({:.4} s); {} problem(s): dropouts {}, glitches {}, phase jumps {}",
+                    report.duration_frames(),
+                    report.duration_seconds(),
+                    report.problem_count(),
+                    report.dropouts.len(),
+                    report.glitches.len(),
+                    report.phase_jumps.len()
+                ));
+            }
+            Err(error) => detail(&format!("recording: {error}")),
+        }
+        let checks = play_checks(&spec, &measurement);
+        let failed = checks.iter().filter(|check| !check.passed).count();
+        print_outcome(&TestOutcome {
+            name: "demo",
+            checks,
+            error: None,
+        });
+        detail(&format!(
+            "recording kept at {}",
+            measurement.recording.display()
+        ));
+        if failed > 0 {
+            return Err(format!("{failed} check(s) failed"));
+        }
+        Ok(())
+    })
 }
 
 /// The cross-checks `cargo xtask test` runs besides the x86_64 build: the 32-bit driver.
