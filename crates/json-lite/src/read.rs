@@ -69,56 +69,56 @@ impl Parser<'_> {
     }
 
     fn object(&mut self) -> Result<Json, String> {
-        self.at += 1;
         let mut pairs = Vec::new();
-        self.skip_space();
-        if self.bytes.get(self.at) == Some(&b'}') {
-            self.at += 1;
-            return Ok(Json::Object(pairs));
-        }
-        loop {
-            self.skip_space();
-            if self.bytes.get(self.at) != Some(&b'"') {
-                return Err(self.error("expected a key"));
+        self.members(b'}', |parser| {
+            parser.skip_space();
+            if parser.bytes.get(parser.at) != Some(&b'"') {
+                return Err(parser.error("expected a key"));
             }
-            let key = self.string()?;
-            self.skip_space();
-            if self.bytes.get(self.at) != Some(&b':') {
-                return Err(self.error("expected ':'"));
+            let key = parser.string()?;
+            parser.skip_space();
+            if parser.bytes.get(parser.at) != Some(&b':') {
+                return Err(parser.error("expected ':'"));
             }
-            self.at += 1;
-            let value = self.value()?;
-            pairs.push((key, value));
-            self.skip_space();
-            match self.bytes.get(self.at) {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Json::Object(pairs));
-                }
-                _ => return Err(self.error("expected ',' or '}'")),
-            }
-        }
+            parser.at += 1;
+            pairs.push((key, parser.value()?));
+            Ok(())
+        })?;
+        Ok(Json::Object(pairs))
     }
 
     fn array(&mut self) -> Result<Json, String> {
-        self.at += 1;
         let mut items = Vec::new();
+        self.members(b']', |parser| {
+            items.push(parser.value()?);
+            Ok(())
+        })?;
+        Ok(Json::Array(items))
+    }
+
+    /// Reads the comma-separated members of an object or array, from its opening bracket (at
+    /// `self.at`) to `close`, calling `member` for each.
+    fn members(
+        &mut self,
+        close: u8,
+        mut member: impl FnMut(&mut Self) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.at += 1;
         self.skip_space();
-        if self.bytes.get(self.at) == Some(&b']') {
+        if self.bytes.get(self.at) == Some(&close) {
             self.at += 1;
-            return Ok(Json::Array(items));
+            return Ok(());
         }
         loop {
-            items.push(self.value()?);
+            member(self)?;
             self.skip_space();
             match self.bytes.get(self.at) {
                 Some(b',') => self.at += 1,
-                Some(b']') => {
+                Some(&byte) if byte == close => {
                     self.at += 1;
-                    return Ok(Json::Array(items));
+                    return Ok(());
                 }
-                _ => return Err(self.error("expected ',' or ']'")),
+                _ => return Err(self.error(&format!("expected ',' or '{}'", close as char))),
             }
         }
     }
@@ -204,5 +204,34 @@ mod tests {
         assert_eq!(values.len(), 1);
         assert!(parse_lines("{\"a\":}").is_err());
         assert!(parse("{\"a\":1} x").is_err());
+    }
+
+    #[test]
+    fn empty_and_nested_containers_and_their_errors() {
+        assert_eq!(
+            parse(r#" { "a" : [ ] , "b" : { } , "c" : [[1], {"d": null}] } "#).unwrap(),
+            Json::object([
+                ("a", Json::Array(vec![])),
+                ("b", Json::Object(vec![])),
+                (
+                    "c",
+                    Json::Array(vec![
+                        Json::Array(vec![Json::Number(1.0)]),
+                        Json::object([("d", Json::Null)]),
+                    ])
+                ),
+            ])
+        );
+        assert_eq!(
+            parse("[1, 2").unwrap_err(),
+            "JSON: expected ',' or ']' at byte 5"
+        );
+        assert_eq!(
+            parse("{\"a\": 1]").unwrap_err(),
+            "JSON: expected ',' or '}' at byte 7"
+        );
+        assert!(parse("{\"a\": 1,}").is_err());
+        assert!(parse("{1: 2}").is_err());
+        assert!(parse("{\"a\" 1}").is_err());
     }
 }
