@@ -14,7 +14,8 @@ use std::path::Path;
 
 use asio_abi::{
     c_chars_bytes, AsioBufferInfo, AsioChannelInfo, AsioClockSource, AsioError, AsioSamples,
-    AsioTimeStamp, Guid, IasioObject, IasioVtbl, ASE_NOT_PRESENT, ASE_OK, ASE_SUCCESS, ASIO_FALSE,
+    AsioTimeStamp, Guid, IasioObject, IasioVtbl, StartFn, ASE_NOT_PRESENT, ASE_OK, ASE_SUCCESS,
+    ASIO_FALSE,
 };
 use windows::core::{HRESULT, HSTRING, PCWSTR, PWSTR};
 use windows::Win32::Foundation::{ERROR_MORE_DATA, ERROR_SUCCESS};
@@ -356,6 +357,18 @@ impl AsioDriver {
         }
     }
 
+    /// Calls one of the methods that take no argument and return an `ASIOError` (all share
+    /// one signature), as `check` reports it.
+    fn call_without_arguments(
+        &self,
+        call: &'static str,
+        method: StartFn,
+    ) -> Result<(), AsioErrorWithMessage> {
+        // SAFETY: `method` comes from this interface's vtable and `this` is the live interface.
+        let code = unsafe { method(self.this()) };
+        self.check(call, code)
+    }
+
     fn check(&self, call: &'static str, code: AsioError) -> Result<(), AsioErrorWithMessage> {
         if code == ASE_OK {
             Ok(())
@@ -411,16 +424,12 @@ impl AsioDriver {
 
     /// `start`.
     pub fn start(&mut self) -> Result<(), AsioErrorWithMessage> {
-        // SAFETY: `this` is the live interface.
-        let code = unsafe { (self.vtbl().start)(self.this()) };
-        self.check("start", code)
+        self.call_without_arguments("start", self.vtbl().start)
     }
 
     /// `stop`.
     pub fn stop(&mut self) -> Result<(), AsioErrorWithMessage> {
-        // SAFETY: `this` is the live interface.
-        let code = unsafe { (self.vtbl().stop)(self.this()) };
-        self.check("stop", code)
+        self.call_without_arguments("stop", self.vtbl().stop)
     }
 
     /// `getChannels`: `(inputs, outputs)`.
@@ -548,16 +557,12 @@ impl AsioDriver {
 
     /// `disposeBuffers`.
     pub fn dispose_buffers(&mut self) -> Result<(), AsioErrorWithMessage> {
-        // SAFETY: `this` is the live interface.
-        let code = unsafe { (self.vtbl().dispose_buffers)(self.this()) };
-        self.check("disposeBuffers", code)
+        self.call_without_arguments("disposeBuffers", self.vtbl().dispose_buffers)
     }
 
     /// `controlPanel` (may open a window).
     pub fn control_panel(&mut self) -> Result<(), AsioErrorWithMessage> {
-        // SAFETY: `this` is the live interface.
-        let code = unsafe { (self.vtbl().control_panel)(self.this()) };
-        self.check("controlPanel", code)
+        self.call_without_arguments("controlPanel", self.vtbl().control_panel)
     }
 
     /// `future(selector, opt)`. Success is `ASE_SUCCESS` (or `ASE_OK` from lax drivers).
@@ -589,9 +594,7 @@ impl AsioDriver {
 
     /// `outputReady`.
     pub fn output_ready(&mut self) -> Result<(), AsioErrorWithMessage> {
-        // SAFETY: `this` is the live interface.
-        let code = unsafe { (self.vtbl().output_ready)(self.this()) };
-        self.check("outputReady", code)
+        self.call_without_arguments("outputReady", self.vtbl().output_ready)
     }
 }
 
