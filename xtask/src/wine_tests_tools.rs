@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long one `wasio` command may take under Wine.
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub fn tests() -> Vec<WineTest> {
     vec![
         WineTest {
@@ -111,11 +114,7 @@ fn boolean(value: Option<&Json>) -> Option<bool> {
 }
 
 fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = ctx.cli(
-        "cli-devices",
-        &["devices", "--json"],
-        Duration::from_secs(60),
-    )?;
+    let output = ctx.cli("cli-devices", &["devices", "--json"], CLI_TIMEOUT)?;
     let mut checks = vec![exit_is("wasio devices --json", &output, 0)];
     let list = stdout_json(&output)?;
     let endpoints = array(Some(&list));
@@ -176,7 +175,7 @@ fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{defaults} endpoints marked default"),
         "2 (one render, one capture)",
     ));
-    let text = ctx.cli("cli-devices-text", &["devices"], Duration::from_secs(60))?;
+    let text = ctx.cli("cli-devices-text", &["devices"], CLI_TIMEOUT)?;
     checks.push(exit_is("wasio devices", &text, 0));
     checks.push(Check::new(
         "text listing names the sinks",
@@ -209,7 +208,7 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
     let ok = ctx.cli(
         "config-good",
         &["config", "check", "--file", &good_path],
-        Duration::from_secs(60),
+        CLI_TIMEOUT,
     )?;
     checks.push(exit_is("good file", &ok, 0));
     checks.push(Check::new(
@@ -221,7 +220,7 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
     let bad = ctx.cli(
         "config-broken",
         &["config", "check", "--file", &broken_path],
-        Duration::from_secs(60),
+        CLI_TIMEOUT,
     )?;
     checks.push(exit_is("broken file", &bad, 1));
     for (line, key) in [
@@ -248,7 +247,7 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
     let json_out = ctx.cli(
         "config-broken-json",
         &["config", "check", "--file", &broken_path, "--json"],
-        Duration::from_secs(60),
+        CLI_TIMEOUT,
     )?;
     checks.push(exit_is("broken file --json", &json_out, 1));
     let report = stdout_json(&json_out)?;
@@ -262,11 +261,7 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("valid {:?}, lines {lines:?}", boolean(report.get("valid"))),
         "valid false, lines [2, 4, 6]",
     ));
-    let usage = ctx.cli(
-        "config-usage",
-        &["config", "frobnicate"],
-        Duration::from_secs(60),
-    )?;
+    let usage = ctx.cli("config-usage", &["config", "frobnicate"], CLI_TIMEOUT)?;
     checks.push(exit_is("unknown subcommand is a usage error", &usage, 2));
     Ok(checks)
 }
@@ -281,7 +276,7 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
     let off = ctx.cli(
         "cli-unregister",
         &["unregister", &dll, "--json"],
-        Duration::from_secs(60),
+        CLI_TIMEOUT,
     )?;
     checks.push(exit_is("wasio unregister", &off, 0));
     let gone = !registered(ctx)?;
@@ -291,11 +286,7 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{}", !gone),
         "false",
     ));
-    let on = ctx.cli(
-        "cli-register",
-        &["register", &dll, "--json"],
-        Duration::from_secs(60),
-    )?;
+    let on = ctx.cli("cli-register", &["register", &dll, "--json"], CLI_TIMEOUT)?;
     checks.push(exit_is("wasio register", &on, 0));
     let back = registered(ctx)?;
     checks.push(Check::new("key restored", back, format!("{back}"), "true"));
@@ -309,7 +300,7 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
     let missing = ctx.cli(
         "cli-register-missing",
         &["register", "C:\\no\\such.dll"],
-        Duration::from_secs(60),
+        CLI_TIMEOUT,
     )?;
     checks.push(exit_is("a missing DLL fails cleanly", &missing, 1));
     Ok(checks)
@@ -385,7 +376,7 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
     let missing = ctx.cli(
         "cli-test-missing",
         &["test", "--driver", "NoSuchDriver"],
-        Duration::from_secs(60),
+        CLI_TIMEOUT,
     )?;
     checks.push(exit_is("an unknown driver fails cleanly", &missing, 1));
     Ok(checks)
@@ -506,7 +497,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
             "--play",
             &Bench::windows_path(&wrong_rate),
         ],
-        Duration::from_secs(60),
+        CLI_TIMEOUT,
     )?;
     checks.push(exit_is("a rate mismatch is refused", &refused, 1));
     checks.push(Check::new(
@@ -553,7 +544,7 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
     // Leave no status file of ours behind from an earlier run.
     let fake = status_dir.join("status-999999-7.json");
     let _ = fs::remove_file(&fake);
-    let none = ctx.cli("cli-status", &["status"], Duration::from_secs(60))?;
+    let none = ctx.cli("cli-status", &["status"], CLI_TIMEOUT)?;
     checks.push(exit_is("wasio status", &none, 0));
     checks.push(Check::new(
         "says none is running",
@@ -573,11 +564,7 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let stale = ctx.cli(
-        "cli-status-stale",
-        &["status", "--json"],
-        Duration::from_secs(60),
-    )?;
+    let stale = ctx.cli("cli-status-stale", &["status", "--json"], CLI_TIMEOUT)?;
     let _ = fs::remove_file(&fake);
     checks.push(exit_is("wasio status --json", &stale, 0));
     let report = stdout_json(&stale)?;
@@ -984,11 +971,7 @@ fn take_screenshot(display: &str, dir: &Path, png: &Path) -> Res<u64> {
 
 /// The endpoint ID `wasio devices` reports for the render endpoint called `name`.
 fn endpoint_id(ctx: &WineContext, name: &str) -> Res<String> {
-    let output = ctx.cli(
-        "panel-tone-devices",
-        &["devices", "--json"],
-        Duration::from_secs(60),
-    )?;
+    let output = ctx.cli("panel-tone-devices", &["devices", "--json"], CLI_TIMEOUT)?;
     let list = stdout_json(&output)?;
     array(Some(&list))
         .iter()
