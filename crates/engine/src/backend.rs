@@ -4,8 +4,10 @@
 
 use crate::buffers::HostBuffers;
 use crate::clock::PositionCell;
-use crate::convert::HostSampleType;
+use crate::config::Mode;
+use crate::convert::{DeviceFormat, HostSampleType};
 use crate::format::StreamFormat;
+use crate::modes::{ModeReport, StreamMode};
 use crate::render::{RenderStats, SwitchHandler};
 use std::fmt;
 use std::sync::Arc;
@@ -97,6 +99,26 @@ pub struct OutputRequest {
     pub routes: Vec<(usize, usize)>,
     pub positions: Arc<PositionCell>,
     pub handler: Box<dyn StreamHandler>,
+    /// The mode asked for (`output.mode`); `auto` walks the chain in [`crate::modes`].
+    pub mode: Mode,
+    /// The exclusive format to try first: the one the probe found, which fixed the host's
+    /// sample type.
+    pub preferred_format: Option<DeviceFormat>,
+}
+
+/// What a stream would get if opened now: found by opening (and releasing) trial streams
+/// down the mode chain, so that the sample type, the sizes and the latencies told to the
+/// host before createBuffers are those of the real stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputPlan {
+    pub mode: StreamMode,
+    pub format: StreamFormat,
+    /// The device period, and the smallest one it allows, in frames at the plan's rate.
+    pub period_frames: usize,
+    pub min_period_frames: usize,
+    pub device_buffer_frames: usize,
+    pub stream_latency_frames: usize,
+    pub report: ModeReport,
 }
 
 /// What an opened stream looks like, for getLatencies, the log and the status line.
@@ -105,6 +127,8 @@ pub struct StreamInfo {
     pub endpoint: EndpointInfo,
     pub format: StreamFormat,
     pub mode: &'static str,
+    /// The mode in effect, and why each better one was refused.
+    pub mode_report: ModeReport,
     pub period_frames: usize,
     pub device_buffer_frames: usize,
     pub stream_latency_frames: usize,
@@ -127,11 +151,15 @@ pub trait Backend: Send + Sync {
     fn describe_output(&self) -> Result<EndpointInfo, BackendError>;
     /// Whether the output endpoint can stream at `rate`.
     fn supports_rate(&self, rate: u32) -> Result<bool, BackendError>;
+    /// The mode and format a stream at `rate` would open in, by trial (nothing stays open).
+    /// Fails with every mode's refusal when none opens.
+    fn probe_output(&self, mode: Mode, rate: u32) -> Result<OutputPlan, BackendError>;
     /// Opens (initializes, does not start) the output stream, replacing any open one.
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError>;
     /// Starts streaming. `deferred_output`: the host does not call outputReady.
     fn start(&self, deferred_output: bool) -> Result<(), BackendError>;
-    /// Stops streaming; returns once the real-time loop has ended.
+    /// Stops streaming; returns once the real-time loop has ended. The endpoint is released
+    /// (other applications may take it); `start` opens it again.
     fn stop(&self) -> Result<StreamReport, BackendError>;
     /// Stops and releases the stream and its endpoint.
     fn close(&self) -> Result<(), BackendError>;

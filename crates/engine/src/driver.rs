@@ -11,13 +11,16 @@
 //! lock-free.
 
 use crate::backend::{
-    Backend, BackendError, EndpointInfo, OutputRequest, StreamHandler, StreamInfo, StreamReport,
+    Backend, BackendError, EndpointInfo, OutputPlan, OutputRequest, StreamHandler, StreamInfo,
+    StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::channels::{channel_names, to_asio_name};
 use crate::clock::PositionCell;
+use crate::config::Mode;
 use crate::convert::HostSampleType;
 use crate::error::{DriverError, DriverResult};
+use crate::modes::{exclusive_event_sizes, host_type_for};
 use crate::render::{output_latency_frames, SwitchHandler, SwitchTiming};
 use crate::rt_guard;
 use crate::sizes::BufferSizeRange;
@@ -176,8 +179,12 @@ struct Inner {
     backend: Option<Arc<dyn Backend>>,
     output: Option<EndpointInfo>,
     sample_rate: u32,
-    /// Rates asked about, with the answer (answers while running come from here).
-    rate_answers: Vec<(u32, bool)>,
+    /// The mode asked for (`output.mode`).
+    requested_mode: Mode,
+    /// What a stream at `sample_rate` opens in (found at init and on rate changes).
+    plan: Option<OutputPlan>,
+    /// Rates asked about, with the plan found (answers while running come from here).
+    rate_answers: Vec<(u32, Option<OutputPlan>)>,
     sizes: BufferSizeRange,
     host_sample_type: HostSampleType,
     prepared: Option<Prepared>,
@@ -213,6 +220,8 @@ impl DriverCore {
                 backend: None,
                 output: None,
                 sample_rate: 0,
+                requested_mode: Mode::Auto,
+                plan: None,
                 rate_answers: Vec::new(),
                 sizes: BufferSizeRange::decoupled(480),
                 host_sample_type: HostSampleType::Float32Lsb,
@@ -267,6 +276,50 @@ impl DriverCore {
         lock(&self.inner).last_report.clone()
     }
 
+    /// Sets the output mode (`output.mode` in Wasio.toml). It applies from the next
+    /// `init`, or the next `createBuffers`; the rates known so far are asked again.
+    pub fn set_mode(&self, mode: Mode) {
+        let mut inner = lock(&self.inner);
+        if inner.requested_mode != mode {
+            inner.requested_mode = mode;
+            inner.rate_answers.clear();
+        }
+    }
+
+    /// The mode the output is in (or would open in), with the reason each better mode was
+    /// refused, e.g. for the CLI and the log.
+    pub fn mode_status(&self) -> Option<String> {
+        let inner = lock(&self.inner);
+        match (&inner.prepared, &inner.plan) {
+            (Some(p), _) => Some(p.info.mode_report.to_string()),
+            (None, Some(plan)) => Some(plan.report.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The mode, format and sizes a stream will get: from a probe of the backend.
+    fn apply_plan(inner: &mut Inner, plan: OutputPlan) {
+        inner.sizes = if plan.mode.block_is_period() {
+            exclusive_event_sizes(
+                plan.min_period_frames as u32,
+                plan.period_frames as u32,
+                plan.format.frame_bytes(),
+            )
+        } else {
+            BufferSizeRange::decoupled(plan.period_frames as u32)
+        };
+        // The buffers' sample type cannot change under the host: it stays until
+        // disposeBuffers (conversion keeps it correct meanwhile).
+        if inner.prepared.is_none() {
+            inner.host_sample_type = host_type_for(plan.mode, plan.format.encoding);
+        }
+        let rate = inner.sample_rate;
+        if !inner.rate_answers.iter().any(|(r, _)| *r == rate) {
+            inner.rate_answers.push((rate, Some(plan.clone())));
+        }
+        inner.plan = Some(plan);
+    }
+
     // ---- IASIO -------------------------------------------------------------------------
 
     pub fn init(&self, _sys_handle: *mut c_void) -> AsioBool {
@@ -298,6 +351,11 @@ impl DriverCore {
                 inner.sample_rate,
             ) as u32);
             inner.output = Some(output);
+            let rate = inner.sample_rate;
+            let plan = backend
+                .probe_output(inner.requested_mode, rate)
+                .map_err(|e| backend_error("no output mode works", e))?;
+            Self::apply_plan(&mut inner, plan);
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
@@ -387,6 +445,15 @@ impl DriverCore {
                 p.block_frames,
                 deferred,
             ),
+            (None, _) if inner.plan.is_some() => {
+                let plan = inner.plan.as_ref().expect("checked above");
+                output_latency_frames(
+                    plan.device_buffer_frames,
+                    plan.stream_latency_frames,
+                    inner.sizes.preferred as usize,
+                    deferred,
+                )
+            }
             (None, Some(o)) => output_latency_frames(
                 scale_frames(
                     o.shared_buffer_frames,
@@ -470,26 +537,36 @@ impl DriverCore {
         Ok(rate as u32)
     }
 
-    fn rate_supported(inner: &mut Inner, rate: u32) -> DriverResult<bool> {
-        if let Some(&(_, answer)) = inner.rate_answers.iter().find(|(r, _)| *r == rate) {
-            return Ok(answer);
+    /// The plan for a stream at `rate`, by trial of the mode chain (cached), or None when no
+    /// mode opens at that rate. While running, only rates tried before are known: a trial
+    /// would disturb the stream (or be refused, the device being held exclusively).
+    fn plan_for_rate(inner: &mut Inner, rate: u32) -> DriverResult<Option<OutputPlan>> {
+        if let Some((_, answer)) = inner.rate_answers.iter().find(|(r, _)| *r == rate) {
+            return Ok(answer.clone());
         }
-        if rate == inner.sample_rate && inner.state != DriverState::Initialized {
-            return Ok(true);
+        if rate == inner.sample_rate && inner.plan.is_some() {
+            return Ok(inner.plan.clone());
         }
         if inner.state == DriverState::Running {
-            // Never disturb a running stream with a trial: unknown rates are refused.
-            return Ok(false);
+            return Ok(None);
         }
         let backend = inner
             .backend
             .clone()
             .ok_or_else(|| DriverError::not_present("no device"))?;
-        let answer = backend
-            .supports_rate(rate)
-            .map_err(|e| backend_error("checking the sample rate", e))?;
-        inner.rate_answers.push((rate, answer));
+        let answer = match backend.probe_output(inner.requested_mode, rate) {
+            Ok(plan) => Some(plan),
+            Err(e) if e.is_device_lost() => {
+                return Err(backend_error("checking the sample rate", e))
+            }
+            Err(_) => None,
+        };
+        inner.rate_answers.push((rate, answer.clone()));
         Ok(answer)
+    }
+
+    fn rate_supported(inner: &mut Inner, rate: u32) -> DriverResult<bool> {
+        Ok(Self::plan_for_rate(inner, rate)?.is_some())
     }
 
     pub fn can_sample_rate(&self, rate: f64) -> AsioError {
@@ -524,6 +601,10 @@ impl DriverCore {
         self.finish(result)
     }
 
+    /// Changes the rate before createBuffers, while prepared (the stream is re-opened) or
+    /// while running (the stream is stopped, re-opened at the new rate and restarted; the
+    /// host then hears of it through `sampleRateDidChange`, or `kAsioResetRequest` when the
+    /// stream could not continue).
     pub fn set_sample_rate(&self, rate: f64) -> AsioError {
         let result = (|| {
             let mut inner = self.checked(AsioCall::SetSampleRate)?;
@@ -532,34 +613,79 @@ impl DriverCore {
                 return Ok(());
             }
             if inner.state == DriverState::Running {
-                return Err(DriverError::invalid_mode(format!(
-                    "cannot change the rate to {hz} Hz while running: stop the stream first"
-                )));
+                drop(inner);
+                return self.restart_at_rate(hz);
             }
-            if !Self::rate_supported(&mut inner, hz)? {
-                return Err(DriverError::no_clock(format!(
-                    "the output device cannot run at {hz} Hz"
-                )));
-            }
-            let previous = inner.sample_rate;
-            inner.sample_rate = hz;
-            if let Some(o) = &inner.output {
-                inner.sizes = BufferSizeRange::decoupled(scale_frames(
-                    o.default_period_frames,
-                    o.mix_format.sample_rate,
-                    hz,
-                ) as u32);
-            }
-            if inner.prepared.is_some() {
-                // The buffers stay; the stream is re-opened at the new rate.
-                if let Err(e) = self.reopen(&mut inner) {
-                    inner.sample_rate = previous;
-                    return Err(e);
-                }
-            }
-            Ok(())
+            self.change_rate(&mut inner, hz)
         })();
         self.finish(result)
+    }
+
+    /// Moves a stopped driver to `hz`: plan, sizes, and the stream if buffers exist.
+    fn change_rate(&self, inner: &mut Inner, hz: u32) -> DriverResult<()> {
+        let Some(plan) = Self::plan_for_rate(inner, hz)? else {
+            return Err(DriverError::no_clock(format!(
+                "the output device cannot run at {hz} Hz"
+            )));
+        };
+        let (previous_rate, previous_plan, previous_sizes) =
+            (inner.sample_rate, inner.plan.clone(), inner.sizes);
+        inner.sample_rate = hz;
+        Self::apply_plan(inner, plan);
+        if inner.prepared.is_some() {
+            // The buffers stay; the stream is re-opened at the new rate.
+            if let Err(e) = self.reopen(inner) {
+                inner.sample_rate = previous_rate;
+                inner.plan = previous_plan;
+                inner.sizes = previous_sizes;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// `setSampleRate` while running: stop, re-open at `hz`, start again.
+    fn restart_at_rate(&self, hz: u32) -> DriverResult<()> {
+        self.stop_stream()?;
+        let mut inner = lock(&self.inner);
+        let changed = self.change_rate(&mut inner, hz);
+        // Running again, at the new rate or (after a refusal) at the old one.
+        let restarted = match inner.prepared.as_ref() {
+            Some(_) => {
+                let backend = inner
+                    .backend
+                    .clone()
+                    .ok_or_else(|| DriverError::not_present("no device"))?;
+                let deferred = !self.output_ready_seen.load(Ordering::Acquire);
+                backend
+                    .start(deferred)
+                    .map_err(|e| backend_error("restarting the stream", e))
+            }
+            None => Err(DriverError::invalid_mode(
+                "the stream could not be re-opened; the host must reset the driver",
+            )),
+        };
+        let messenger = inner.prepared.as_ref().map(|p| p.messenger);
+        if restarted.is_ok() {
+            self.set_state(&mut inner, DriverState::Running);
+        }
+        drop(inner);
+        match (&changed, &restarted, messenger) {
+            (Ok(()), Ok(()), Some(m)) => {
+                if let Some(did_change) = m.callbacks.sample_rate_did_change {
+                    // SAFETY: the host's callback, with the new rate; no lock is held.
+                    unsafe { did_change(hz as f64) };
+                }
+                if m.latencies_changed {
+                    m.send(message::LATENCIES_CHANGED, true);
+                }
+            }
+            (_, Err(_), Some(m)) => {
+                m.send(message::RESET_REQUEST, m.reset_request);
+            }
+            _ => {}
+        }
+        changed.and(restarted)
     }
 
     /// # Safety
@@ -797,6 +923,8 @@ impl DriverCore {
             routes: output_channels.iter().copied().enumerate().collect(),
             positions: self.positions.clone(),
             handler: Box::new(handler),
+            mode: inner.requested_mode,
+            preferred_format: inner.plan.as_ref().map(|p| p.format.encoding),
         };
         backend
             .open_output(request)
@@ -842,6 +970,9 @@ impl DriverCore {
                     .map_err(|e| backend_error("closing the stream", e))?;
             }
             inner.prepared = None;
+            if let Some(plan) = &inner.plan {
+                inner.host_sample_type = host_type_for(plan.mode, plan.format.encoding);
+            }
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
