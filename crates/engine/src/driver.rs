@@ -354,7 +354,13 @@ impl DriverCore {
             let rate = inner.sample_rate;
             let plan = backend
                 .probe_output(inner.requested_mode, rate)
-                .map_err(|e| backend_error("no output mode works", e))?;
+                .map_err(|e| {
+                    if e.is_device_lost() {
+                        backend_error("opening the output", e)
+                    } else {
+                        DriverError::not_present(e.to_string())
+                    }
+                })?;
             Self::apply_plan(&mut inner, plan);
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())

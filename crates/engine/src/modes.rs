@@ -129,6 +129,26 @@ impl ModeReport {
     }
 }
 
+/// The error when no mode in the chain opened: short enough for `getErrorMessage` (the
+/// full report goes to the log). A lost device is reported as such.
+pub fn chain_error(report: &ModeReport) -> BackendError {
+    if let Some((_, lost)) = report.failed.iter().find(|(_, e)| e.is_device_lost()) {
+        return lost.clone();
+    }
+    let reasons = report
+        .failed
+        .iter()
+        .map(
+            |(mode, e)| match e.hresult.and_then(crate::hresult::hresult_name) {
+                Some(name) => format!("{mode}: {name}"),
+                None => format!("{mode}: {e}"),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("; ");
+    BackendError::new("output", format!("no mode opened ({reasons})"))
+}
+
 impl fmt::Display for ModeReport {
     /// E.g. `shared, event-driven (auto; exclusive, event-driven: IAudioClient::Initialize
     /// failed: AUDCLNT_E_DEVICE_IN_USE (0x8889000A); …)`.
@@ -367,6 +387,10 @@ mod tests {
         let report = result.unwrap_err();
         assert_eq!(report.chosen, None);
         assert!(report.failures_text().contains("AUDCLNT_E_DEVICE_IN_USE"));
+        assert_eq!(
+            chain_error(&report).to_string(),
+            "output failed: no mode opened (exclusive, polling: AUDCLNT_E_DEVICE_IN_USE)"
+        );
         for mode in StreamMode::AUTO_CHAIN {
             assert_eq!(mode_chain(mode.setting()), [mode]);
         }

@@ -18,8 +18,8 @@ use crate::config::Mode;
 use crate::convert::host_to_device;
 use crate::format::{DeviceFormat, StreamFormat};
 use crate::modes::{
-    alignment_frames, exclusive_format_candidates, negotiate_format, select_mode, ModeReport,
-    StreamMode, AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED, AUDCLNT_E_UNSUPPORTED_FORMAT,
+    alignment_frames, chain_error, exclusive_format_candidates, negotiate_format, select_mode,
+    ModeReport, StreamMode, AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED, AUDCLNT_E_UNSUPPORTED_FORMAT,
 };
 use crate::period::PeriodRenderer;
 use crate::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
@@ -234,7 +234,11 @@ impl SimulatedBackend {
                 return Ok((format, period, period * spec.exclusive_poll_periods));
             }
             let step = alignment_frames(format.frame_bytes()) as usize;
-            let period = block.unwrap_or(scaled(spec.period_frames));
+            // A probe asks for the default period, retried aligned as WASAPI makes us.
+            let period = block
+                .unwrap_or(
+                    crate::modes::align_up(scaled(spec.period_frames) as u32, step as u32) as usize,
+                );
             if period % step != 0 {
                 // What WASAPI does: refuse, then report the aligned size to retry with.
                 let aligned = period.div_ceil(step) * step;
@@ -256,10 +260,7 @@ impl SimulatedBackend {
                 buffer_frames,
                 report,
             }),
-            Err(report) => Err(BackendError::new(
-                "opening the output",
-                format!("no mode opened: {}", report.failures_text()),
-            )),
+            Err(report) => Err(chain_error(&report)),
         }
     }
 }
