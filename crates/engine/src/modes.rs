@@ -532,7 +532,7 @@ mod tests {
             (sizes.min, sizes.preferred, sizes.granularity),
             (64, 448, 64)
         );
-        assert!(sizes.max % 64 == 0 && sizes.accepts(sizes.max as i64));
+        assert!(sizes.max.is_multiple_of(64) && sizes.accepts(sizes.max as i64));
     }
 
     #[test]

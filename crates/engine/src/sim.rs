@@ -239,7 +239,7 @@ impl SimulatedBackend {
                 .unwrap_or(
                     crate::modes::align_up(scaled(spec.period_frames) as u32, step as u32) as usize,
                 );
-            if period % step != 0 {
+            if !period.is_multiple_of(step) {
                 // What WASAPI does: refuse, then report the aligned size to retry with.
                 let aligned = period.div_ceil(step) * step;
                 let mut e = BackendError::from_hresult(
