@@ -25,7 +25,9 @@ pub const SINK_A: &str = "wasio_a";
 pub const SINK_B: &str = "wasio_b";
 
 /// Bumped when the prefix preparation changes, to rebuild old prefixes.
-const PREFIX_VERSION: &str = "wasio-prefix-1";
+const PREFIX_VERSION: &str = "wasio-prefix-2";
+/// The registry hives saved right after the prefix is created and restored at every start.
+const REGISTRY_HIVES: [&str; 3] = ["system.reg", "user.reg", "userdef.reg"];
 
 /// A running bench. Dropping it tears everything down.
 pub struct Bench {
@@ -213,20 +215,35 @@ impl Bench {
             .spawn()
             .map_err(|e| format!("cannot start parec: {e}"))?;
         self.remember_pid(child.id(), "parec");
-        // Let the stream connect before anything plays.
-        thread::sleep(Duration::from_millis(300));
         let mut recording = Recording {
             child: Some(child),
             path: path.to_path_buf(),
         };
-        if let Some(child) = recording.child.as_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                recording.child = None;
+        // Nothing may play before the recorder is really streaming: on a busy machine parec can
+        // take a second to connect. The keep-alive stream makes the monitor produce (silent)
+        // data all the time, so wait until 0.3 s of it has arrived.
+        let flowing = (SINK_RATE * SINK_CHANNELS * 4) as u64 * 3 / 10;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(child) = recording.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    recording.child = None;
+                    return Err(format!(
+                        "parec exited at once ({status}); see {}",
+                        self.logs.display()
+                    ));
+                }
+            }
+            let size = fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+            if size >= flowing {
+                break;
+            }
+            if Instant::now() > deadline {
                 return Err(format!(
-                    "parec exited at once ({status}); see {}",
-                    self.logs.display()
+                    "parec recorded only {size} bytes in 15 s: the recorder is not streaming"
                 ));
             }
+            thread::sleep(Duration::from_millis(20));
         }
         Ok(recording)
     }
@@ -399,13 +416,26 @@ impl Bench {
             .stderr(Stdio::null());
             util::run(&mut reg)?;
             self.wait_wineserver()?;
+            let pristine = self.pristine_dir();
+            fs::create_dir_all(&pristine)
+                .map_err(|e| format!("cannot create {}: {e}", pristine.display()))?;
+            for hive in REGISTRY_HIVES {
+                fs::copy(self.prefix.join(hive), pristine.join(hive))
+                    .map_err(|e| format!("cannot save the pristine {hive}: {e}"))?;
+            }
             detail(&format!(
                 "prefix ready in {:.1} s",
                 started.elapsed().as_secs_f64()
             ));
         } else {
+            // Every run starts from the registry as wineboot left it: a driver registered by an
+            // earlier run (maybe another build, at another path) must not make tests pass.
+            for hive in REGISTRY_HIVES {
+                fs::copy(self.pristine_dir().join(hive), self.prefix.join(hive))
+                    .map_err(|e| format!("cannot restore the pristine {hive}: {e}"))?;
+            }
             detail(&format!(
-                "Wine prefix {} ready (cached)",
+                "Wine prefix {} ready (cached, registry reset to pristine)",
                 self.prefix.display()
             ));
         }
@@ -414,6 +444,10 @@ impl Bench {
             fs::write(&marker, PREFIX_VERSION).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    fn pristine_dir(&self) -> PathBuf {
+        self.prefix.join(".wasio-pristine")
     }
 
     fn install_shim(&self) -> Res<()> {
@@ -748,4 +782,44 @@ fn set_mode(path: &Path, mode: u32) -> Res<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_paths_go_through_the_z_drive() {
+        assert_eq!(
+            Bench::windows_path(Path::new("/work/target/wasio_driver.dll")),
+            "Z:\\work\\target\\wasio_driver.dll"
+        );
+    }
+
+    #[test]
+    fn only_wine_and_pulse_programs_are_killed_as_leftovers() {
+        assert!(is_bench_program("C:\\windows\\system32\\services.exe"));
+        assert!(is_bench_program("/usr/lib/wine/wineserver64 -p0"));
+        assert!(is_bench_program("pacat --playback --device=wasio_a"));
+        assert!(is_bench_program("/usr/bin/pulseaudio -n"));
+        assert!(!is_bench_program("/bin/bash"));
+        assert!(!is_bench_program("cargo xtask test"));
+    }
+
+    #[test]
+    fn ancestors_start_with_this_process() {
+        let chain = ancestors();
+        assert_eq!(chain[0], std::process::id());
+        assert!(!chain.contains(&1));
+    }
+
+    #[test]
+    fn raw_float_files_round_trip() {
+        let path =
+            std::env::temp_dir().join(format!("wasio-bench-test-{}.f32", std::process::id()));
+        let samples = [0.0f32, -1.0, 0.5, f32::MIN_POSITIVE];
+        write_f32_file(&path, &samples).unwrap();
+        assert_eq!(read_f32_file(&path).unwrap(), samples);
+        let _ = fs::remove_file(&path);
+    }
 }

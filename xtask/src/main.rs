@@ -3,9 +3,12 @@
 //! ```text
 //! cargo xtask setup                    install/fetch what the bench needs (idempotent)
 //! cargo xtask test                     everything: setup, native tests, cross-builds, Wine tests
-//! cargo xtask wine-test [--release] [--only a,b] [--bench-only]
-//!                                      the real-host tests under Wine (see wine_tests.rs)
-//! cargo xtask demo [--release]         play the test signal through PortAudio's ASIO host
+//! cargo xtask wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE]
+//!                                      the real-host tests under Wine (see wine_tests.rs);
+//!                                      --driver/--cli test prebuilt binaries instead;
+//!                                      --repeat runs the selection N times (flakiness figures)
+//! cargo xtask demo [--release] [--driver DLL]
+//!                                      play the test signal through PortAudio's ASIO host
 //! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
 //!                                      analyse a raw float32le recording
 //! cargo xtask list-tests               the Wine test names
@@ -22,7 +25,7 @@ mod wine_tests;
 use std::process::ExitCode;
 use util::{step, Res};
 
-const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] | demo [--release] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,8 +42,9 @@ fn main() -> ExitCode {
 /// Options shared by the commands (std-only parsing).
 #[derive(Default)]
 struct Options {
-    release: bool,
+    build: wine_tests::BuildChoice,
     bench_only: bool,
+    repeat: usize,
     only: Vec<String>,
     rest: Vec<String>,
     values: Vec<(String, String)>,
@@ -51,8 +55,26 @@ fn parse_options(args: &[String]) -> Res<Options> {
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "--release" => options.release = true,
+            "--release" => options.build.release = true,
+            "--driver" => {
+                let path = iter
+                    .next()
+                    .ok_or("--driver needs the path of a prebuilt wasio_driver.dll")?;
+                options.build.driver = Some(path.into());
+            }
+            "--cli" => {
+                let path = iter
+                    .next()
+                    .ok_or("--cli needs the path of a prebuilt wasio.exe")?;
+                options.build.cli = Some(path.into());
+            }
             "--bench-only" => options.bench_only = true,
+            "--repeat" => {
+                let count = iter.next().ok_or("--repeat needs a count")?;
+                options.repeat = count
+                    .parse()
+                    .map_err(|_| format!("--repeat: not a count: {count}"))?;
+            }
             "--only" => {
                 let names = iter
                     .next()
@@ -89,7 +111,7 @@ impl Options {
         }
     }
 
-    fn filter(&self) -> Res<Box<dyn Fn(&str) -> bool>> {
+    fn filter(&self) -> Res<TestFilter> {
         let known: Vec<&str> = wine_tests::all_tests()
             .iter()
             .map(|test| test.name)
@@ -113,6 +135,9 @@ impl Options {
     }
 }
 
+/// Selects Wine tests by name.
+type TestFilter = Box<dyn Fn(&str) -> bool>;
+
 /// Returns Ok(false) when tests ran and some failed.
 fn run(args: &[String]) -> Res<bool> {
     let Some((command, rest)) = args.split_first() else {
@@ -131,13 +156,14 @@ fn run(args: &[String]) -> Res<bool> {
             options.reject_values()?;
             let filter = options.filter()?;
             let tools = setup::setup(&root)?;
-            let (_, failed) = wine_tests::wine_test(&root, &tools, options.release, &*filter)?;
+            let (_, failed) =
+                wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
             Ok(failed == 0)
         }
         "demo" => {
             options.reject_values()?;
             let tools = setup::setup(&root)?;
-            wine_tests::demo(&root, &tools, options.release)?;
+            wine_tests::demo(&root, &tools, &options.build)?;
             Ok(true)
         }
         "test" => {
@@ -147,7 +173,8 @@ fn run(args: &[String]) -> Res<bool> {
             wine_tests::native_tests(&root)?;
             wine_tests::check_i686(&root)?;
             // The x86_64 cross-build happens inside the Wine tests.
-            let (_, failed) = wine_tests::wine_test(&root, &tools, options.release, &*filter)?;
+            let (_, failed) =
+                wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
             Ok(failed == 0)
         }
         "analyse" | "analyze" => analyse_file(&options),

@@ -19,9 +19,16 @@ const APT_PACKAGES: &[&str] = &[
     "pulseaudio",
     "pulseaudio-utils",
     "xvfb",
+    // 32-bit C runtime for the native i686 ABI tests (cargo test --target i686-unknown-linux-gnu).
+    "gcc-multilib",
 ];
 
-const RUST_TARGETS: &[&str] = &["x86_64-pc-windows-gnu", "i686-pc-windows-gnu"];
+const RUST_TARGETS: &[&str] = &[
+    "x86_64-pc-windows-gnu",
+    "i686-pc-windows-gnu",
+    // The ABI's x86 layout and thiscall vtable are also tested natively as 32-bit code.
+    "i686-unknown-linux-gnu",
+];
 
 /// The wheel that carries PortAudio built with the ASIO host API. Pinned so runs are reproducible.
 const SOUNDDEVICE_REQUIREMENT: &str = "sounddevice==0.5.6";

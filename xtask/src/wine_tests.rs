@@ -10,7 +10,7 @@ use crate::json::{self, Json};
 use crate::setup;
 use crate::util::{self, detail, step, Res};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
@@ -31,8 +31,19 @@ pub struct Artifacts {
     pub pa_host_exe: PathBuf,
 }
 
-/// Cross-builds the driver, the CLI and the PortAudio test host.
-pub fn build_windows(root: &Path, release: bool) -> Res<Artifacts> {
+/// Which binaries to test.
+#[derive(Clone, Debug, Default)]
+pub struct BuildChoice {
+    pub release: bool,
+    /// A prebuilt driver DLL to test instead of the one built here.
+    pub driver: Option<PathBuf>,
+    /// A prebuilt `wasio.exe` to use instead of the one built here.
+    pub cli: Option<PathBuf>,
+}
+
+/// Cross-builds the driver, the CLI and the PortAudio test host, then applies the overrides.
+pub fn build_windows(root: &Path, choice: &BuildChoice) -> Res<Artifacts> {
+    let release = choice.release;
     step(&format!(
         "build: {WINDOWS_TARGET} ({})",
         if release { "release" } else { "dev" }
@@ -56,11 +67,24 @@ pub fn build_windows(root: &Path, release: bool) -> Res<Artifacts> {
     let dir = util::target_dir(root)
         .join(WINDOWS_TARGET)
         .join(if release { "release" } else { "debug" });
+    let absolute = |path: &PathBuf| std::env::current_dir().unwrap_or_default().join(path);
     let artifacts = Artifacts {
-        driver_dll: dir.join("wasio_driver.dll"),
-        cli_exe: dir.join("wasio.exe"),
+        driver_dll: choice
+            .driver
+            .as_ref()
+            .map(absolute)
+            .unwrap_or_else(|| dir.join("wasio_driver.dll")),
+        cli_exe: choice
+            .cli
+            .as_ref()
+            .map(absolute)
+            .unwrap_or_else(|| dir.join("wasio.exe")),
         pa_host_exe: dir.join("wasio-pa-host.exe"),
     };
+    detail(&format!(
+        "driver under test: {}",
+        artifacts.driver_dll.display()
+    ));
     for path in [
         &artifacts.driver_dll,
         &artifacts.cli_exe,
@@ -85,6 +109,10 @@ pub struct WineContext<'a> {
 #[derive(Clone, Debug)]
 pub struct PlaySpec {
     pub device: String,
+    /// PortAudio host API name ("ASIO" for the driver).
+    pub host_api: String,
+    /// Suggested output latency in seconds (`None`: one buffer, as the host decides).
+    pub suggested_latency: Option<f64>,
     pub rate: u32,
     pub frames_per_buffer: u32,
     pub frequency: f64,
@@ -100,6 +128,8 @@ impl PlaySpec {
     pub fn standard(frames_per_buffer: u32) -> PlaySpec {
         PlaySpec {
             device: DRIVER_NAME.to_string(),
+            host_api: "ASIO".to_string(),
+            suggested_latency: None,
             rate: 48_000,
             frames_per_buffer,
             frequency: 997.0,
@@ -116,6 +146,8 @@ impl PlaySpec {
             "play".to_string(),
             "--device".to_string(),
             self.device.clone(),
+            "--host-api".to_string(),
+            self.host_api.clone(),
             format!("--rate={}", self.rate),
             format!("--frames-per-buffer={}", self.frames_per_buffer),
             format!("--freq={}", self.frequency),
@@ -126,6 +158,9 @@ impl PlaySpec {
         ];
         if self.non_interleaved {
             args.push("--non-interleaved".to_string());
+        }
+        if let Some(latency) = self.suggested_latency {
+            args.push(format!("--suggested-latency={latency}"));
         }
         args
     }
@@ -163,6 +198,17 @@ impl WineContext<'_> {
             label,
             Bench::windows_path(&self.artifacts.pa_host_exe),
             &all,
+            timeout,
+        )
+    }
+
+    /// Runs the `wasio` CLI (e.g. `["misuse"]`) under Wine.
+    pub fn cli(&self, label: &str, args: &[&str], timeout: Duration) -> Res<ExeOutput> {
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        self.bench.run_windows(
+            label,
+            Bench::windows_path(&self.artifacts.cli_exe),
+            &args,
             timeout,
         )
     }
@@ -315,6 +361,11 @@ pub fn all_tests() -> Vec<WineTest> {
             run: portaudio_loads,
         },
         WineTest {
+            name: "bench-pa-wasapi",
+            about: "the play/record/analyse chain without the driver: PortAudio's WASAPI host plays into wasio_a",
+            run: bench_pa_wasapi,
+        },
+        WineTest {
             name: "driver-exports",
             about: "wasio_driver.dll exports the four COM server entry points",
             run: driver_exports,
@@ -358,7 +409,12 @@ pub fn all_tests() -> Vec<WineTest> {
 }
 
 /// Bench self-tests only: they need no driver.
-pub const BENCH_TESTS: [&str; 3] = ["bench-loopback", "rust-exe-runs", "portaudio-loads"];
+pub const BENCH_TESTS: [&str; 4] = [
+    "bench-loopback",
+    "rust-exe-runs",
+    "portaudio-loads",
+    "bench-pa-wasapi",
+];
 
 /// Outcome of one test case.
 pub struct TestOutcome {
@@ -379,32 +435,55 @@ pub fn run_tests(
     ctx: &WineContext,
     tests: &[WineTest],
     filter: &dyn Fn(&str) -> bool,
+    repeat: usize,
 ) -> (usize, usize) {
+    let selected: Vec<&WineTest> = tests.iter().filter(|test| filter(test.name)).collect();
+    let repeat = repeat.max(1);
     let mut outcomes = Vec::new();
-    for test in tests.iter().filter(|test| filter(test.name)) {
-        step(&format!("test {}: {}", test.name, test.about));
-        let outcome = match (test.run)(ctx) {
-            Ok(checks) => TestOutcome {
-                name: test.name,
-                checks,
-                error: None,
-            },
-            Err(error) => TestOutcome {
-                name: test.name,
-                checks: Vec::new(),
-                error: Some(error),
-            },
-        };
-        print_outcome(&outcome);
-        outcomes.push(outcome);
+    for round in 1..=repeat {
+        for test in &selected {
+            let run = if repeat > 1 {
+                format!(" (run {round}/{repeat})")
+            } else {
+                String::new()
+            };
+            step(&format!("test {}{run}: {}", test.name, test.about));
+            let outcome = match (test.run)(ctx) {
+                Ok(checks) => TestOutcome {
+                    name: test.name,
+                    checks,
+                    error: None,
+                },
+                Err(error) => TestOutcome {
+                    name: test.name,
+                    checks: Vec::new(),
+                    error: Some(error),
+                },
+            };
+            print_outcome(&outcome);
+            outcomes.push(outcome);
+        }
     }
     let passed = outcomes.iter().filter(|outcome| outcome.passed()).count();
     let failed = outcomes.len() - passed;
     println!();
     println!("Wine test summary:");
-    for outcome in &outcomes {
-        let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
-        println!("  {verdict}  {}", outcome.name);
+    for test in &selected {
+        let runs: Vec<&TestOutcome> = outcomes
+            .iter()
+            .filter(|outcome| outcome.name == test.name)
+            .collect();
+        let passes = runs.iter().filter(|outcome| outcome.passed()).count();
+        let verdict = if passes == runs.len() { "PASS" } else { "FAIL" };
+        if repeat > 1 {
+            println!(
+                "  {verdict}  {:24} {passes}/{} runs passed",
+                test.name,
+                runs.len()
+            );
+        } else {
+            println!("  {verdict}  {}", test.name);
+        }
     }
     println!("{passed} passed, {failed} failed");
     (passed, failed)
@@ -435,7 +514,8 @@ fn print_outcome(outcome: &TestOutcome) {
     );
 }
 
-fn exit_check(name: &str, output: &ExeOutput) -> Check {
+/// PASS when the program exited with 0; shows the last stderr line otherwise.
+pub fn exit_check(name: &str, output: &ExeOutput) -> Check {
     let mut measured = output.describe_end();
     if !output.success() {
         let stderr: Vec<&str> = output
@@ -537,6 +617,18 @@ fn portaudio_loads(ctx: &WineContext) -> Res<Vec<Check>> {
     ])
 }
 
+fn bench_pa_wasapi(ctx: &WineContext) -> Res<Vec<Check>> {
+    let spec = PlaySpec {
+        device: bench::SINK_A.to_string(),
+        host_api: "Windows WASAPI".to_string(),
+        // Shared-mode WASAPI through winepulse needs more than one 256-frame buffer.
+        suggested_latency: Some(0.1),
+        seconds: 2.0,
+        ..PlaySpec::standard(256)
+    };
+    play_test(ctx, "bench-pa-wasapi", &spec)
+}
+
 fn driver_exports(ctx: &WineContext) -> Res<Vec<Check>> {
     let exports = setup::dll_exports(&ctx.artifacts.driver_dll)?;
     Ok(DRIVER_EXPORTS
@@ -586,6 +678,20 @@ fn register(ctx: &WineContext) -> Res<Vec<Check>> {
             matches,
             server.unwrap_or_else(|| "absent".to_string()),
             expected,
+        ));
+        // With `Apartment`, a host creating the driver from an MTA thread gets a marshalled
+        // pointer, and IASIO has no proxy (field notes).
+        let model = ctx
+            .reg_query(
+                &format!("HKCR\\CLSID\\{clsid}\\InprocServer32"),
+                Some("ThreadingModel"),
+            )?
+            .and_then(|text| reg_value(&text, "ThreadingModel"));
+        checks.push(Check::new(
+            "ThreadingModel",
+            model.as_deref() == Some("Both"),
+            model.unwrap_or_else(|| "absent".to_string()),
+            "Both",
         ));
     }
     Ok(checks)
@@ -641,12 +747,7 @@ fn listed(ctx: &WineContext) -> Res<Vec<Check>> {
 }
 
 fn cli_drivers(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = ctx.bench.run_windows(
-        "cli-drivers",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &["drivers".to_string()],
-        Duration::from_secs(60),
-    )?;
+    let output = ctx.cli("cli-drivers", &["drivers"], Duration::from_secs(60))?;
     let listed = output.stdout.lines().any(|line| line.contains(DRIVER_NAME));
     Ok(vec![
         exit_check("wasio drivers", &output),
@@ -706,6 +807,16 @@ fn misuse(ctx: &WineContext) -> Res<Vec<Check>> {
 /// Play a tone and compare the recording with the spec. Reusable by other tests.
 pub fn play_test(ctx: &WineContext, label: &str, spec: &PlaySpec) -> Res<Vec<Check>> {
     let measurement = ctx.play_and_record(label, spec)?;
+    // Dropouts on a saturated machine are worth reading next to the load.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        detail(&format!(
+            "machine load average (1/5/15 min): {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
     Ok(play_checks(spec, &measurement))
 }
 
@@ -727,8 +838,10 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
                 "frames delivered",
                 frames >= expected_frames.round(),
                 format!(
-                    "{frames} in {} callbacks",
-                    report.num("callbacks").unwrap_or(0.0)
+                    "{frames} in {} callbacks ({} not of {} frames)",
+                    report.num("callbacks").unwrap_or(0.0),
+                    report.num("odd_sized_callbacks").unwrap_or(0.0),
+                    spec.frames_per_buffer
                 ),
                 format!(">= {expected_frames}"),
             ));
@@ -765,7 +878,17 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
         )),
     }
     match &measurement.analysis {
-        Ok(report) => checks.extend(spec.expectation().checks(report)),
+        Ok(report) => {
+            // A tone already sounding in the first recorded frame means the recording missed
+            // its start: the duration figure would be wrong.
+            checks.push(Check::new(
+                "recorded from silence",
+                report.start_frame > 0,
+                format!("tone starts at recorded frame {}", report.start_frame),
+                "> 0",
+            ));
+            checks.extend(spec.expectation().checks(report));
+        }
         Err(error) => checks.push(Check::new(
             "recording",
             false,
@@ -819,10 +942,11 @@ fn unregister_round_trip(ctx: &WineContext) -> Res<Vec<Check>> {
 pub fn wine_test(
     root: &Path,
     tools: &setup::Tools,
-    release: bool,
+    choice: &BuildChoice,
     filter: &dyn Fn(&str) -> bool,
+    repeat: usize,
 ) -> Res<(usize, usize)> {
-    let artifacts = build_windows(root, release)?;
+    let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
     let results = bench.dir.join("results");
     std::fs::create_dir_all(&results)
@@ -832,7 +956,7 @@ pub fn wine_test(
         artifacts: &artifacts,
         results,
     };
-    let outcome = run_tests(&ctx, &all_tests(), filter);
+    let outcome = run_tests(&ctx, &all_tests(), filter, repeat);
     detail(&format!(
         "logs: {}, recordings: {}",
         bench.logs.display(),
@@ -842,8 +966,8 @@ pub fn wine_test(
 }
 
 /// `cargo xtask demo`: plays the test signal through PortAudio's ASIO host and shows what was measured.
-pub fn demo(root: &Path, tools: &setup::Tools, release: bool) -> Res<()> {
-    let artifacts = build_windows(root, release)?;
+pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> {
+    let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
     let results = bench.dir.join("results");
     std::fs::create_dir_all(&results)
@@ -938,14 +1062,46 @@ pub fn demo(root: &Path, tools: &setup::Tools, release: bool) -> Res<()> {
 
 /// The cross-checks `cargo xtask test` runs besides the x86_64 build: the 32-bit driver.
 pub fn check_i686(root: &Path) -> Res<()> {
-    step("check: i686-pc-windows-gnu driver");
+    step("x86: the ASIO ABI's tests as 32-bit code (layouts, thiscall vtable)");
     util::run(util::cargo().current_dir(root).args([
-        "check",
+        "test",
+        "--target",
+        "i686-unknown-linux-gnu",
+        "-p",
+        "wasio-asio-abi",
+    ]))?;
+    step("x86: build the i686-pc-windows-gnu driver and check its exports");
+    util::run(util::cargo().current_dir(root).args([
+        "build",
         "--target",
         "i686-pc-windows-gnu",
         "-p",
         "wasio-driver",
-    ]))
+    ]))?;
+    let dll = util::target_dir(root).join("i686-pc-windows-gnu/debug/wasio_driver.dll");
+    let dump = util::output(Command::new("i686-w64-mingw32-objdump").arg("-p").arg(&dll))?;
+    let exports = dump
+        .split("[Ordinal/Name Pointer] Table")
+        .nth(1)
+        .ok_or("the x86 driver has no export table")?;
+    for entry in [
+        "DllCanUnloadNow",
+        "DllGetClassObject",
+        "DllRegisterServer",
+        "DllUnregisterServer",
+    ] {
+        // Undecorated names: a host's GetProcAddress("DllGetClassObject") must find them.
+        if !exports
+            .lines()
+            .any(|line| line.trim().ends_with(&format!("] {entry}")))
+        {
+            return Err(format!(
+                "the x86 driver does not export {entry} undecorated:\n{exports}"
+            ));
+        }
+    }
+    detail("x86 driver exports: the four COM entry points, undecorated");
+    Ok(())
 }
 
 /// Runs `cargo test --workspace` natively.

@@ -69,11 +69,21 @@ impl Session {
         self.pa.host_api(device.host_api)
     }
 
-    /// The ASIO device called `name`.
-    fn find_asio_device(&self, name: &str) -> Result<(PaDeviceIndex, &PaDeviceInfo), Failure> {
-        let mut asio_names = Vec::new();
+    /// The output-capable device called `name` on the host API `host_api` (a PortAudio host
+    /// API name such as "ASIO" or "Windows WASAPI", compared case-insensitively).
+    fn find_device(
+        &self,
+        host_api: &str,
+        name: &str,
+    ) -> Result<(PaDeviceIndex, &PaDeviceInfo), Failure> {
+        let mut candidates = Vec::new();
         for (index, device) in self.devices() {
-            if self.host_api_of(device).map(|api| api.type_id) != Some(PA_ASIO) {
+            // SAFETY: host API names are NUL-terminated strings.
+            let api_name = self
+                .host_api_of(device)
+                .map(|api| unsafe { c_text(api.name) })
+                .unwrap_or_default();
+            if !api_name.eq_ignore_ascii_case(host_api) || device.max_output_channels < 1 {
                 continue;
             }
             // SAFETY: PortAudio device names are NUL-terminated strings.
@@ -81,11 +91,11 @@ impl Session {
             if device_name == name {
                 return Ok((index, device));
             }
-            asio_names.push(device_name);
+            candidates.push(device_name);
         }
         Err(Failure::new(
             EXIT_DEVICE,
-            format!("no ASIO device named {name:?} (ASIO devices: {asio_names:?})"),
+            format!("no {host_api} output device named {name:?} ({host_api} output devices: {candidates:?})"),
         ))
     }
 }
@@ -188,6 +198,8 @@ fn list(session: &Session) {
 
 struct PlayOptions {
     device: String,
+    /// PortAudio host API name; "ASIO" unless testing the bench through another API.
+    host_api: String,
     rate: f64,
     frames_per_buffer: u32,
     frequency: f64,
@@ -205,6 +217,7 @@ impl PlayOptions {
     fn take(args: &mut Args) -> Result<PlayOptions, String> {
         let options = PlayOptions {
             device: args.required_text("device")?,
+            host_api: args.text("host-api")?.unwrap_or_else(|| "ASIO".to_string()),
             rate: args.value("rate", 48_000.0)?,
             frames_per_buffer: args.value("frames-per-buffer", 256)?,
             frequency: args.value("freq", 997.0)?,
@@ -329,7 +342,7 @@ unsafe extern "C" fn play_callback(
 
 fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
     let pa = &session.pa;
-    let (device_index, device) = session.find_asio_device(&options.device)?;
+    let (device_index, device) = session.find_device(&options.host_api, &options.device)?;
     if device.max_output_channels < options.channels as i32 {
         return Err(Failure::new(
             EXIT_DEVICE,
@@ -381,6 +394,7 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
         let mut line = JsonObject::new()
             .str("kind", "play")
             .str("device", &options.device)
+            .str("host_api", &options.host_api)
             .num("rate", options.rate)
             .int("frames_per_buffer", options.frames_per_buffer.into())
             .int("channels", options.channels.into())
@@ -444,7 +458,7 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
             std::ptr::null(),
             &parameters,
             options.rate,
-            options.frames_per_buffer.into(),
+            options.frames_per_buffer,
             PA_CLIP_OFF | PA_DITHER_OFF,
             Some(play_callback),
             &*state as *const PlayState as *mut c_void,

@@ -4,8 +4,11 @@
 //! wasio-pa-host list [--portaudio DLL]
 //! wasio-pa-host play --device NAME [--rate 48000] [--frames-per-buffer 256] [--freq 997]
 //!                    [--amplitude 0.5] [--seconds 5] [--channels 2] [--tail-seconds 0.5]
-//!                    [--non-interleaved] [--portaudio DLL]
+//!                    [--non-interleaved] [--suggested-latency S] [--host-api ASIO]
+//!                    [--portaudio DLL]
 //! ```
+//! `--host-api` picks another PortAudio host API (e.g. "Windows WASAPI") to check the bench
+//! itself without a driver.
 //! Output: one JSON object per line on stdout; diagnostics on stderr.
 //! The PortAudio DLL is `--portaudio`, else `$WASIO_PORTAUDIO_DLL`, else
 //! `libportaudio{64,32}bit-asio.dll` next to the executable, else the DLL search path.
@@ -47,8 +50,10 @@ pub const EXIT_DEVICE: i32 = 4;
 pub const EXIT_OPEN: i32 = 5;
 pub const EXIT_STREAM: i32 = 6;
 
-const USAGE: &str = "usage: wasio-pa-host list | play --device NAME [--rate HZ] [--frames-per-buffer N] \
-[--freq HZ] [--amplitude A] [--seconds S] [--channels N] [--tail-seconds S] [--non-interleaved] [--portaudio DLL]";
+const USAGE: &str =
+    "usage: wasio-pa-host list | play --device NAME [--rate HZ] [--frames-per-buffer N] \
+[--freq HZ] [--amplitude A] [--seconds S] [--channels N] [--tail-seconds S] [--non-interleaved] \
+[--suggested-latency S] [--host-api NAME] [--portaudio DLL]";
 
 fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();

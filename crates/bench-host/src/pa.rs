@@ -104,49 +104,60 @@ pub type PaStreamCallback = unsafe extern "C" fn(
     user_data: *mut c_void,
 ) -> c_int;
 
+type NoArgFn = unsafe extern "C" fn() -> PaError;
+type TextFn = unsafe extern "C" fn() -> *const c_char;
+type ErrorTextFn = unsafe extern "C" fn(PaError) -> *const c_char;
+type HostErrorInfoFn = unsafe extern "C" fn() -> *const PaHostErrorInfo;
+type HostApiInfoFn = unsafe extern "C" fn(PaHostApiIndex) -> *const PaHostApiInfo;
+type DeviceInfoFn = unsafe extern "C" fn(PaDeviceIndex) -> *const PaDeviceInfo;
+type OpenStreamFn = unsafe extern "C" fn(
+    *mut *mut PaStream,
+    *const PaStreamParameters,
+    *const PaStreamParameters,
+    f64,
+    c_ulong,
+    PaStreamFlags,
+    Option<PaStreamCallback>,
+    *mut c_void,
+) -> PaError;
+type StreamFn = unsafe extern "C" fn(*mut PaStream) -> PaError;
+type StreamInfoFn = unsafe extern "C" fn(*mut PaStream) -> *const PaStreamInfo;
+type AsioBufferSizesFn = unsafe extern "C" fn(
+    PaDeviceIndex,
+    *mut c_long,
+    *mut c_long,
+    *mut c_long,
+    *mut c_long,
+) -> PaError;
+
 /// The resolved entry points. Function pointers stay valid: the DLL is never unloaded.
 pub struct PortAudio {
-    pub initialize: unsafe extern "C" fn() -> PaError,
-    pub terminate: unsafe extern "C" fn() -> PaError,
-    pub get_version_text: unsafe extern "C" fn() -> *const c_char,
-    pub get_error_text: unsafe extern "C" fn(PaError) -> *const c_char,
-    pub get_last_host_error_info: unsafe extern "C" fn() -> *const PaHostErrorInfo,
-    pub get_host_api_count: unsafe extern "C" fn() -> PaHostApiIndex,
-    pub get_host_api_info: unsafe extern "C" fn(PaHostApiIndex) -> *const PaHostApiInfo,
-    pub get_device_count: unsafe extern "C" fn() -> PaDeviceIndex,
-    pub get_device_info: unsafe extern "C" fn(PaDeviceIndex) -> *const PaDeviceInfo,
-    pub open_stream: unsafe extern "C" fn(
-        *mut *mut PaStream,
-        *const PaStreamParameters,
-        *const PaStreamParameters,
-        f64,
-        c_ulong,
-        PaStreamFlags,
-        Option<PaStreamCallback>,
-        *mut c_void,
-    ) -> PaError,
-    pub start_stream: unsafe extern "C" fn(*mut PaStream) -> PaError,
-    pub stop_stream: unsafe extern "C" fn(*mut PaStream) -> PaError,
-    pub close_stream: unsafe extern "C" fn(*mut PaStream) -> PaError,
-    pub is_stream_active: unsafe extern "C" fn(*mut PaStream) -> PaError,
-    pub get_stream_info: unsafe extern "C" fn(*mut PaStream) -> *const PaStreamInfo,
-    pub asio_get_available_buffer_sizes: unsafe extern "C" fn(
-        PaDeviceIndex,
-        *mut c_long,
-        *mut c_long,
-        *mut c_long,
-        *mut c_long,
-    ) -> PaError,
+    pub initialize: NoArgFn,
+    pub terminate: NoArgFn,
+    pub get_version_text: TextFn,
+    pub get_error_text: ErrorTextFn,
+    pub get_last_host_error_info: HostErrorInfoFn,
+    pub get_host_api_count: NoArgFn,
+    pub get_host_api_info: HostApiInfoFn,
+    pub get_device_count: NoArgFn,
+    pub get_device_info: DeviceInfoFn,
+    pub open_stream: OpenStreamFn,
+    pub start_stream: StreamFn,
+    pub stop_stream: StreamFn,
+    pub close_stream: StreamFn,
+    pub is_stream_active: StreamFn,
+    pub get_stream_info: StreamInfoFn,
+    pub asio_get_available_buffer_sizes: AsioBufferSizesFn,
 }
 
 /// Resolves one export as a function pointer of type `$ty`.
 macro_rules! resolve {
-    ($module:expr, $name:literal) => {{
+    ($module:expr, $name:literal, $ty:ty) => {{
         // SAFETY: the name is a NUL-terminated literal and the module handle is valid.
         let address = unsafe { GetProcAddress($module, PCSTR(concat!($name, "\0").as_ptr())) }
             .ok_or_else(|| format!("{} is missing from the PortAudio DLL", $name))?;
         // SAFETY: the declared signature matches portaudio.h / pa_asio.h for this export.
-        unsafe { std::mem::transmute::<unsafe extern "system" fn() -> isize, _>(address) }
+        unsafe { std::mem::transmute::<unsafe extern "system" fn() -> isize, $ty>(address) }
     }};
 }
 
@@ -158,22 +169,26 @@ impl PortAudio {
         let module: HMODULE = unsafe { LoadLibraryW(&wide) }
             .map_err(|error| format!("cannot load {}: {error}", path.display()))?;
         Ok(PortAudio {
-            initialize: resolve!(module, "Pa_Initialize"),
-            terminate: resolve!(module, "Pa_Terminate"),
-            get_version_text: resolve!(module, "Pa_GetVersionText"),
-            get_error_text: resolve!(module, "Pa_GetErrorText"),
-            get_last_host_error_info: resolve!(module, "Pa_GetLastHostErrorInfo"),
-            get_host_api_count: resolve!(module, "Pa_GetHostApiCount"),
-            get_host_api_info: resolve!(module, "Pa_GetHostApiInfo"),
-            get_device_count: resolve!(module, "Pa_GetDeviceCount"),
-            get_device_info: resolve!(module, "Pa_GetDeviceInfo"),
-            open_stream: resolve!(module, "Pa_OpenStream"),
-            start_stream: resolve!(module, "Pa_StartStream"),
-            stop_stream: resolve!(module, "Pa_StopStream"),
-            close_stream: resolve!(module, "Pa_CloseStream"),
-            is_stream_active: resolve!(module, "Pa_IsStreamActive"),
-            get_stream_info: resolve!(module, "Pa_GetStreamInfo"),
-            asio_get_available_buffer_sizes: resolve!(module, "PaAsio_GetAvailableBufferSizes"),
+            initialize: resolve!(module, "Pa_Initialize", NoArgFn),
+            terminate: resolve!(module, "Pa_Terminate", NoArgFn),
+            get_version_text: resolve!(module, "Pa_GetVersionText", TextFn),
+            get_error_text: resolve!(module, "Pa_GetErrorText", ErrorTextFn),
+            get_last_host_error_info: resolve!(module, "Pa_GetLastHostErrorInfo", HostErrorInfoFn),
+            get_host_api_count: resolve!(module, "Pa_GetHostApiCount", NoArgFn),
+            get_host_api_info: resolve!(module, "Pa_GetHostApiInfo", HostApiInfoFn),
+            get_device_count: resolve!(module, "Pa_GetDeviceCount", NoArgFn),
+            get_device_info: resolve!(module, "Pa_GetDeviceInfo", DeviceInfoFn),
+            open_stream: resolve!(module, "Pa_OpenStream", OpenStreamFn),
+            start_stream: resolve!(module, "Pa_StartStream", StreamFn),
+            stop_stream: resolve!(module, "Pa_StopStream", StreamFn),
+            close_stream: resolve!(module, "Pa_CloseStream", StreamFn),
+            is_stream_active: resolve!(module, "Pa_IsStreamActive", StreamFn),
+            get_stream_info: resolve!(module, "Pa_GetStreamInfo", StreamInfoFn),
+            asio_get_available_buffer_sizes: resolve!(
+                module,
+                "PaAsio_GetAvailableBufferSizes",
+                AsioBufferSizesFn
+            ),
         })
     }
 

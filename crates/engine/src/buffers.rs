@@ -137,6 +137,7 @@ mod tests {
                 let p = b.pointer(ch, half) as usize;
                 assert_eq!(p % 64, 0);
                 pointers.push(p);
+                // SAFETY: the test is the only user of these buffers.
                 assert!(unsafe { b.half(ch, half) }.iter().all(|&x| x == 0));
             }
         }
@@ -155,8 +156,10 @@ mod tests {
     #[test]
     fn clear_silences_what_the_host_wrote() {
         let b = HostBuffers::new(1, 16, 4).unwrap();
+        // SAFETY: the test is the only user of these buffers.
         unsafe { b.half_mut(0, 1) }.fill(0x55);
         b.clear();
+        // SAFETY: the test is the only user of these buffers.
         assert!(unsafe { b.half(0, 1) }.iter().all(|&x| x == 0));
     }
 }

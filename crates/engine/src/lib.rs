@@ -15,6 +15,7 @@
 //! - [`config`]: the Wasio.toml model, parser and watcher.
 //! - [`hresult`]: HRESULT names for messages.
 //! - [`log`]: the log: background writer, wait-free records from the audio thread.
+//! - [`drift`]: clock-drift compensation between two devices (rubato + a PI fill controller).
 //! - [`sim`]: a simulated output device for native tests of the whole driver.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
@@ -24,6 +25,7 @@ pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod convert;
+pub mod drift;
 pub mod driver;
 pub mod error;
 pub mod format;

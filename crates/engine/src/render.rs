@@ -246,6 +246,7 @@ mod tests {
         fn buffer_switch(&mut self, timing: &SwitchTiming) {
             let frames = self.buffers.frames();
             for ch in 0..self.buffers.channels() {
+                // SAFETY: the host owns this half during its buffer switch.
                 let half = unsafe { self.buffers.half_mut(ch, timing.half) };
                 for i in 0..frames {
                     let v = (self.next_value + i as u64) as f32 + ch as f32 * 0.25;

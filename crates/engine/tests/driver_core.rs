@@ -60,6 +60,7 @@ unsafe extern "C" fn buffer_switch_time_info(
     _direct: AsioBool,
 ) -> *mut AsioTime {
     host_fill(half);
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     let t = unsafe { &*time };
     let info = t.time_info;
     LAST_POSITION.store(info.sample_position.to_u64(), Ordering::SeqCst);
@@ -141,7 +142,9 @@ fn host() -> Host {
 
 fn error_text(d: &DriverCore) -> String {
     let mut buf = [0 as c_char; 124];
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     unsafe { d.get_error_message(buf.as_mut_ptr()) };
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     unsafe { CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()
         .into_owned()
@@ -157,6 +160,7 @@ fn create(d: &DriverCore, channels: &[i32], size: i32) -> (AsioError, Vec<AsioBu
         })
         .collect();
     let cb = callbacks();
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     let code = unsafe { d.create_buffers(infos.as_mut_ptr(), infos.len() as i32, size, &cb) };
     if code == ASE_OK {
         BUFFER_SIZE.store(size as u64, Ordering::SeqCst);
@@ -191,10 +195,12 @@ fn a_host_session_from_init_to_dispose() {
     let d = &h.driver;
     assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
     let (mut ins, mut outs) = (-1, -1);
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     assert_eq!(unsafe { d.get_channels(&mut ins, &mut outs) }, ASE_OK);
     assert_eq!((ins, outs), (0, 2));
     let (mut min, mut max, mut pref, mut gran) = (0, 0, 0, 0);
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_buffer_size(&mut min, &mut max, &mut pref, &mut gran) },
         ASE_OK
     );
@@ -202,11 +208,14 @@ fn a_host_session_from_init_to_dispose() {
     assert_eq!(d.can_sample_rate(48_000.0), ASE_OK);
     assert_eq!(d.can_sample_rate(22_050.0), ASE_NO_CLOCK);
     let mut rate = 0.0;
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     assert_eq!(unsafe { d.get_sample_rate(&mut rate) }, ASE_OK);
     assert_eq!(rate, 48_000.0);
     let mut name = [0 as c_char; 32];
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     unsafe { d.get_driver_name(name.as_mut_ptr()) };
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { CStr::from_ptr(name.as_ptr()) }.to_str().unwrap(),
         "Wasio"
     );
@@ -220,7 +229,9 @@ fn a_host_session_from_init_to_dispose() {
     for (ch, expected) in [(0, "Front Left"), (1, "Front Right")] {
         let mut info = AsioChannelInfo::zeroed();
         info.channel = ch;
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         assert_eq!(unsafe { d.get_channel_info(&mut info) }, ASE_OK);
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         let name = unsafe { CStr::from_ptr(info.name.as_ptr()) }
             .to_str()
             .unwrap()
@@ -231,14 +242,17 @@ fn a_host_session_from_init_to_dispose() {
     }
     // Latency: device buffer (1440), plus one block while the host does not call outputReady.
     let (mut lin, mut lout) = (0, 0);
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     assert_eq!(unsafe { d.get_latencies(&mut lin, &mut lout) }, ASE_OK);
     assert_eq!((lin, lout), (0, 1440 + 441));
     assert_eq!(d.output_ready(), ASE_OK);
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     assert_eq!(unsafe { d.get_latencies(&mut lin, &mut lout) }, ASE_OK);
     assert_eq!(lout, 1440);
 
     let (mut pos, mut stamp) = (AsioSamples::default(), AsioTimeStamp::default());
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_sample_position(&mut pos, &mut stamp) },
         ASE_SP_NOT_ADVANCING
     );
@@ -247,6 +261,7 @@ fn a_host_session_from_init_to_dispose() {
     assert_eq!(d.state(), DriverState::Running);
     wait_for_switches(30);
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_sample_position(&mut pos, &mut stamp) },
         ASE_OK
     );
@@ -254,6 +269,7 @@ fn a_host_session_from_init_to_dispose() {
     assert_eq!(p1 % 441, 0);
     wait_for_switches(SWITCHES.load(Ordering::SeqCst) + 10);
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_sample_position(&mut pos, &mut stamp) },
         ASE_OK
     );
@@ -299,6 +315,7 @@ fn calls_out_of_order_are_refused_with_words() {
     let h = host();
     let d = &h.driver;
     let (mut a, mut b) = (0, 0);
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     assert_eq!(unsafe { d.get_channels(&mut a, &mut b) }, ASE_INVALID_MODE);
     assert!(error_text(d).contains("init first"), "{}", error_text(d));
     assert_eq!(d.start(), ASE_INVALID_MODE);
@@ -313,6 +330,7 @@ fn calls_out_of_order_are_refused_with_words() {
     );
     let (mut pos, mut stamp) = (AsioSamples::default(), AsioTimeStamp::default());
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_sample_position(&mut pos, &mut stamp) },
         ASE_INVALID_MODE
     );
@@ -343,6 +361,7 @@ fn null_pointers_and_absurd_arguments_are_refused() {
     assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
     let null = std::ptr::null_mut();
     let mut x = 0;
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     unsafe {
         assert_eq!(d.get_channels(null, &mut x), ASE_INVALID_PARAMETER);
         assert_eq!(d.get_latencies(&mut x, null), ASE_INVALID_PARAMETER);
@@ -382,6 +401,7 @@ fn null_pointers_and_absurd_arguments_are_refused() {
         let mut info = AsioChannelInfo::zeroed();
         info.channel = channel;
         assert_eq!(
+            // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
             unsafe { d.get_channel_info(&mut info) },
             ASE_INVALID_PARAMETER
         );
@@ -390,6 +410,7 @@ fn null_pointers_and_absurd_arguments_are_refused() {
     let mut input = AsioChannelInfo::zeroed();
     input.is_input = ASIO_TRUE;
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_channel_info(&mut input) },
         ASE_INVALID_PARAMETER
     );
@@ -412,10 +433,12 @@ fn null_pointers_and_absurd_arguments_are_refused() {
         buffer_switch_time_info: None,
     };
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.create_buffers(no_callbacks.as_mut_ptr(), 1, 256, &empty) },
         ASE_INVALID_PARAMETER
     );
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.create_buffers(no_callbacks.as_mut_ptr(), 0, 256, &callbacks()) },
         ASE_INVALID_PARAMETER
     );
@@ -424,11 +447,13 @@ fn null_pointers_and_absurd_arguments_are_refused() {
     let mut clocks = [AsioClockSource::zeroed(); 2];
     let mut n = 0;
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_clock_sources(clocks.as_mut_ptr(), &mut n) },
         ASE_INVALID_PARAMETER
     );
     n = 2;
     assert_eq!(
+        // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
         unsafe { d.get_clock_sources(clocks.as_mut_ptr(), &mut n) },
         ASE_OK
     );
@@ -447,6 +472,7 @@ fn sample_rates_follow_the_device() {
     assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
     assert_eq!(d.set_sample_rate(96_000.0), ASE_OK);
     let (mut min, mut max, mut pref, mut gran) = (0, 0, 0, 0);
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     unsafe { d.get_buffer_size(&mut min, &mut max, &mut pref, &mut gran) };
     assert_eq!(
         pref, 960,
@@ -583,7 +609,9 @@ fn error_messages_fit_the_hosts_buffer() {
         "é".repeat(200),
     ));
     let mut buf = [0x7f as c_char; 200];
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     unsafe { d.get_error_message(buf.as_mut_ptr()) };
+    // SAFETY: every pointer is a live local (or deliberately null, which the driver must refuse).
     let text = unsafe { CStr::from_ptr(buf.as_ptr()) };
     assert!(text.to_bytes().len() <= 123);
     assert!(text.to_str().is_ok(), "cut inside a character");

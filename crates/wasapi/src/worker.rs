@@ -40,8 +40,10 @@ use windows::Win32::System::Threading::{
     TIMER_ALL_ACCESS,
 };
 
-/// A device that delivers no event for this long is considered gone.
+/// How long one wait for the audio event lasts before the device is asked whether it lives.
 const EVENT_TIMEOUT_MS: u32 = 2000;
+/// A device that answers but delivers no event for this many waits in a row is gone.
+const MAX_SILENT_WAITS: u32 = 5;
 
 type Reply<T> = Sender<Result<T, BackendError>>;
 
@@ -249,7 +251,7 @@ impl RtFailure {
     fn into_error(self) -> BackendError {
         match self.hresult {
             Some(hr) => BackendError::from_hresult(self.step, hr),
-            None => BackendError::new(self.step, "no audio event for 2 s: the device stopped"),
+            None => BackendError::new(self.step, "no audio event for 10 s: the device stopped"),
         }
     }
 }
@@ -685,22 +687,39 @@ fn run_render_loop(
     let buffer_frames = config.device_buffer_frames as u32;
     let rate = config.sample_rate;
     // A timer always fires: a device that stopped shows as a padding that never moves for
-    // as long as an event-driven device may stay silent. (The timer ticks at half a period.)
+    // as long as an event-driven device may stay silent (10 s). The timer ticks at half a
+    // period.
     let event_driven = poll_period_frames.is_none();
     let tick_ms = poll_period_frames.map_or(EVENT_TIMEOUT_MS, |frames| {
         (frames_to_hns(frames, rate as u32) / 20_000).max(1) as u32
     });
-    let max_idle_ticks = (EVENT_TIMEOUT_MS / tick_ms).max(1);
+    let max_idle_ticks = (EVENT_TIMEOUT_MS * MAX_SILENT_WAITS / tick_ms).max(1);
     let mut idle_ticks = 0u32;
+    let mut silent_waits = 0u32;
     loop {
         // SAFETY: both handles stay open for the whole loop.
         let woke = unsafe { WaitForMultipleObjects(&handles, false, EVENT_TIMEOUT_MS) };
         if woke == WAIT_TIMEOUT {
-            return Some(RtFailure {
-                step: "waiting for the audio event",
-                hresult: None,
-            });
+            // A slow event is not a dead device: ask the client. An error ends the stream
+            // (a vanished device answers AUDCLNT_E_DEVICE_INVALIDATED); otherwise keep
+            // waiting, and give up only when the device stays silent for a long time.
+            // SAFETY: plain COM call on the running client.
+            if let Err(e) = unsafe { live.client.GetCurrentPadding() } {
+                return Some(RtFailure::from(
+                    "IAudioClient::GetCurrentPadding (no audio event)",
+                    e,
+                ));
+            }
+            silent_waits += 1;
+            if silent_waits >= MAX_SILENT_WAITS {
+                return Some(RtFailure {
+                    step: "waiting for the audio event",
+                    hresult: None,
+                });
+            }
+            continue;
         }
+        silent_waits = 0;
         if woke.0 == WAIT_OBJECT_0.0 + 1 {
             return None;
         }
