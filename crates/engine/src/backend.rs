@@ -153,7 +153,13 @@ pub trait Backend: Send + Sync {
     fn supports_rate(&self, rate: u32) -> Result<bool, BackendError>;
     /// The mode and format a stream at `rate` would open in, by trial (nothing stays open).
     /// Fails with every mode's refusal when none opens.
-    fn probe_output(&self, mode: Mode, rate: u32) -> Result<OutputPlan, BackendError>;
+    /// `preferred`: the exclusive format to try first.
+    fn probe_output(
+        &self,
+        mode: Mode,
+        rate: u32,
+        preferred: Option<DeviceFormat>,
+    ) -> Result<OutputPlan, BackendError>;
     /// Opens (initializes, does not start) the output stream, replacing any open one.
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError>;
     /// Starts streaming. `deferred_output`: the host does not call outputReady.

@@ -17,10 +17,10 @@ use crate::backend::{
 use crate::buffers::HostBuffers;
 use crate::channels::{channel_names, to_asio_name};
 use crate::clock::PositionCell;
-use crate::config::Mode;
+use crate::config::{Mode, SampleTypeChoice};
 use crate::convert::HostSampleType;
 use crate::error::{DriverError, DriverResult};
-use crate::modes::{exclusive_event_sizes, host_type_for};
+use crate::modes::{exclusive_event_sizes, host_type_for_choice, preferred_exclusive_format};
 use crate::render::{output_latency_frames, SwitchHandler, SwitchTiming};
 use crate::rt_guard;
 use crate::sizes::BufferSizeRange;
@@ -42,6 +42,13 @@ pub const MIN_SAMPLE_RATE: f64 = 8_000.0;
 pub const MAX_SAMPLE_RATE: f64 = 768_000.0;
 /// `getErrorMessage` writes at most this many bytes, NUL included.
 pub const ERROR_MESSAGE_CAPACITY: usize = 124;
+
+/// Wasio's own `future` selector: writes the output mode in effect, with the reason each
+/// better mode was refused, as a NUL-terminated string into the
+/// [`MODE_STATUS_BYTES`]-byte buffer `opt` points to ("WAS" + 1; no ASIO selector is near).
+pub const FUTURE_WASIO_MODE_STATUS: i32 = 0x5741_5301;
+/// Size of the buffer [`FUTURE_WASIO_MODE_STATUS`] writes.
+pub const MODE_STATUS_BYTES: usize = 1024;
 
 /// `getDriverVersion`: major × 10000 + minor × 100 + patch.
 pub fn driver_version_number() -> i32 {
@@ -181,6 +188,8 @@ struct Inner {
     sample_rate: u32,
     /// The mode asked for (`output.mode`).
     requested_mode: Mode,
+    /// The sample type asked for (`output.sample_type`).
+    sample_type_choice: SampleTypeChoice,
     /// What a stream at `sample_rate` opens in (found at init and on rate changes).
     plan: Option<OutputPlan>,
     /// Rates asked about, with the plan found (answers while running come from here).
@@ -213,6 +222,27 @@ pub struct DriverCore {
 
 impl DriverCore {
     pub fn new(make_backend: BackendFactory) -> Self {
+        let core = Self::without_overrides(make_backend);
+        core.apply_env_overrides();
+        core
+    }
+
+    /// Stop-gap until Wasio.toml reaches the driver: the Wine tests force the output mode and
+    /// sample type with `WASIO_OUTPUT_MODE` and `WASIO_SAMPLE_TYPE` (Wasio.toml keywords).
+    /// Unset (as everywhere but in the tests), nothing changes.
+    fn apply_env_overrides(&self) {
+        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(mode) = read("WASIO_OUTPUT_MODE").and_then(|v| v.parse::<Mode>().ok()) {
+            self.set_mode(mode);
+        }
+        if let Some(choice) =
+            read("WASIO_SAMPLE_TYPE").and_then(|v| v.parse::<SampleTypeChoice>().ok())
+        {
+            self.set_sample_type_choice(choice);
+        }
+    }
+
+    fn without_overrides(make_backend: BackendFactory) -> Self {
         Self {
             make_backend,
             inner: Mutex::new(Inner {
@@ -221,6 +251,7 @@ impl DriverCore {
                 output: None,
                 sample_rate: 0,
                 requested_mode: Mode::Auto,
+                sample_type_choice: SampleTypeChoice::Native,
                 plan: None,
                 rate_answers: Vec::new(),
                 sizes: BufferSizeRange::decoupled(480),
@@ -286,6 +317,15 @@ impl DriverCore {
         }
     }
 
+    /// Sets the ASIO sample type choice (`output.sample_type`); applies from the next `init`.
+    pub fn set_sample_type_choice(&self, choice: SampleTypeChoice) {
+        let mut inner = lock(&self.inner);
+        if inner.sample_type_choice != choice {
+            inner.sample_type_choice = choice;
+            inner.rate_answers.clear();
+        }
+    }
+
     /// The mode the output is in (or would open in), with the reason each better mode was
     /// refused, e.g. for the CLI and the log.
     pub fn mode_status(&self) -> Option<String> {
@@ -311,7 +351,8 @@ impl DriverCore {
         // The buffers' sample type cannot change under the host: it stays until
         // disposeBuffers (conversion keeps it correct meanwhile).
         if inner.prepared.is_none() {
-            inner.host_sample_type = host_type_for(plan.mode, plan.format.encoding);
+            inner.host_sample_type =
+                host_type_for_choice(inner.sample_type_choice, plan.mode, plan.format.encoding);
         }
         let rate = inner.sample_rate;
         if !inner.rate_answers.iter().any(|(r, _)| *r == rate) {
@@ -352,8 +393,9 @@ impl DriverCore {
             ) as u32);
             inner.output = Some(output);
             let rate = inner.sample_rate;
+            let preferred = preferred_exclusive_format(inner.sample_type_choice);
             let plan = backend
-                .probe_output(inner.requested_mode, rate)
+                .probe_output(inner.requested_mode, rate, preferred)
                 .map_err(|e| {
                     if e.is_device_lost() {
                         backend_error("opening the output", e)
@@ -560,7 +602,8 @@ impl DriverCore {
             .backend
             .clone()
             .ok_or_else(|| DriverError::not_present("no device"))?;
-        let answer = match backend.probe_output(inner.requested_mode, rate) {
+        let preferred = preferred_exclusive_format(inner.sample_type_choice);
+        let answer = match backend.probe_output(inner.requested_mode, rate, preferred) {
             Ok(plan) => Some(plan),
             Err(e) if e.is_device_lost() => {
                 return Err(backend_error("checking the sample rate", e))
@@ -930,7 +973,11 @@ impl DriverCore {
             positions: self.positions.clone(),
             handler: Box::new(handler),
             mode: inner.requested_mode,
-            preferred_format: inner.plan.as_ref().map(|p| p.format.encoding),
+            preferred_format: inner
+                .plan
+                .as_ref()
+                .map(|p| p.format.encoding)
+                .or(preferred_exclusive_format(inner.sample_type_choice)),
         };
         backend
             .open_output(request)
@@ -977,7 +1024,8 @@ impl DriverCore {
             }
             inner.prepared = None;
             if let Some(plan) = &inner.plan {
-                inner.host_sample_type = host_type_for(plan.mode, plan.format.encoding);
+                inner.host_sample_type =
+                    host_type_for_choice(inner.sample_type_choice, plan.mode, plan.format.encoding);
             }
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
@@ -1043,6 +1091,21 @@ impl DriverCore {
         let inner = lock(&self.inner);
         match selector {
             future::CAN_TIME_INFO => ASE_SUCCESS,
+            FUTURE_WASIO_MODE_STATUS if !opt.is_null() => {
+                let status = match (&inner.prepared, &inner.plan) {
+                    (Some(p), _) => p.info.mode_report.to_string(),
+                    (None, Some(plan)) => plan.report.to_string(),
+                    _ => return ASE_NOT_PRESENT,
+                };
+                let bytes = status.as_bytes();
+                let n = bytes.len().min(MODE_STATUS_BYTES - 1);
+                // SAFETY: the selector defines `opt` as MODE_STATUS_BYTES writable bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), opt as *mut u8, n);
+                    *(opt as *mut u8).add(n) = 0;
+                }
+                ASE_SUCCESS
+            }
             future::GET_INTERNAL_BUFFER_SAMPLES => match (&inner.prepared, opt.is_null()) {
                 (Some(p), false) => {
                     let buffered = self.output_latency(&inner).saturating_sub(p.block_frames);

@@ -13,7 +13,7 @@
 //! - [`host_type_for`]: the ASIO sample type that makes exclusive mode bit-perfect.
 
 use crate::backend::BackendError;
-use crate::config::Mode;
+use crate::config::{Mode, SampleTypeChoice};
 use crate::convert::{DeviceFormat, HostSampleType};
 use crate::format::StreamFormat;
 use crate::sizes::{BufferSizeRange, MAX_BUFFER_FRAMES, MIN_BUFFER_FRAMES};
@@ -336,6 +336,37 @@ pub fn exclusive_event_sizes(
     }
 }
 
+/// The exclusive format to try first for a `sample_type` setting (`native`: none, the
+/// richest the device takes).
+pub fn preferred_exclusive_format(choice: SampleTypeChoice) -> Option<DeviceFormat> {
+    match choice {
+        SampleTypeChoice::Int16 => Some(DeviceFormat::Int16),
+        SampleTypeChoice::Int24 => Some(DeviceFormat::Int24Packed),
+        SampleTypeChoice::Int32 => Some(DeviceFormat::Int32),
+        SampleTypeChoice::Int32Lsb24 => Some(DeviceFormat::Int24In32),
+        SampleTypeChoice::Float32 => Some(DeviceFormat::Float32),
+        _ => None,
+    }
+}
+
+/// The ASIO sample type for a `sample_type` setting: `native` is [`host_type_for`] the
+/// stream; any other choice is what it names (converted to the device when it differs).
+pub fn host_type_for_choice(
+    choice: SampleTypeChoice,
+    mode: StreamMode,
+    device: DeviceFormat,
+) -> HostSampleType {
+    match choice {
+        SampleTypeChoice::Native => host_type_for(mode, device),
+        SampleTypeChoice::Float32 => HostSampleType::Float32Lsb,
+        SampleTypeChoice::Float64 => HostSampleType::Float64Lsb,
+        SampleTypeChoice::Int16 => HostSampleType::Int16Lsb,
+        SampleTypeChoice::Int24 => HostSampleType::Int24Lsb,
+        SampleTypeChoice::Int32 => HostSampleType::Int32Lsb,
+        SampleTypeChoice::Int32Lsb24 => HostSampleType::Int32Lsb24,
+    }
+}
+
 /// The ASIO sample type for a stream: the device's own format in exclusive mode (the host
 /// writes device samples, copied bit for bit), 32-bit float in shared mode (the mixer's
 /// format).
@@ -550,5 +581,22 @@ mod tests {
             assert_eq!(host_type_for(StreamMode::ExclusiveEvent, device), host);
             assert_eq!(host_type_for(StreamMode::Shared, device), Float32Lsb);
         }
+        assert_eq!(
+            host_type_for_choice(SampleTypeChoice::Int16, StreamMode::Shared, Float32),
+            Int16Lsb
+        );
+        assert_eq!(
+            host_type_for_choice(
+                SampleTypeChoice::Native,
+                StreamMode::ExclusivePoll,
+                Int24Packed
+            ),
+            Int24Lsb
+        );
+        assert_eq!(
+            preferred_exclusive_format(SampleTypeChoice::Int24),
+            Some(Int24Packed)
+        );
+        assert_eq!(preferred_exclusive_format(SampleTypeChoice::Native), None);
     }
 }

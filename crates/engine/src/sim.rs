@@ -274,8 +274,13 @@ impl Backend for SimulatedBackend {
         Ok(self.spec.supported_rates.contains(&rate))
     }
 
-    fn probe_output(&self, mode: Mode, rate: u32) -> Result<OutputPlan, BackendError> {
-        let n = self.negotiate(mode, rate, None, None)?;
+    fn probe_output(
+        &self,
+        mode: Mode,
+        rate: u32,
+        preferred: Option<DeviceFormat>,
+    ) -> Result<OutputPlan, BackendError> {
+        let n = self.negotiate(mode, rate, None, preferred)?;
         Ok(OutputPlan {
             mode: n.mode,
             format: n.format,

@@ -450,3 +450,38 @@ fn stop_and_dispose_release_the_endpoint() {
     assert_eq!(d.dispose_buffers(), ASE_OK);
     assert!(!held(), "disposeBuffers while running releases it too");
 }
+
+#[test]
+fn the_mode_status_reaches_hosts_through_future() {
+    use wasio_engine::driver::{FUTURE_WASIO_MODE_STATUS, MODE_STATUS_BYTES};
+    let h = host(SimDeviceSpec::wine_alsa(), Mode::Auto);
+    let d = &h.driver;
+    let mut text = vec![0u8; MODE_STATUS_BYTES];
+    // SAFETY: the selector takes MODE_STATUS_BYTES bytes.
+    let before = unsafe { d.future(FUTURE_WASIO_MODE_STATUS, text.as_mut_ptr().cast()) };
+    assert_eq!(before, ASE_NOT_PRESENT, "nothing is known before init");
+    assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
+    // SAFETY: as above.
+    let code = unsafe { d.future(FUTURE_WASIO_MODE_STATUS, text.as_mut_ptr().cast()) };
+    assert_eq!(code, ASE_SUCCESS);
+    let status = CStr::from_bytes_until_nul(&text).unwrap().to_str().unwrap();
+    assert!(status.starts_with("exclusive, polling"), "{status}");
+    assert!(status.contains("AUDCLNT_E_DEVICE_IN_USE"), "{status}");
+    // SAFETY: null opt is refused, not written.
+    assert_eq!(
+        unsafe { d.future(FUTURE_WASIO_MODE_STATUS, std::ptr::null_mut()) },
+        ASE_NOT_PRESENT
+    );
+}
+
+#[test]
+fn a_sample_type_setting_picks_the_exclusive_format() {
+    let h = host(SimDeviceSpec::exclusive_capable(), Mode::ExclusivePoll);
+    let d = &h.driver;
+    d.set_sample_type_choice(wasio_engine::config::SampleTypeChoice::Int16);
+    assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
+    assert_eq!(sample_type_of(d), ST_INT16);
+    let played = run_counter(&h, 300, 30);
+    assert!(assert_counter_played(&played, DeviceFormat::Int16, 2) >= 20 * 300);
+    assert_eq!(d.dispose_buffers(), ASE_OK);
+}

@@ -19,7 +19,7 @@ use wasio_engine::backend::{
 use wasio_engine::buffers::HostBuffers;
 use wasio_engine::clock::{ClockReading, PositionCell};
 use wasio_engine::config::Mode;
-use wasio_engine::convert::{host_to_device, HostSampleType};
+use wasio_engine::convert::{host_to_device, DeviceFormat, HostSampleType};
 use wasio_engine::format::{frames_to_hns, StreamFormat};
 use wasio_engine::modes::StreamMode;
 use wasio_engine::period::PeriodRenderer;
@@ -50,7 +50,7 @@ type Reply<T> = Sender<Result<T, BackendError>>;
 enum Command {
     DescribeOutput(Reply<EndpointInfo>),
     SupportsRate(u32, Reply<bool>),
-    ProbeOutput(Mode, u32, Reply<OutputPlan>),
+    ProbeOutput(Mode, u32, Option<DeviceFormat>, Reply<OutputPlan>),
     OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
     Start(bool, Reply<()>),
     Stop(Reply<StreamReport>),
@@ -145,8 +145,13 @@ impl Backend for DeviceWorker {
         self.ask(|reply| Command::SupportsRate(rate, reply))
     }
 
-    fn probe_output(&self, mode: Mode, rate: u32) -> Result<OutputPlan, BackendError> {
-        self.ask(|reply| Command::ProbeOutput(mode, rate, reply))
+    fn probe_output(
+        &self,
+        mode: Mode,
+        rate: u32,
+        preferred: Option<DeviceFormat>,
+    ) -> Result<OutputPlan, BackendError> {
+        self.ask(|reply| Command::ProbeOutput(mode, rate, preferred, reply))
     }
 
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
@@ -270,8 +275,8 @@ impl Worker {
                 Command::SupportsRate(rate, reply) => {
                     let _ = reply.send(self.supports_rate(rate));
                 }
-                Command::ProbeOutput(mode, rate, reply) => {
-                    let _ = reply.send(probe_output(mode, rate));
+                Command::ProbeOutput(mode, rate, preferred, reply) => {
+                    let _ = reply.send(probe_output(mode, rate, preferred));
                 }
                 Command::OpenOutput(request, reply) => {
                     self.stream = None;
@@ -591,7 +596,11 @@ impl Renderer {
 }
 
 /// The plan a stream would get, by opening and releasing a trial client.
-fn probe_output(mode: Mode, rate: u32) -> Result<OutputPlan, BackendError> {
+fn probe_output(
+    mode: Mode,
+    rate: u32,
+    preferred_format: Option<DeviceFormat>,
+) -> Result<OutputPlan, BackendError> {
     let device = default_endpoint(eRender)?;
     let (endpoint, _) = describe(&device)?;
     let opened = open_render_client(
@@ -601,7 +610,7 @@ fn probe_output(mode: Mode, rate: u32) -> Result<OutputPlan, BackendError> {
             mode,
             rate,
             block_frames: None,
-            preferred_format: None,
+            preferred_format,
         },
     )?;
     Ok(opened.plan())
