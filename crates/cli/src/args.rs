@@ -10,7 +10,7 @@ use std::fmt;
 pub const DEFAULT_DRIVER: &str = "Wasio";
 
 /// A parsed command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// `wasio drivers [--json]`: list the registered ASIO drivers.
     Drivers { json: bool },
@@ -18,6 +18,13 @@ pub enum Command {
     Info { driver: String, json: bool },
     /// `wasio misuse [--driver NAME]`: call a driver the wrong way and check its answers.
     Misuse { driver: String },
+    /// `wasio rates [--driver NAME] [--rates R,R,…] [--seconds S]`: show the output mode,
+    /// stream silence and switch the sample rate while running, S seconds at each rate.
+    Rates {
+        driver: String,
+        rates: Vec<f64>,
+        seconds: f64,
+    },
     /// `wasio register <dll>`: call the DLL's `DllRegisterServer`.
     Register { dll: String },
     /// `wasio unregister <dll>`: call the DLL's `DllUnregisterServer`.
@@ -46,6 +53,8 @@ commands:
   drivers [--json]                 list the ASIO drivers registered on this machine
   info [--driver NAME] [--json]    open a driver and print what it reports
   misuse [--driver NAME]           call a driver the wrong way, check every answer
+  rates [--driver NAME] [--rates 44100,48000,96000] [--seconds 2]
+                                   show the output mode, stream, switch rates while running
   register <dll>                   call DllRegisterServer of a driver DLL
   unregister <dll>                 call DllUnregisterServer of a driver DLL
   help                             this text
@@ -86,6 +95,30 @@ where
             options.no_positionals()?;
             Ok(Command::Misuse {
                 driver: options.driver(),
+            })
+        }
+        "rates" => {
+            let options = Options::parse(&rest, &[], &["--driver", "--rates", "--seconds"])?;
+            options.no_positionals()?;
+            let rates = options
+                .value("--rates")
+                .unwrap_or("44100,48000,96000")
+                .split(',')
+                .map(|r| r.trim().parse::<f64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| UsageError("--rates: expected numbers separated by commas".into()))?;
+            let seconds = match options.value("--seconds") {
+                None => 2.0,
+                Some(text) => text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| (0.1..=60.0).contains(s))
+                    .ok_or_else(|| UsageError("--seconds: a number from 0.1 to 60".into()))?,
+            };
+            Ok(Command::Rates {
+                driver: options.driver(),
+                rates,
+                seconds,
             })
         }
         "register" | "unregister" => {
@@ -163,6 +196,13 @@ impl Options {
 
     fn has(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
+    }
+
+    fn value(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
     }
 
     fn driver(&self) -> String {
@@ -272,5 +312,39 @@ mod tests {
         for (args, message) in cases {
             assert_eq!(p(args), Err(UsageError(message.to_string())), "{args:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod rates_tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(
+            parse(["rates"]),
+            Ok(Command::Rates {
+                driver: DEFAULT_DRIVER.into(),
+                rates: vec![44_100.0, 48_000.0, 96_000.0],
+                seconds: 2.0
+            })
+        );
+        assert_eq!(
+            parse([
+                "rates",
+                "--rates",
+                "48000,44100",
+                "--seconds=1",
+                "--driver",
+                "X"
+            ]),
+            Ok(Command::Rates {
+                driver: "X".into(),
+                rates: vec![48_000.0, 44_100.0],
+                seconds: 1.0
+            })
+        );
+        assert!(parse(["rates", "--rates", "fast"]).is_err());
+        assert!(parse(["rates", "--seconds", "0"]).is_err());
     }
 }

@@ -22,6 +22,11 @@ pub fn execute(command: Command) -> i32 {
         Command::Drivers { json } => list(json),
         Command::Info { driver, json } => info(&driver, json),
         Command::Misuse { driver } => crate::misuse::run(&driver),
+        Command::Rates {
+            driver,
+            rates,
+            seconds,
+        } => crate::rates::run(&driver, &rates, seconds),
         Command::Register { dll } => register(&dll, true),
         Command::Unregister { dll } => register(&dll, false),
         Command::Help => 0,

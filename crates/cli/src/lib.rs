@@ -26,6 +26,8 @@ pub mod commands;
 pub mod host;
 #[cfg(windows)]
 pub mod misuse;
+#[cfg(windows)]
+pub mod rates;
 
 use args::Command;
 
