@@ -5,8 +5,11 @@
 //! wasio-pa-host play --device NAME [--rate 48000] [--frames-per-buffer 256] [--freq 997]
 //!                    [--amplitude 0.5] [--seconds 5] [--channels 2] [--tail-seconds 0.5]
 //!                    [--non-interleaved] [--suggested-latency S] [--host-api ASIO]
-//!                    [--portaudio DLL]
+//!                    [--portaudio DLL] [--pattern counter --sample-format int16|int24|int32|float32]
 //! ```
+//! `--pattern counter` writes the counter of `pattern.rs` in `--sample-format` instead of the
+//! tone (PortAudio copies it unchanged when the format is the driver's ASIO sample type), for
+//! bit-exactness tests.
 //! `--host-api` picks another PortAudio host API (e.g. "Windows WASAPI") to check the bench
 //! itself without a driver.
 //! Output: one JSON object per line on stdout; diagnostics on stderr.
@@ -21,6 +24,7 @@
 
 mod args;
 mod json;
+mod pattern;
 mod tone;
 
 #[cfg(windows)]
