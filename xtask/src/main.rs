@@ -17,10 +17,12 @@
 
 mod analysis;
 mod bench;
+mod bench_alsa;
 mod json;
 mod setup;
 mod util;
 mod wine_tests;
+mod wine_tests_exclusive;
 
 use std::process::ExitCode;
 use util::{step, Res};

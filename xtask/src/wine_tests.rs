@@ -344,7 +344,7 @@ pub struct WineTest {
 
 /// Every Wine test, in run order (bench self-tests first, then the driver).
 pub fn all_tests() -> Vec<WineTest> {
-    vec![
+    let mut tests = vec![
         WineTest {
             name: "bench-loopback",
             about: "pacat plays a synthetic 997 Hz tone into wasio_a; parec records it intact",
@@ -405,7 +405,9 @@ pub fn all_tests() -> Vec<WineTest> {
             about: "regsvr32 /u removes the driver from the registry and from PortAudio; registering again brings it back",
             run: unregister_round_trip,
         },
-    ]
+    ];
+    tests.extend(crate::wine_tests_exclusive::tests());
+    tests
 }
 
 /// Bench self-tests only: they need no driver.
