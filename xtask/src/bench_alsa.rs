@@ -25,14 +25,16 @@ pub struct AlsaFileBench<'a> {
 }
 
 impl<'a> AlsaFileBench<'a> {
-    /// Writes the private `~/.asoundrc` for `name` and switches Wine to ALSA.
-    pub fn enter(bench: &'a Bench, name: &str) -> Res<AlsaFileBench<'a>> {
+    /// Writes the private `~/.asoundrc` for `name` and switches Wine to ALSA. `file_format`:
+    /// `raw` (the samples only) or `wav` (with a header that tells the rate the device ran at;
+    /// rewritten each time the device is opened).
+    pub fn enter(bench: &'a Bench, name: &str, file_format: &str) -> Res<AlsaFileBench<'a>> {
         let dir = bench.dir.join("alsa").join(name);
         let home = dir.join("home");
         fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
         let capture = dir.join("capture.raw");
         let _ = fs::remove_file(&capture);
-        fs::write(home.join(".asoundrc"), asoundrc(&capture))
+        fs::write(home.join(".asoundrc"), asoundrc(&capture, file_format))
             .map_err(|e| format!("cannot write .asoundrc: {e}"))?;
         set_wine_audio_driver(bench, "alsa")?;
         detail(&format!(
@@ -132,11 +134,12 @@ pub fn run_windows_with_env(
 
 /// The `~/.asoundrc`: the default PCM writes everything it is given to `capture` (raw, in
 /// the stream's format) and plays it into `null`.
-pub fn asoundrc(capture: &Path) -> String {
+pub fn asoundrc(capture: &Path, file_format: &str) -> String {
     format!(
         "# Written by cargo xtask (bench_alsa.rs): the default device is a file over null.\n\
-         pcm.!default {{\n    type file\n    slave.pcm \"null\"\n    file \"{}\"\n    format \"raw\"\n}}\n",
-        capture.display()
+         pcm.!default {{\n    type file\n    slave.pcm \"null\"\n    file \"{}\"\n    format \"{}\"\n}}\n",
+        capture.display(),
+        file_format
     )
 }
 
@@ -165,7 +168,7 @@ mod tests {
 
     #[test]
     fn asoundrc_declares_a_file_over_null_as_default() {
-        let text = asoundrc(Path::new("/tmp/x/capture.raw"));
+        let text = asoundrc(Path::new("/tmp/x/capture.raw"), "raw");
         assert!(text.contains("pcm.!default"));
         assert!(text.contains("type file"));
         assert!(text.contains("slave.pcm \"null\""));
