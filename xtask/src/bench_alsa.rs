@@ -59,19 +59,17 @@ impl<'a> AlsaFileBench<'a> {
         ]
     }
 
-    /// Runs a Windows program under Wine with the ALSA environment (and `extra_env`).
+    /// Runs a Windows program under Wine with the ALSA environment.
     pub fn run_windows(
         &self,
         label: &str,
         program: impl AsRef<std::ffi::OsStr>,
         args: &[String],
-        extra_env: &[(&str, &str)],
         timeout: Duration,
     ) -> Res<ExeOutput> {
         let env = self.env();
-        let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        all.extend_from_slice(extra_env);
-        run_windows_with_env(self.bench, label, program, args, &all, timeout)
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_windows_with_env(self.bench, label, program, args, &env, timeout)
     }
 
     /// The captured bytes.

@@ -18,11 +18,15 @@
 mod analysis;
 mod bench;
 mod bench_alsa;
+mod impulses;
 mod json;
 mod setup;
 mod util;
 mod wine_tests;
+mod wine_tests_config;
+mod wine_tests_duplex;
 mod wine_tests_exclusive;
+mod wine_tests_tools;
 
 use std::process::ExitCode;
 use util::{step, Res};

@@ -344,7 +344,7 @@ pub struct WineTest {
 
 /// Every Wine test, in run order (bench self-tests first, then the driver).
 pub fn all_tests() -> Vec<WineTest> {
-    let mut tests = vec![
+    vec![
         WineTest {
             name: "bench-loopback",
             about: "pacat plays a synthetic 997 Hz tone into wasio_a; parec records it intact",
@@ -405,9 +405,13 @@ pub fn all_tests() -> Vec<WineTest> {
             about: "regsvr32 /u removes the driver from the registry and from PortAudio; registering again brings it back",
             run: unregister_round_trip,
         },
-    ];
-    tests.extend(crate::wine_tests_exclusive::tests());
-    tests
+    ]
+    .into_iter()
+    .chain(crate::wine_tests_tools::tests())
+    .chain(crate::wine_tests_config::tests())
+    .chain(crate::wine_tests_duplex::tests())
+    .chain(crate::wine_tests_exclusive::tests())
+    .collect()
 }
 
 /// Bench self-tests only: they need no driver.
@@ -987,6 +991,20 @@ pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> 
     let (_, lines) = ctx.list_devices("demo-list")?;
     let device = find_asio_device(&lines, DRIVER_NAME)
         .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
+    step("demo: what the driver reports (`wasio info`)");
+    let info = ctx.bench.run_windows(
+        "demo-info",
+        Bench::windows_path(&ctx.artifacts.cli_exe),
+        &[
+            "info".to_string(),
+            "--driver".to_string(),
+            DRIVER_NAME.to_string(),
+        ],
+        Duration::from_secs(60),
+    )?;
+    for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
+        detail(line);
+    }
     step("demo: what PortAudio's ASIO host sees");
     detail(&format!(
         "device {:?}: {} in / {} out channels, default rate {} Hz",

@@ -6,16 +6,42 @@
 //! formula: sample `k` (interleaved index) holds int16 `k mod 65535 + 1`, int24
 //! `k mod (2^24 − 1) + 1`, int32 `k mod (2^32 − 1) + 1`, float32 `(k mod 2^23 + 1) / 2^24`.
 //!
-//! Until Wasio.toml reaches the driver, the tests pick the sample type with the driver's
-//! stop-gap variables `WASIO_SAMPLE_TYPE` / `WASIO_OUTPUT_MODE` (Wasio.toml keywords).
+//! The sample type and forced modes are set in Wasio.toml (`output.sample_type`,
+//! `output.mode`) in the prefix's profile, removed after each test.
 
 use crate::analysis::Check;
 use crate::bench::{Bench, ExeOutput};
-use crate::bench_alsa::{run_windows_with_env, AlsaFileBench};
+use crate::bench_alsa::AlsaFileBench;
 use crate::json::{self, Json};
 use crate::util::Res;
 use crate::wine_tests::{exit_check, WineContext, WineTest, DRIVER_NAME};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// Wasio.toml in the prefix's `%USERPROFILE%` while it lives.
+struct Config(PathBuf);
+
+impl Config {
+    fn write(bench: &Bench, text: &str) -> Res<Config> {
+        let users = bench.prefix.join("drive_c/users");
+        let profile = std::fs::read_dir(&users)
+            .map_err(|e| format!("cannot list {}: {e}", users.display()))?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.path())
+            .find(|path| path.is_dir() && path.file_name().is_some_and(|n| n != "Public"))
+            .ok_or_else(|| format!("no user profile in {}", users.display()))?;
+        let path = profile.join("Wasio.toml");
+        crate::util::detail(&format!("{}:\n{text}", path.display()));
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(Config(path))
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 pub fn tests() -> Vec<WineTest> {
     vec![
@@ -155,13 +181,15 @@ fn rate_checks(rates: &[Json], paced_sink: bool) -> Vec<Check> {
 fn bit_exact(ctx: &WineContext, format: &str) -> Res<Vec<Check>> {
     let mut checks = vec![register(ctx)?];
     let alsa = AlsaFileBench::enter(ctx.bench, &format!("bit-exact-{format}"), "raw")?;
-    let env = [("WASIO_SAMPLE_TYPE", format)];
+    let _config = Config::write(
+        ctx.bench,
+        &format!("[output]\nsample_type = \"{format}\"\n"),
+    )?;
     // Which mode did auto choose, and why?
     let probe = alsa.run_windows(
         &format!("alsa-{format}-mode"),
         Bench::windows_path(&ctx.artifacts.cli_exe),
         &cli_args(&[RATE], 0.5),
-        &env,
         Duration::from_secs(60),
     )?;
     let (mode, init_error, _) = rates_report(&probe);
@@ -202,7 +230,6 @@ fn bit_exact(ctx: &WineContext, format: &str) -> Res<Vec<Check>> {
         &format!("alsa-{format}-play"),
         Bench::windows_path(&ctx.artifacts.pa_host_exe),
         &args,
-        &env,
         Duration::from_secs_f64(SECONDS + 40.0),
     )?;
     checks.push(exit_check("wasio-pa-host play", &play));
@@ -320,7 +347,6 @@ fn alsa_rates(ctx: &WineContext) -> Res<Vec<Check>> {
         "alsa-rates",
         Bench::windows_path(&ctx.artifacts.cli_exe),
         &cli_args(&RATES, 2.0),
-        &[],
         Duration::from_secs(90),
     )?;
     checks.push(exit_check("wasio rates", &output));
@@ -372,14 +398,14 @@ fn pulse_fallback(ctx: &WineContext) -> Res<Vec<Check>> {
     ));
     checks.extend(rate_checks(&rates, true));
     // Forcing exclusive where it is refused: init fails and says why.
-    let forced = run_windows_with_env(
-        ctx.bench,
+    let config = Config::write(ctx.bench, "[output]\nmode = \"exclusive-poll\"\n")?;
+    let forced = ctx.bench.run_windows(
         "pulse-forced-exclusive",
         &cli,
         &cli_args(&[RATE], 0.5),
-        &[("WASIO_OUTPUT_MODE", "exclusive-poll")],
         Duration::from_secs(60),
     )?;
+    drop(config);
     let (_, init_error, _) = rates_report(&forced);
     checks.push(Check::new(
         "forced exclusive-poll through winepulse",

@@ -4,13 +4,16 @@
 
 use crate::buffers::HostBuffers;
 use crate::clock::PositionCell;
-use crate::config::Mode;
+pub use crate::config::{DeviceSelector, Mode};
 use crate::convert::{DeviceFormat, HostSampleType};
 use crate::format::StreamFormat;
+use crate::log::RtLogProducer;
 use crate::modes::{ModeReport, StreamMode};
 use crate::render::{RenderStats, SwitchHandler};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A failed backend step: which call failed, and its HRESULT by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,8 +92,44 @@ pub trait StreamHandler: SwitchHandler + Send {
     fn stream_failed(&mut self, error: &BackendError);
 }
 
+/// Asks the host for a reset (`kAsioResetRequest`), giving the reason for the log. Callable
+/// from any thread except the real-time loop; it never blocks on the host.
+pub type ResetRequester = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Live counters of a running stream, published by the device thread after each device
+/// event (plain atomic stores, real-time safe) and read by the status writer.
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    switches: AtomicU64,
+    underruns: AtomicU64,
+}
+
+impl StreamCounters {
+    pub fn publish(&self, stats: &RenderStats) {
+        self.switches.store(stats.switches, Ordering::Relaxed);
+        self.underruns.store(stats.underruns, Ordering::Relaxed);
+    }
+
+    /// `(buffer switches, underruns)` of the current run.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.switches.load(Ordering::Relaxed),
+            self.underruns.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Everything needed to open the output stream.
 pub struct OutputRequest {
+    /// The endpoint [`Backend::describe_output`] chose (`EndpointInfo::id`).
+    pub endpoint_id: String,
+    /// How it was chosen; with [`DeviceSelector::FollowDefault`] the backend watches the
+    /// Windows default and calls `request_reset` when it changes while the stream exists.
+    pub device: DeviceSelector,
+    pub mode: Mode,
+    /// WASAPI period and buffer duration overrides (`period_ms`, `buffer_ms`).
+    pub period: Option<Duration>,
+    pub buffer_duration: Option<Duration>,
     pub sample_rate: u32,
     pub block_frames: usize,
     pub buffers: Arc<HostBuffers>,
@@ -99,11 +138,55 @@ pub struct OutputRequest {
     pub routes: Vec<(usize, usize)>,
     pub positions: Arc<PositionCell>,
     pub handler: Box<dyn StreamHandler>,
-    /// The mode asked for (`output.mode`); `auto` walks the chain in [`crate::modes`].
-    pub mode: Mode,
+    /// The audio thread's log: start, stop, underruns, device errors (wait-free pushes).
+    pub rt_log: RtLogProducer,
+    pub counters: Arc<StreamCounters>,
+    pub request_reset: ResetRequester,
     /// The exclusive format to try first: the one the probe found, which fixed the host's
     /// sample type.
     pub preferred_format: Option<DeviceFormat>,
+}
+
+/// How a selector reads in messages: `name "Speakers"`, `the default device`, ….
+pub fn describe_selector(selector: &DeviceSelector) -> String {
+    match selector {
+        DeviceSelector::Default => "the default device".into(),
+        DeviceSelector::FollowDefault => "the default device (followed)".into(),
+        DeviceSelector::Name(name) => format!("name {name:?}"),
+        DeviceSelector::Id(id) => format!("id {id:?}"),
+        DeviceSelector::Regex(regex) => format!("regex {:?}", regex.as_str()),
+    }
+}
+
+/// The first of `endpoints` (friendly name, ID) that a name, ID or regex selector matches,
+/// or an error naming the selector and listing the endpoints that exist.
+pub fn select_endpoint(
+    selector: &DeviceSelector,
+    endpoints: &[(String, String)],
+) -> Result<usize, BackendError> {
+    if let Some(index) = endpoints
+        .iter()
+        .position(|(name, id)| selector.matches(name, id))
+    {
+        return Ok(index);
+    }
+    // Names only: the message must fit ASIO's 124-byte error buffer; IDs are in the log.
+    let listed = if endpoints.is_empty() {
+        "there are no active output devices".to_string()
+    } else {
+        let names: Vec<String> = endpoints
+            .iter()
+            .map(|(name, _)| format!("{name:?}"))
+            .collect();
+        format!("devices: {}", names.join(", "))
+    };
+    Err(BackendError::new(
+        "selecting the output device",
+        format!(
+            "no output device matches {} (Wasio.toml output.device); {listed}",
+            describe_selector(selector)
+        ),
+    ))
 }
 
 /// What a stream would get if opened now: found by opening (and releasing) trial streams
@@ -147,15 +230,16 @@ pub struct StreamReport {
 /// A device thread serving the driver. Calls come from host threads and may block until
 /// the device thread answers; none of them is made from the real-time path.
 pub trait Backend: Send + Sync {
-    /// The default output endpoint and its formats.
-    fn describe_output(&self) -> Result<EndpointInfo, BackendError>;
-    /// Whether the output endpoint can stream at `rate`.
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError>;
-    /// The mode and format a stream at `rate` would open in, by trial (nothing stays open).
-    /// Fails with every mode's refusal when none opens.
+    /// The output endpoint `device` selects and its formats.
+    fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError>;
+    /// Whether the endpoint with this ID can stream at `rate`.
+    fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError>;
+    /// The mode and format a stream at `rate` on this endpoint would open in, by trial
+    /// (nothing stays open). Fails with every mode's refusal when none opens.
     /// `preferred`: the exclusive format to try first.
     fn probe_output(
         &self,
+        endpoint_id: &str,
         mode: Mode,
         rate: u32,
         preferred: Option<DeviceFormat>,

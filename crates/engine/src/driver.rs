@@ -9,22 +9,40 @@
 //! thread to stop (the host's bufferSwitch may call back into the driver meanwhile).
 //! `getSamplePosition` and `outputReady`, which hosts call from inside bufferSwitch, are
 //! lock-free.
+//!
+//! Configuration: every `init` reads Wasio.toml from the profile directory the [`DriverEnv`]
+//! gives (a bad file fails `init` with `file:line:col: key: problem`) and applies the device
+//! selector, mode, channel subset, sample type, starting rate and buffer sizes. From the first
+//! `init` to release, a monitor thread watches the file (a change asks the host for a reset)
+//! and keeps the status file current.
+//!
+//! Logging: one process-wide log ([`crate::log::global`]), started by the first `init` that
+//! finds it enabled. Every call is logged at debug level with its arguments and result
+//! (except the two lock-free calls, which run on the host's audio thread); state changes, the
+//! stream chosen, backend failures and reset requests at info or error level. The audio
+//! thread gets a wait-free [`RtLogProducer`] through the [`OutputRequest`].
 
 use crate::backend::{
-    Backend, BackendError, EndpointInfo, OutputPlan, OutputRequest, StreamHandler, StreamInfo,
-    StreamReport,
+    describe_selector, Backend, BackendError, EndpointInfo, OutputPlan, OutputRequest,
+    ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::channels::{channel_names, to_asio_name};
 use crate::clock::PositionCell;
-use crate::config::{Mode, SampleTypeChoice};
+use crate::config::{
+    default_config_path, ChannelSelection, LogLevel, LogSettings, SampleTypeChoice, Settings,
+};
 use crate::convert::HostSampleType;
+use crate::env::DriverEnv;
 use crate::error::{DriverError, DriverResult};
+use crate::log::{self as wlog, LoggerOptions, RtLogProducer};
 use crate::modes::{exclusive_event_sizes, host_type_for_choice, preferred_exclusive_format};
+use crate::monitor::{Monitor, StatusSource};
 use crate::render::{output_latency_frames, SwitchHandler, SwitchTiming};
 use crate::rt_guard;
-use crate::sizes::BufferSizeRange;
+use crate::sizes::BufferSizePolicy;
 use crate::state::{check_call, AsioCall, DriverState};
+use crate::status::{DriverStatus, StatusFile};
 use asio_abi::{
     future, message, time_flags, AsioBool, AsioBufferInfo, AsioCallbacks, AsioChannelInfo,
     AsioClockSource, AsioError, AsioInternalBufferInfo, AsioIoFormat, AsioSamples, AsioTime,
@@ -32,7 +50,8 @@ use asio_abi::{
     ASIO_TRUE,
 };
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The name hosts list and `getDriverName` returns.
@@ -42,6 +61,18 @@ pub const MIN_SAMPLE_RATE: f64 = 8_000.0;
 pub const MAX_SAMPLE_RATE: f64 = 768_000.0;
 /// `getErrorMessage` writes at most this many bytes, NUL included.
 pub const ERROR_MESSAGE_CAPACITY: usize = 124;
+/// Records the audio thread's log ring holds between two passes of the log writer.
+pub const RT_LOG_CAPACITY: usize = 1024;
+
+/// Writes a line to the process-wide log when it is on at this level; formats nothing
+/// otherwise.
+macro_rules! log_at {
+    ($level:expr, $($arg:tt)+) => {
+        if let Some(logger) = crate::log::global_at($level) {
+            logger.log($level, format_args!($($arg)+));
+        }
+    };
+}
 
 /// Wasio's own `future` selector: writes the output mode in effect, with the reason each
 /// better mode was refused, as a NUL-terminated string into the
@@ -65,8 +96,10 @@ pub fn driver_version_number() -> i32 {
 
 pub type BackendFactory = Box<dyn Fn() -> Result<Arc<dyn Backend>, BackendError> + Send + Sync>;
 
-/// Maps a backend failure to the ASIO code hosts understand.
+/// Maps a backend failure to the ASIO code hosts understand, and logs it (the HRESULT by
+/// name).
 fn backend_error(what: &str, e: BackendError) -> DriverError {
+    log_at!(LogLevel::Error, "{what}: {e}");
     if e.is_device_lost() {
         DriverError::not_present(format!("{what}: the audio device is gone: {e}"))
     } else {
@@ -123,12 +156,64 @@ impl HostMessenger {
     }
 }
 
+/// Sends the host `kAsioResetRequest` for whoever notices a reason: a failed stream, a
+/// changed Wasio.toml, a new Windows default device. Shared with those threads.
+struct Notifier {
+    /// The host's callbacks, from createBuffers to disposeBuffers.
+    messenger: Mutex<Option<HostMessenger>>,
+    last_error: Arc<Mutex<String>>,
+    resets_sent: AtomicU64,
+}
+
+impl Notifier {
+    /// Asks the host for a reset if it said it supports one. The message goes out from its
+    /// own thread: hosts may call back into the driver (stop, disposeBuffers, even release)
+    /// from their handler, and the caller may be the device or monitor thread.
+    fn request_reset(self: &Arc<Self>, reason: &str) {
+        let messenger = *lock(&self.messenger);
+        let Some(messenger) = messenger else {
+            log_at!(
+                LogLevel::Info,
+                "reset not requested ({reason}): no buffers exist, the next init applies it"
+            );
+            return;
+        };
+        if !messenger.reset_request {
+            log_at!(
+                LogLevel::Warn,
+                "reset not requested ({reason}): the host does not support kAsioResetRequest"
+            );
+            return;
+        }
+        let reason = reason.to_string();
+        let reason_for_thread = reason.clone();
+        let notifier = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("wasio-reset".into())
+            .spawn(move || {
+                log_at!(
+                    LogLevel::Info,
+                    "sending kAsioResetRequest: {reason_for_thread}"
+                );
+                messenger.send(message::RESET_REQUEST, true);
+                notifier.resets_sent.fetch_add(1, Ordering::AcqRel);
+            });
+        if let Err(e) = spawned {
+            log_at!(
+                LogLevel::Error,
+                "reset not requested ({}): no thread: {e}",
+                reason
+            );
+        }
+    }
+}
+
 /// The host's bufferSwitch, called on the device thread.
 struct HostSwitch {
     messenger: HostMessenger,
     time: Box<AsioTime>,
     sample_rate: f64,
-    last_error: Arc<Mutex<String>>,
+    notifier: Arc<Notifier>,
 }
 
 impl SwitchHandler for HostSwitch {
@@ -162,19 +247,15 @@ impl StreamHandler for HostSwitch {
     fn stream_failed(&mut self, error: &BackendError) {
         let text =
             format!("The stream stopped: {error}. Waiting for the host to reset the driver.");
-        *lock(&self.last_error) = text;
-        // Hosts may call back into the driver (stop, disposeBuffers) from the reset handler,
-        // so the message goes out from its own thread, never from the device thread.
-        let messenger = self.messenger;
-        let _ = std::thread::Builder::new()
-            .name("wasio-reset".into())
-            .spawn(move || messenger.send(message::RESET_REQUEST, messenger.reset_request));
+        log_at!(LogLevel::Error, "stream failed: {error}");
+        *lock(&self.notifier.last_error) = text;
+        self.notifier.request_reset("the stream failed");
     }
 }
 
 struct Prepared {
     buffers: Arc<HostBuffers>,
-    /// Device channel of each host buffer, in createBuffers order.
+    /// Host output channel of each buffer, in createBuffers order.
     output_channels: Vec<usize>,
     block_frames: usize,
     messenger: HostMessenger,
@@ -186,18 +267,21 @@ struct Inner {
     backend: Option<Arc<dyn Backend>>,
     output: Option<EndpointInfo>,
     sample_rate: u32,
-    /// The mode asked for (`output.mode`).
-    requested_mode: Mode,
-    /// The sample type asked for (`output.sample_type`).
-    sample_type_choice: SampleTypeChoice,
     /// What a stream at `sample_rate` opens in (found at init and on rate changes).
     plan: Option<OutputPlan>,
+    /// Why the last probe found no mode (for init's message).
+    last_probe_error: Option<String>,
     /// Rates asked about, with the plan found (answers while running come from here).
     rate_answers: Vec<(u32, Option<OutputPlan>)>,
-    sizes: BufferSizeRange,
+    sizes: BufferSizePolicy,
     host_sample_type: HostSampleType,
+    /// Wasio.toml as read by the last init.
+    settings: Settings,
+    /// Device channel behind each host output channel, and its name.
+    exposed: Vec<(usize, String)>,
     prepared: Option<Prepared>,
     last_report: StreamReport,
+    monitor: Option<Monitor>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -209,64 +293,146 @@ const STATE_LOADED: u8 = 0;
 const STATE_PREPARED: u8 = 2;
 const STATE_RUNNING: u8 = 3;
 
+/// Numbers driver instances within the process (status file names, log lines).
+static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(1);
+
+fn state_word(state: DriverState) -> &'static str {
+    match state {
+        DriverState::Loaded => "loaded",
+        DriverState::Initialized => "initialized",
+        DriverState::Prepared => "prepared",
+        DriverState::Running => "running",
+    }
+}
+
+/// The ASIO sample type for a configured choice before any stream was planned; `native`
+/// means the mixer's 32-bit float (see [`host_type_for_choice`] once the mode is known).
+pub fn host_sample_type(choice: SampleTypeChoice) -> HostSampleType {
+    match choice {
+        SampleTypeChoice::Native | SampleTypeChoice::Float32 => HostSampleType::Float32Lsb,
+        SampleTypeChoice::Float64 => HostSampleType::Float64Lsb,
+        SampleTypeChoice::Int16 => HostSampleType::Int16Lsb,
+        SampleTypeChoice::Int24 => HostSampleType::Int24Lsb,
+        SampleTypeChoice::Int32 => HostSampleType::Int32Lsb,
+        SampleTypeChoice::Int32Lsb16 => HostSampleType::Int32Lsb16,
+        SampleTypeChoice::Int32Lsb18 => HostSampleType::Int32Lsb18,
+        SampleTypeChoice::Int32Lsb20 => HostSampleType::Int32Lsb20,
+        SampleTypeChoice::Int32Lsb24 => HostSampleType::Int32Lsb24,
+    }
+}
+
+/// The device channels a `channels` setting exposes, in host order.
+fn exposed_channels(
+    selection: &ChannelSelection,
+    device_channels: usize,
+) -> DriverResult<Vec<usize>> {
+    let fail = |what: String| {
+        DriverError::invalid_parameter(format!(
+            "Wasio.toml: output.channels: {what}; the device has {device_channels}"
+        ))
+    };
+    match selection {
+        ChannelSelection::All => Ok((0..device_channels).collect()),
+        ChannelSelection::Count(count) if *count as usize <= device_channels => {
+            Ok((0..*count as usize).collect())
+        }
+        ChannelSelection::Count(count) => Err(fail(format!("{count} channels asked for"))),
+        ChannelSelection::List(list) => list
+            .iter()
+            .map(|&channel| {
+                if (channel as usize) < device_channels {
+                    Ok(channel as usize)
+                } else {
+                    Err(fail(format!("channel {channel} does not exist (0-based)")))
+                }
+            })
+            .collect(),
+    }
+}
+
 /// One driver instance.
 pub struct DriverCore {
     make_backend: BackendFactory,
+    env: DriverEnv,
+    instance: u32,
     inner: Mutex<Inner>,
     last_error: Arc<Mutex<String>>,
     positions: Arc<PositionCell>,
     output_ready_seen: AtomicBool,
     /// Mirror of `Inner::state` for the lock-free calls.
     state: AtomicU8,
+    notifier: Arc<Notifier>,
+    counters: Arc<StreamCounters>,
+    status: Arc<Mutex<DriverStatus>>,
 }
 
 impl DriverCore {
-    pub fn new(make_backend: BackendFactory) -> Self {
-        let core = Self::without_overrides(make_backend);
-        core.apply_env_overrides();
-        core
-    }
-
-    /// Stop-gap until Wasio.toml reaches the driver: the Wine tests force the output mode and
-    /// sample type with `WASIO_OUTPUT_MODE` and `WASIO_SAMPLE_TYPE` (Wasio.toml keywords).
-    /// Unset (as everywhere but in the tests), nothing changes.
-    fn apply_env_overrides(&self) {
-        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        if let Some(mode) = read("WASIO_OUTPUT_MODE").and_then(|v| v.parse::<Mode>().ok()) {
-            self.set_mode(mode);
-        }
-        if let Some(choice) =
-            read("WASIO_SAMPLE_TYPE").and_then(|v| v.parse::<SampleTypeChoice>().ok())
-        {
-            self.set_sample_type_choice(choice);
-        }
-    }
-
-    fn without_overrides(make_backend: BackendFactory) -> Self {
+    pub fn new(make_backend: BackendFactory, env: DriverEnv) -> Self {
+        let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+        let last_error = Arc::new(Mutex::new(String::new()));
+        let status = DriverStatus {
+            pid: env.process.pid,
+            process: env.process.name.clone(),
+            instance: instance.into(),
+            state: state_word(DriverState::Loaded).into(),
+            driver_version: crate::DRIVER_VERSION.into(),
+            ..DriverStatus::default()
+        };
         Self {
             make_backend,
+            instance,
             inner: Mutex::new(Inner {
                 state: DriverState::Loaded,
                 backend: None,
                 output: None,
                 sample_rate: 0,
-                requested_mode: Mode::Auto,
-                sample_type_choice: SampleTypeChoice::Native,
+                last_probe_error: None,
                 plan: None,
                 rate_answers: Vec::new(),
-                sizes: BufferSizeRange::decoupled(480),
+                sizes: BufferSizePolicy::decoupled(480),
                 host_sample_type: HostSampleType::Float32Lsb,
+                settings: Settings::default(),
+                exposed: Vec::new(),
                 prepared: None,
                 last_report: StreamReport::default(),
+                monitor: None,
             }),
-            last_error: Arc::new(Mutex::new(String::new())),
+            notifier: Arc::new(Notifier {
+                messenger: Mutex::new(None),
+                last_error: last_error.clone(),
+                resets_sent: AtomicU64::new(0),
+            }),
+            last_error,
             positions: Arc::new(PositionCell::new()),
             output_ready_seen: AtomicBool::new(false),
             state: AtomicU8::new(STATE_LOADED),
+            counters: Arc::new(StreamCounters::default()),
+            status: Arc::new(Mutex::new(status)),
+            env,
         }
     }
 
+    /// This instance's number within the process (as in its status file's name).
+    pub fn instance(&self) -> u32 {
+        self.instance
+    }
+
+    /// How many kAsioResetRequest messages were sent to the host.
+    pub fn resets_sent(&self) -> u64 {
+        self.notifier.resets_sent.load(Ordering::Acquire)
+    }
+
+    /// The status file of this instance, if the environment gives a directory for it.
+    pub fn status_path(&self) -> Option<std::path::PathBuf> {
+        self.env.status_dir.as_ref().map(|dir| {
+            StatusFile::new(dir, self.env.process.pid, self.instance.into())
+                .path()
+                .to_path_buf()
+        })
+    }
+
     fn set_state(&self, inner: &mut Inner, state: DriverState) {
+        let previous = inner.state;
         inner.state = state;
         self.state.store(
             match state {
@@ -277,6 +443,52 @@ impl DriverCore {
             },
             Ordering::Release,
         );
+        if previous != state {
+            log_at!(
+                LogLevel::Info,
+                "instance {}: state {} -> {}",
+                self.instance,
+                state_word(previous),
+                state_word(state)
+            );
+        }
+        self.update_status(inner);
+    }
+
+    /// Refreshes the status snapshot from `inner` and has the monitor write it.
+    fn update_status(&self, inner: &Inner) {
+        {
+            let mut status = lock(&self.status);
+            status.state = state_word(inner.state).into();
+            status.sample_rate = inner.sample_rate.into();
+            if let Some(output) = &inner.output {
+                status.device = output.name.clone();
+            }
+            match &inner.prepared {
+                Some(p) => {
+                    status.mode = p.info.mode.into();
+                    status.buffer_frames = p.block_frames as u32;
+                    status.period_frames = p.info.period_frames as u32;
+                    status.device_buffer_frames = p.info.device_buffer_frames as u32;
+                    status.format = format!(
+                        "{:?} {}ch {} Hz",
+                        p.info.format.encoding, p.info.format.channels, p.info.format.sample_rate
+                    );
+                }
+                None => {
+                    status.mode.clear();
+                    status.buffer_frames = 0;
+                    status.period_frames = 0;
+                    status.device_buffer_frames = 0;
+                    status.format.clear();
+                }
+            }
+            status.input_latency = 0;
+            status.output_latency = self.output_latency(inner) as i32;
+        }
+        if let Some(monitor) = &inner.monitor {
+            monitor.poke();
+        }
     }
 
     /// The current state (for logs and tests).
@@ -307,66 +519,98 @@ impl DriverCore {
         lock(&self.inner).last_report.clone()
     }
 
-    /// Sets the output mode (`output.mode` in Wasio.toml). It applies from the next
-    /// `init`, or the next `createBuffers`; the rates known so far are asked again.
-    pub fn set_mode(&self, mode: Mode) {
-        let mut inner = lock(&self.inner);
-        if inner.requested_mode != mode {
-            inner.requested_mode = mode;
-            inner.rate_answers.clear();
-        }
-    }
-
-    /// Sets the ASIO sample type choice (`output.sample_type`); applies from the next `init`.
-    pub fn set_sample_type_choice(&self, choice: SampleTypeChoice) {
-        let mut inner = lock(&self.inner);
-        if inner.sample_type_choice != choice {
-            inner.sample_type_choice = choice;
-            inner.rate_answers.clear();
-        }
-    }
-
-    /// The mode the output is in (or would open in), with the reason each better mode was
-    /// refused, e.g. for the CLI and the log.
-    pub fn mode_status(&self) -> Option<String> {
-        let inner = lock(&self.inner);
-        match (&inner.prepared, &inner.plan) {
-            (Some(p), _) => Some(p.info.mode_report.to_string()),
-            (None, Some(plan)) => Some(plan.report.to_string()),
-            _ => None,
-        }
-    }
-
-    /// The mode, format and sizes a stream will get: from a probe of the backend.
-    fn apply_plan(inner: &mut Inner, plan: OutputPlan) {
-        inner.sizes = if plan.mode.block_is_period() {
-            exclusive_event_sizes(
-                plan.min_period_frames as u32,
-                plan.period_frames as u32,
-                plan.format.frame_bytes(),
-            )
-        } else {
-            BufferSizeRange::decoupled(plan.period_frames as u32)
-        };
-        // The buffers' sample type cannot change under the host: it stays until
-        // disposeBuffers (conversion keeps it correct meanwhile).
-        if inner.prepared.is_none() {
-            inner.host_sample_type =
-                host_type_for_choice(inner.sample_type_choice, plan.mode, plan.format.encoding);
-        }
-        let rate = inner.sample_rate;
-        if !inner.rate_answers.iter().any(|(r, _)| *r == rate) {
-            inner.rate_answers.push((rate, Some(plan.clone())));
-        }
-        inner.plan = Some(plan);
-    }
-
     // ---- IASIO -------------------------------------------------------------------------
+
+    /// Reads Wasio.toml (a missing file gives the defaults); a bad file is refused here.
+    fn load_settings(&self) -> DriverResult<Settings> {
+        let Some(profile) = &self.env.user_profile_dir else {
+            return Ok(Settings::default());
+        };
+        let path = default_config_path(profile);
+        match Settings::load(&path) {
+            Ok(settings) => Ok(settings),
+            Err(e) => {
+                // Log with the default log settings (on if Wasio.log exists), so the error
+                // itself is recorded.
+                self.start_log(&LogSettings::default());
+                log_at!(LogLevel::Error, "configuration: {e}");
+                Err(DriverError::invalid_parameter(e.short()))
+            }
+        }
+    }
+
+    /// Starts the process-wide log if these settings turn it on and it is not running.
+    fn start_log(&self, settings: &LogSettings) {
+        if wlog::global().is_some() {
+            return;
+        }
+        let Some(profile) = &self.env.user_profile_dir else {
+            return;
+        };
+        let Some(path) = settings.active_path(profile) else {
+            return;
+        };
+        let mut options = LoggerOptions::from_settings(
+            settings,
+            path,
+            self.env.process.clone(),
+            crate::DRIVER_VERSION,
+        );
+        options.thread_id = self.env.thread_id;
+        // The driver works without its log; a file that cannot be opened is not an error.
+        let _ = wlog::start_global(options);
+    }
+
+    /// Starts this instance's monitor thread (config watch, status file) once.
+    fn start_monitor(&self, inner: &mut Inner) {
+        if inner.monitor.is_some() {
+            return;
+        }
+        let config_path = self
+            .env
+            .user_profile_dir
+            .as_deref()
+            .map(default_config_path);
+        let status = self.env.status_dir.as_ref().map(|dir| StatusSource {
+            file: StatusFile::new(dir, self.env.process.pid, self.instance.into()),
+            snapshot: self.status.clone(),
+            counters: self.counters.clone(),
+        });
+        let notifier = self.notifier.clone();
+        let instance = self.instance;
+        let started = Monitor::spawn(config_path, status, move || {
+            log_at!(LogLevel::Info, "instance {instance}: Wasio.toml changed");
+            notifier.request_reset("Wasio.toml changed");
+        });
+        match started {
+            Ok(monitor) => inner.monitor = Some(monitor),
+            Err(e) => log_at!(
+                LogLevel::Error,
+                "no monitor thread (config watch, status file): {e}"
+            ),
+        }
+    }
 
     pub fn init(&self, _sys_handle: *mut c_void) -> AsioBool {
         let result = (|| {
             let mut inner = lock(&self.inner);
             check_call(inner.state, AsioCall::Init)?;
+            self.start_monitor(&mut inner);
+            let settings = self.load_settings()?;
+            self.start_log(&settings.logging);
+            log_at!(
+                LogLevel::Info,
+                "instance {}: init in {} (pid {}), driver {}",
+                self.instance,
+                self.env.process.name,
+                self.env.process.pid,
+                crate::DRIVER_VERSION
+            );
+            if !settings.output.enabled {
+                return Err(DriverError::not_present(
+                    "Wasio.toml: output.enabled = false, and this version has no inputs: nothing to open",
+                ));
+            }
             let backend = match &inner.backend {
                 Some(b) => b.clone(),
                 None => {
@@ -376,44 +620,140 @@ impl DriverCore {
                     b
                 }
             };
-            let output = backend.describe_output().map_err(|e| match e.hresult {
-                Some(_) if !e.is_device_lost() => {
+            let selector = &settings.output.device;
+            let output = backend.describe_output(selector).map_err(|e| {
+                log_at!(
+                    LogLevel::Error,
+                    "no output device for {}: {e}",
+                    describe_selector(selector)
+                );
+                if e.hresult.is_none() && !selector.is_default() {
+                    // The selector matched nothing: the detail names it and lists devices.
+                    DriverError::not_present(e.detail)
+                } else if e.hresult.is_some() && !e.is_device_lost() {
                     DriverError::not_present(format!("no usable output device: {e}"))
+                } else {
+                    DriverError::not_present(format!("no output device: {e}"))
                 }
-                _ => DriverError::not_present(format!("no output device: {e}")),
             })?;
-            if inner.sample_rate == 0 || inner.output.as_ref().map(|o| &o.id) != Some(&output.id) {
-                inner.sample_rate = output.mix_format.sample_rate;
-                inner.rate_answers.clear();
-            }
-            inner.sizes = BufferSizeRange::decoupled(scale_frames(
-                output.default_period_frames,
-                output.mix_format.sample_rate,
-                inner.sample_rate,
-            ) as u32);
-            inner.output = Some(output);
-            let rate = inner.sample_rate;
-            let preferred = preferred_exclusive_format(inner.sample_type_choice);
-            let plan = backend
-                .probe_output(inner.requested_mode, rate, preferred)
-                .map_err(|e| {
-                    if e.is_device_lost() {
-                        backend_error("opening the output", e)
-                    } else {
-                        DriverError::not_present(e.to_string())
-                    }
+            let exposed = exposed_channels(
+                &settings.output.channels,
+                output.mix_format.channels as usize,
+            )?;
+            let names = channel_names(
+                output.mix_format.channel_mask,
+                output.mix_format.channels as usize,
+            );
+            // Answers depend on the device and on the mode and sample type asked for.
+            inner.rate_answers.clear();
+            inner.plan = None;
+            inner.settings = settings.clone();
+            inner.sample_rate = output.mix_format.sample_rate;
+            inner.output = Some(output.clone());
+            if let Some(rate) = settings.sample_rate {
+                let hz = Self::valid_rate(rate).map_err(|e| {
+                    DriverError::no_clock(format!("Wasio.toml: sample_rate: {}", e.message))
                 })?;
+                if !Self::rate_supported(&mut inner, hz)? {
+                    return Err(DriverError::no_clock(format!(
+                        "Wasio.toml: sample_rate: the output device cannot run at {hz} Hz"
+                    )));
+                }
+                inner.sample_rate = hz;
+            }
+            inner.exposed = exposed
+                .into_iter()
+                .map(|channel| (channel, names[channel].clone()))
+                .collect();
+            inner.host_sample_type = host_sample_type(settings.output.sample_type);
+            inner.settings = settings;
+            let rate = inner.sample_rate;
+            let plan = Self::plan_for_rate(&mut inner, rate)?.ok_or_else(|| {
+                DriverError::not_present(
+                    inner
+                        .last_probe_error
+                        .clone()
+                        .unwrap_or_else(|| format!("no output mode works at {rate} Hz")),
+                )
+            })?;
             Self::apply_plan(&mut inner, plan);
+            log_at!(
+                LogLevel::Info,
+                "output: {} ({}), {} channels of {} exposed, {:?} to the host, {} Hz, mode {} -> {}, buffer sizes {:?}{}",
+                output.name,
+                output.id,
+                inner.exposed.len(),
+                output.mix_format.channels,
+                inner.host_sample_type,
+                inner.sample_rate,
+                inner.settings.output.mode,
+                inner.plan.as_ref().map_or(String::new(), |p| p.report.to_string()),
+                inner.sizes.offered(),
+                if inner.settings.buffer.is_some() { " (from Wasio.toml)" } else { "" }
+            );
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
-        match result {
+        let answer = match result {
             Ok(()) => ASIO_TRUE,
             Err(e) => {
                 self.fail(e);
                 ASIO_FALSE
             }
+        };
+        self.log_call("init", (answer != ASIO_TRUE).then_some("ASIOFalse"), |_| {});
+        answer
+    }
+
+    /// The sizes offered: Wasio.toml's `[buffer]`; else, in exclusive event mode, the
+    /// aligned periods; else any size around the device period.
+    fn refresh_sizes(inner: &mut Inner) {
+        inner.sizes = match (inner.settings.buffer, &inner.output) {
+            (Some(policy), _) => policy,
+            (None, _) if inner.plan.is_some() => {
+                let plan = inner.plan.as_ref().expect("checked above");
+                if plan.mode.block_is_period() {
+                    exclusive_event_sizes(
+                        plan.min_period_frames as u32,
+                        plan.period_frames as u32,
+                        plan.format.frame_bytes(),
+                    )
+                } else {
+                    BufferSizePolicy::decoupled(plan.period_frames as u32)
+                }
+            }
+            (None, Some(o)) => BufferSizePolicy::decoupled(scale_frames(
+                o.default_period_frames,
+                o.mix_format.sample_rate,
+                inner.sample_rate,
+            ) as u32),
+            (None, None) => BufferSizePolicy::decoupled(480),
+        };
+    }
+
+    /// Logs one ASIO call at debug level: its name, what `details` writes (arguments and
+    /// what was returned through pointers) and the result (`None`: success; else the code's
+    /// name), with the error message on failure. Formats nothing when the log is off.
+    fn log_call(&self, call: &str, failure: Option<&str>, details: impl FnOnce(&mut String)) {
+        let Some(logger) = wlog::global_at(LogLevel::Debug) else {
+            return;
+        };
+        let mut text = String::new();
+        details(&mut text);
+        match failure {
+            None => logger.debug(format_args!("{call}({text}) -> ok")),
+            Some(code) => logger.debug(format_args!(
+                "{call}({text}) -> {code}: {}",
+                self.error_message()
+            )),
         }
+    }
+
+    /// [`Self::log_call`] for calls that return an ASIO error code; passes `code` through.
+    fn logged(&self, call: &str, code: AsioError, details: impl FnOnce(&mut String)) -> AsioError {
+        let failure = (code != ASE_OK && code != ASE_SUCCESS).then(|| asio_abi::error_name(code));
+        self.log_call(call, failure, details);
+        code
     }
 
     /// # Safety
@@ -469,10 +809,7 @@ impl DriverCore {
                     "getChannels: a null pointer was passed",
                 ));
             }
-            let channels = inner
-                .output
-                .as_ref()
-                .map_or(0, |o| o.mix_format.channels as i32);
+            let channels = inner.exposed.len() as i32;
             // SAFETY: checked non-null; the host owns the memory.
             unsafe {
                 *inputs = 0;
@@ -480,7 +817,15 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getChannels", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointers are valid.
+                let _ = write!(t, "-> inputs {}, outputs {}", unsafe { *inputs }, unsafe {
+                    *outputs
+                });
+            }
+        })
     }
 
     /// The output latency the host is told now, in frames.
@@ -538,7 +883,15 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getLatencies", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointers are valid.
+                let _ = write!(t, "-> input {}, output {}", unsafe { *input }, unsafe {
+                    *output
+                });
+            }
+        })
     }
 
     /// # Safety
@@ -557,17 +910,30 @@ impl DriverCore {
                     "getBufferSize: a null pointer was passed",
                 ));
             }
-            let s = inner.sizes;
+            let (offered_min, offered_max, offered_preferred, offered_granularity) =
+                inner.sizes.offered();
             // SAFETY: checked non-null.
             unsafe {
-                *min = s.min as i32;
-                *max = s.max as i32;
-                *preferred = s.preferred as i32;
-                *granularity = s.granularity;
+                *min = offered_min;
+                *max = offered_max;
+                *preferred = offered_preferred;
+                *granularity = offered_granularity;
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getBufferSize", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointers are valid.
+                let _ = unsafe {
+                    write!(
+                        t,
+                        "-> min {}, max {}, preferred {}, granularity {}",
+                        *min, *max, *preferred, *granularity
+                    )
+                };
+            }
+        })
     }
 
     /// Turns a host's rate into whole Hz, refusing what is not a sample rate.
@@ -586,8 +952,9 @@ impl DriverCore {
     }
 
     /// The plan for a stream at `rate`, by trial of the mode chain (cached), or None when no
-    /// mode opens at that rate. While running, only rates tried before are known: a trial
-    /// would disturb the stream (or be refused, the device being held exclusively).
+    /// mode opens at that rate (the reason is kept for `init`'s message). While running,
+    /// only rates tried before are known: a trial would disturb the stream (or be refused,
+    /// the device being held exclusively).
     fn plan_for_rate(inner: &mut Inner, rate: u32) -> DriverResult<Option<OutputPlan>> {
         if let Some((_, answer)) = inner.rate_answers.iter().find(|(r, _)| *r == rate) {
             return Ok(answer.clone());
@@ -602,13 +969,23 @@ impl DriverCore {
             .backend
             .clone()
             .ok_or_else(|| DriverError::not_present("no device"))?;
-        let preferred = preferred_exclusive_format(inner.sample_type_choice);
-        let answer = match backend.probe_output(inner.requested_mode, rate, preferred) {
+        let endpoint_id = inner
+            .output
+            .as_ref()
+            .map(|o| o.id.clone())
+            .unwrap_or_default();
+        let output = &inner.settings.output;
+        let preferred = preferred_exclusive_format(output.sample_type);
+        let answer = match backend.probe_output(&endpoint_id, output.mode, rate, preferred) {
             Ok(plan) => Some(plan),
             Err(e) if e.is_device_lost() => {
                 return Err(backend_error("checking the sample rate", e))
             }
-            Err(_) => None,
+            Err(e) => {
+                log_at!(LogLevel::Info, "no stream at {rate} Hz: {e}");
+                inner.last_probe_error = Some(e.to_string());
+                None
+            }
         };
         inner.rate_answers.push((rate, answer.clone()));
         Ok(answer)
@@ -616,6 +993,40 @@ impl DriverCore {
 
     fn rate_supported(inner: &mut Inner, rate: u32) -> DriverResult<bool> {
         Ok(Self::plan_for_rate(inner, rate)?.is_some())
+    }
+
+    /// The mode, format and sizes a stream will get: from a probe of the backend.
+    fn apply_plan(inner: &mut Inner, plan: OutputPlan) {
+        // The buffers' sample type cannot change under the host: it stays until
+        // disposeBuffers (conversion keeps it correct meanwhile).
+        if inner.prepared.is_none() {
+            inner.host_sample_type = host_type_for_choice(
+                inner.settings.output.sample_type,
+                plan.mode,
+                plan.format.encoding,
+            );
+        }
+        let rate = inner.sample_rate;
+        if !inner.rate_answers.iter().any(|(r, _)| *r == rate) {
+            inner.rate_answers.push((rate, Some(plan.clone())));
+        }
+        inner.plan = Some(plan);
+        Self::refresh_sizes(inner);
+    }
+
+    /// The mode the output is in (or would open in), with the reason each better mode was
+    /// refused, e.g. for the CLI and the log.
+    pub fn mode_status(&self) -> Option<String> {
+        let inner = lock(&self.inner);
+        Self::mode_status_of(&inner)
+    }
+
+    fn mode_status_of(inner: &Inner) -> Option<String> {
+        match (&inner.prepared, &inner.plan) {
+            (Some(p), _) => Some(p.info.mode_report.to_string()),
+            (None, Some(plan)) => Some(plan.report.to_string()),
+            _ => None,
+        }
     }
 
     pub fn can_sample_rate(&self, rate: f64) -> AsioError {
@@ -630,7 +1041,10 @@ impl DriverCore {
                 )))
             }
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("canSampleRate", code, |t| {
+            let _ = write!(t, "{rate}");
+        })
     }
 
     /// # Safety
@@ -647,7 +1061,13 @@ impl DriverCore {
             unsafe { *rate = inner.sample_rate as f64 };
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getSampleRate", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointer is valid.
+                let _ = write!(t, "-> {}", unsafe { *rate });
+            }
+        })
     }
 
     /// Changes the rate before createBuffers, while prepared (the stream is re-opened) or
@@ -667,7 +1087,10 @@ impl DriverCore {
             }
             self.change_rate(&mut inner, hz)
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("setSampleRate", code, |t| {
+            let _ = write!(t, "{rate}");
+        })
     }
 
     /// Moves a stopped driver to `hz`: plan, sizes, and the stream if buffers exist.
@@ -690,6 +1113,7 @@ impl DriverCore {
                 return Err(e);
             }
         }
+        self.update_status(inner);
         Ok(())
     }
 
@@ -718,6 +1142,16 @@ impl DriverCore {
         if restarted.is_ok() {
             self.set_state(&mut inner, DriverState::Running);
         }
+        log_at!(
+            LogLevel::Info,
+            "sample rate {} Hz while running: {}",
+            hz,
+            match (&changed, &restarted) {
+                (Ok(()), Ok(())) => "the stream restarted at the new rate".to_string(),
+                (Err(e), Ok(())) => format!("refused ({}); the stream goes on", e.message),
+                (_, Err(e)) => format!("the stream could not restart: {}", e.message),
+            }
+        );
         drop(inner);
         match (&changed, &restarted, messenger) {
             (Ok(()), Ok(()), Some(m)) => {
@@ -729,8 +1163,9 @@ impl DriverCore {
                     m.send(message::LATENCIES_CHANGED, true);
                 }
             }
-            (_, Err(_), Some(m)) => {
-                m.send(message::RESET_REQUEST, m.reset_request);
+            (_, Err(_), _) => {
+                self.notifier
+                    .request_reset("the stream could not restart after a rate change");
             }
             _ => {}
         }
@@ -771,7 +1206,12 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getClockSources", code, |t| {
+            if code == ASE_OK {
+                t.push_str("-> 1 source: Device clock");
+            }
+        })
     }
 
     pub fn set_clock_source(&self, reference: i32) -> AsioError {
@@ -784,7 +1224,10 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("setClockSource", code, |t| {
+            let _ = write!(t, "{reference}");
+        })
     }
 
     /// Lock-free: hosts call it from inside bufferSwitch.
@@ -833,11 +1276,7 @@ impl DriverCore {
             // SAFETY: checked non-null; the host owns the struct.
             let info = unsafe { &mut *info };
             let (channel, is_input) = (info.channel, info.is_input != ASIO_FALSE);
-            let output = inner
-                .output
-                .as_ref()
-                .ok_or_else(|| DriverError::not_present("no output device"))?;
-            let count = output.mix_format.channels as i32;
+            let count = inner.exposed.len() as i32;
             if is_input {
                 return Err(DriverError::invalid_parameter(format!(
                     "input channel {channel} does not exist: there are no inputs"
@@ -849,17 +1288,32 @@ impl DriverCore {
                     count - 1
                 )));
             }
-            let names = channel_names(output.mix_format.channel_mask, count as usize);
             info.is_active = match &inner.prepared {
                 Some(p) if p.output_channels.contains(&(channel as usize)) => ASIO_TRUE,
                 _ => ASIO_FALSE,
             };
             info.channel_group = 0;
             info.sample_type = inner.host_sample_type.asio_value();
-            info.name = to_asio_name(&names[channel as usize]);
+            info.name = to_asio_name(&inner.exposed[channel as usize].1);
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getChannelInfo", code, |t| {
+            if info.is_null() {
+                return;
+            }
+            // SAFETY: checked non-null; the host's struct.
+            let info = unsafe { &*info };
+            let (channel, input) = (info.channel, info.is_input);
+            let _ = write!(t, "channel {channel}, input {input}");
+            if code == ASE_OK {
+                let (active, sample_type) = (info.is_active, info.sample_type);
+                let name = info.name;
+                let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+                let name: String = name[..end].iter().map(|&c| c as u8 as char).collect();
+                let _ = write!(t, " -> {name:?}, active {active}, type {sample_type}");
+            }
+        })
     }
 
     /// # Safety
@@ -879,10 +1333,7 @@ impl DriverCore {
                     "createBuffers: a null pointer was passed",
                 ));
             }
-            let output_count = inner
-                .output
-                .as_ref()
-                .map_or(0, |o| o.mix_format.channels as usize);
+            let output_count = inner.exposed.len();
             if count <= 0 || count as usize > output_count {
                 return Err(DriverError::invalid_parameter(format!(
                     "createBuffers: {count} channels asked for; between 1 and {output_count} exist"
@@ -933,6 +1384,7 @@ impl DriverCore {
             for (i, request) in requests.iter_mut().enumerate() {
                 request.buffers = [buffers.pointer(i, 0), buffers.pointer(i, 1)];
             }
+            *lock(&self.notifier.messenger) = Some(messenger);
             inner.prepared = Some(Prepared {
                 buffers,
                 output_channels,
@@ -943,7 +1395,29 @@ impl DriverCore {
             self.set_state(&mut inner, DriverState::Prepared);
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("createBuffers", code, |t| {
+            let _ = write!(t, "{count} channels, {buffer_size} frames");
+            if !infos.is_null() && (1..=64).contains(&count) {
+                // SAFETY: the host's `count` entries (checked non-null).
+                let entries = unsafe { std::slice::from_raw_parts(infos, count as usize) };
+                let list: Vec<String> = entries
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}{}",
+                            if e.is_input != ASIO_FALSE {
+                                "in"
+                            } else {
+                                "out"
+                            },
+                            { e.channel_num }
+                        )
+                    })
+                    .collect();
+                let _ = write!(t, " [{}]", list.join(" "));
+            }
+        })
     }
 
     fn open_stream(
@@ -958,30 +1432,74 @@ impl DriverCore {
             .backend
             .clone()
             .ok_or_else(|| DriverError::not_present("no device"))?;
+        let endpoint_id = inner
+            .output
+            .as_ref()
+            .map(|o| o.id.clone())
+            .ok_or_else(|| DriverError::not_present("no output device"))?;
         let handler = HostSwitch {
             messenger,
             time: Box::new(AsioTime::zeroed()),
             sample_rate: inner.sample_rate as f64,
-            last_error: self.last_error.clone(),
+            notifier: self.notifier.clone(),
         };
+        let notifier = self.notifier.clone();
+        let request_reset: ResetRequester =
+            Arc::new(move |reason: &str| notifier.request_reset(reason));
+        let output = &inner.settings.output;
         let request = OutputRequest {
+            endpoint_id,
+            device: output.device.clone(),
+            mode: output.mode,
+            period: output.period,
+            buffer_duration: output.buffer_duration,
             sample_rate: inner.sample_rate,
             block_frames,
             buffers: buffers.clone(),
             host_sample_type: inner.host_sample_type,
-            routes: output_channels.iter().copied().enumerate().collect(),
+            routes: output_channels
+                .iter()
+                .map(|&host_channel| inner.exposed[host_channel].0)
+                .enumerate()
+                .collect(),
             positions: self.positions.clone(),
             handler: Box::new(handler),
-            mode: inner.requested_mode,
+            rt_log: wlog::global().map_or_else(RtLogProducer::disabled, |logger| {
+                logger.rt_producer(RT_LOG_CAPACITY)
+            }),
+            counters: self.counters.clone(),
+            request_reset,
             preferred_format: inner
                 .plan
                 .as_ref()
                 .map(|p| p.format.encoding)
-                .or(preferred_exclusive_format(inner.sample_type_choice)),
+                .or(preferred_exclusive_format(output.sample_type)),
         };
-        backend
+        let info = backend
             .open_output(request)
-            .map_err(|e| backend_error("opening the output stream", e))
+            .map_err(|e| backend_error("opening the output stream", e))?;
+        log_at!(
+            LogLevel::Info,
+            "stream opened: {} ({}), mode {}, {:?} {} ch {} Hz (host {:?}), period {} frames, device buffer {} frames, stream latency {} frames, ASIO buffer {} frames, latency out {} frames",
+            info.endpoint.name,
+            info.endpoint.id,
+            info.mode_report,
+            info.format.encoding,
+            info.format.channels,
+            info.format.sample_rate,
+            inner.host_sample_type,
+            info.period_frames,
+            info.device_buffer_frames,
+            info.stream_latency_frames,
+            block_frames,
+            output_latency_frames(
+                info.device_buffer_frames,
+                info.stream_latency_frames,
+                block_frames,
+                !self.output_ready_seen.load(Ordering::Acquire)
+            )
+        );
+        Ok(info)
     }
 
     fn reopen(&self, inner: &mut Inner) -> DriverResult<()> {
@@ -1024,13 +1542,18 @@ impl DriverCore {
             }
             inner.prepared = None;
             if let Some(plan) = &inner.plan {
-                inner.host_sample_type =
-                    host_type_for_choice(inner.sample_type_choice, plan.mode, plan.format.encoding);
+                inner.host_sample_type = host_type_for_choice(
+                    inner.settings.output.sample_type,
+                    plan.mode,
+                    plan.format.encoding,
+                );
             }
+            *lock(&self.notifier.messenger) = None;
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("disposeBuffers", code, |_| {})
     }
 
     pub fn start(&self) -> AsioError {
@@ -1047,7 +1570,8 @@ impl DriverCore {
             self.set_state(&mut inner, DriverState::Running);
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("start", code, |_| {})
     }
 
     /// Stops a running stream without holding the lock while the device thread finishes:
@@ -1067,6 +1591,14 @@ impl DriverCore {
         let report = backend
             .stop()
             .map_err(|e| backend_error("stopping the stream", e))?;
+        log_at!(
+            LogLevel::Info,
+            "stream stopped: {} buffer switches, {} underruns, {} allocations on the audio thread{}",
+            report.stats.switches,
+            report.stats.underruns,
+            report.rt_allocations,
+            report.failure.as_ref().map_or(String::new(), |f| format!(", failed: {f}"))
+        );
         lock(&self.inner).last_report = report;
         Ok(())
     }
@@ -1076,26 +1608,39 @@ impl DriverCore {
             drop(self.checked(AsioCall::Stop)?);
             self.stop_stream()
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("stop", code, |_| {})
     }
 
+    /// Opens the settings window through the environment (the DLL starts
+    /// `wasio-panel.exe` and returns at once).
     pub fn control_panel(&self) -> AsioError {
-        self.fail(DriverError::not_present(
-            "Wasio has no settings window in this version; edit Wasio.toml instead",
-        ))
+        let code = match (self.env.control_panel)() {
+            Ok(()) => ASE_OK,
+            Err(e) => self.fail(e),
+        };
+        self.logged("controlPanel", code, |_| {})
     }
 
     /// # Safety
     /// `opt` must be null or point to what `selector` defines.
     pub unsafe fn future(&self, selector: i32, opt: *mut c_void) -> AsioError {
+        // SAFETY: forwarded under the same contract.
+        let code = unsafe { self.future_unlogged(selector, opt) };
+        self.logged("future", code, |t| {
+            let _ = write!(t, "{}", future::name(selector));
+        })
+    }
+
+    /// # Safety
+    /// As [`Self::future`].
+    unsafe fn future_unlogged(&self, selector: i32, opt: *mut c_void) -> AsioError {
         let inner = lock(&self.inner);
         match selector {
             future::CAN_TIME_INFO => ASE_SUCCESS,
             FUTURE_WASIO_MODE_STATUS if !opt.is_null() => {
-                let status = match (&inner.prepared, &inner.plan) {
-                    (Some(p), _) => p.info.mode_report.to_string(),
-                    (None, Some(plan)) => plan.report.to_string(),
-                    _ => return ASE_NOT_PRESENT,
+                let Some(status) = Self::mode_status_of(&inner) else {
+                    return ASE_NOT_PRESENT;
                 };
                 let bytes = status.as_bytes();
                 let n = bytes.len().min(MODE_STATUS_BYTES - 1);
@@ -1161,9 +1706,20 @@ impl Drop for DriverCore {
         // The host released the driver, maybe while running: stop and close first, then the
         // backend (its device thread) goes with the last reference.
         let _ = self.stop_stream();
-        let inner = lock(&self.inner);
-        if let Some(backend) = &inner.backend {
-            let _ = backend.close();
+        // Reset threads still pending must not call a host that released us.
+        *lock(&self.notifier.messenger) = None;
+        let monitor = {
+            let mut inner = lock(&self.inner);
+            if let Some(backend) = &inner.backend {
+                let _ = backend.close();
+            }
+            inner.monitor.take()
+        };
+        // Joins the monitor thread, which deletes the status file.
+        drop(monitor);
+        log_at!(LogLevel::Info, "instance {}: released", self.instance);
+        if let Some(logger) = wlog::global() {
+            logger.flush(std::time::Duration::from_millis(500));
         }
     }
 }

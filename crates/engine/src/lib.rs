@@ -14,8 +14,11 @@
 //! - [`channels`]: channel names from speaker masks.
 //! - [`config`]: the Wasio.toml model, parser and watcher.
 //! - [`hresult`]: HRESULT names for messages.
+//! - [`status`]: the status file a running instance writes for `wasio status` and the panel.
 //! - [`log`]: the log: background writer, wait-free records from the audio thread.
 //! - [`drift`]: clock-drift compensation between two devices (rubato + a PI fill controller).
+//! - [`env`]: what the driver needs from the OS (profile and status directories, process).
+//! - [`monitor`]: the per-instance thread that watches Wasio.toml and writes the status file.
 //! - [`sim`]: a simulated output device for native tests of the whole driver.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
@@ -27,17 +30,20 @@ pub mod config;
 pub mod convert;
 pub mod drift;
 pub mod driver;
+pub mod env;
 pub mod error;
 pub mod format;
 pub mod hresult;
 pub mod log;
 pub mod modes;
+pub mod monitor;
 pub mod period;
 pub mod render;
 pub mod rt_guard;
 pub mod sim;
 pub mod sizes;
 pub mod state;
+pub mod status;
 
 pub use error::{DriverError, DriverResult};
 

@@ -16,7 +16,7 @@ use crate::backend::BackendError;
 use crate::config::{Mode, SampleTypeChoice};
 use crate::convert::{DeviceFormat, HostSampleType};
 use crate::format::StreamFormat;
-use crate::sizes::{BufferSizeRange, MAX_BUFFER_FRAMES, MIN_BUFFER_FRAMES};
+use crate::sizes::{BufferSizePolicy, BufferStep, MAX_BUFFER_FRAMES, MIN_BUFFER_FRAMES};
 use std::fmt;
 
 /// `AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED`: the exclusive period must be re-asked at the size
@@ -323,16 +323,16 @@ pub fn exclusive_event_sizes(
     min_period_frames: u32,
     default_period_frames: u32,
     frame_bytes: usize,
-) -> BufferSizeRange {
+) -> BufferSizePolicy {
     let step = alignment_frames(frame_bytes);
     let min = align_up(min_period_frames.max(MIN_BUFFER_FRAMES), step);
     let max = (MAX_BUFFER_FRAMES / step * step).max(min);
     let preferred = align_up(default_period_frames.max(min), step).min(max);
-    BufferSizeRange {
+    BufferSizePolicy {
         min,
         max,
         preferred,
-        granularity: step as i32,
+        step: BufferStep::Frames(step),
     }
 }
 
@@ -358,12 +358,7 @@ pub fn host_type_for_choice(
 ) -> HostSampleType {
     match choice {
         SampleTypeChoice::Native => host_type_for(mode, device),
-        SampleTypeChoice::Float32 => HostSampleType::Float32Lsb,
-        SampleTypeChoice::Float64 => HostSampleType::Float64Lsb,
-        SampleTypeChoice::Int16 => HostSampleType::Int16Lsb,
-        SampleTypeChoice::Int24 => HostSampleType::Int24Lsb,
-        SampleTypeChoice::Int32 => HostSampleType::Int32Lsb,
-        SampleTypeChoice::Int32Lsb24 => HostSampleType::Int32Lsb24,
+        other => crate::driver::host_sample_type(other),
     }
 }
 
@@ -548,22 +543,14 @@ mod tests {
     #[test]
     fn exclusive_event_offers_aligned_periods_only() {
         let sizes = exclusive_event_sizes(144, 480, 8);
-        assert_eq!(
-            sizes,
-            BufferSizeRange {
-                min: 144,
-                max: 8192,
-                preferred: 480,
-                granularity: 16
-            }
-        );
+        assert_eq!(sizes.offered(), (144, 8192, 480, 16));
         assert!(sizes.accepts(160) && !sizes.accepts(441) && !sizes.accepts(128));
         let sizes = exclusive_event_sizes(0, 441, 6);
         assert_eq!(
-            (sizes.min, sizes.preferred, sizes.granularity),
+            (sizes.offered().0, sizes.offered().2, sizes.offered().3),
             (64, 448, 64)
         );
-        assert!(sizes.max.is_multiple_of(64) && sizes.accepts(sizes.max as i64));
+        assert!(sizes.max.is_multiple_of(64) && sizes.accepts(sizes.max));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! exclusive event-driven mode runs the [`PeriodRenderer`] (one switch per period, no ring).
 
 use crate::backend::{
-    Backend, BackendError, EndpointInfo, OutputPlan, OutputRequest, StreamHandler, StreamInfo,
-    StreamReport,
+    select_endpoint, Backend, BackendError, DeviceSelector, EndpointInfo, OutputPlan,
+    OutputRequest, ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::clock::ClockReading;
@@ -17,6 +17,7 @@ use crate::clock::PositionCell;
 use crate::config::Mode;
 use crate::convert::host_to_device;
 use crate::format::{DeviceFormat, StreamFormat};
+use crate::log::{RtEvent, RtLogProducer};
 use crate::modes::{
     alignment_frames, chain_error, exclusive_format_candidates, negotiate_format, select_mode,
     ModeReport, StreamMode, AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED, AUDCLNT_E_UNSUPPORTED_FORMAT,
@@ -39,6 +40,9 @@ pub struct SimDeviceSpec {
     pub supported_rates: Vec<u32>,
     /// Real time per simulated period (the simulation runs faster than real time).
     pub tick: Duration,
+    /// The active endpoints (friendly name, ID); the first is the Windows default. All
+    /// share the format above.
+    pub endpoints: Vec<(String, String)>,
     /// Modes the device refuses, with the HRESULT it answers (the rest open).
     pub refused_modes: Vec<(StreamMode, i32)>,
     /// Formats accepted in exclusive mode (at every supported rate).
@@ -94,6 +98,7 @@ impl Default for SimDeviceSpec {
             stream_latency_frames: 0,
             supported_rates: vec![44_100, 48_000, 96_000],
             tick: Duration::from_millis(1),
+            endpoints: vec![("Simulated output".into(), "{sim}.output".into())],
             // As Wine's PulseAudio driver: shared mode only.
             refused_modes: vec![
                 (
@@ -117,10 +122,15 @@ impl Default for SimDeviceSpec {
 pub struct SimControl {
     /// Make the next tick fail as a vanished device does.
     pub fail_next_tick: AtomicBool,
+    /// Make the device play out everything queued at the next tick (an underrun: the
+    /// driver's next write finds the device empty).
+    pub drain_next_tick: AtomicBool,
     /// Everything the device played, interleaved device bytes (kept when `record` is set).
     pub played: Mutex<Vec<u8>>,
     pub record: AtomicBool,
     pub ticks: AtomicU64,
+    /// The ID of the endpoint the last stream was opened on.
+    pub opened_endpoint: Mutex<Option<String>>,
     /// Whether a stream holds the endpoint now (opened and not released by stop/close).
     pub endpoint_held: AtomicBool,
     /// How many times the endpoint was opened for streaming.
@@ -144,12 +154,17 @@ struct Opened {
     buffers: Arc<HostBuffers>,
     positions: Arc<PositionCell>,
     /// With the device thread while running.
-    handler: Option<Box<dyn StreamHandler>>,
+    handler: Option<(Box<dyn StreamHandler>, RtLogProducer)>,
+    counters: Arc<StreamCounters>,
+    device: DeviceSelector,
+    request_reset: ResetRequester,
 }
+
+type ThreadResult = ((Box<dyn StreamHandler>, RtLogProducer), StreamReport);
 
 struct Running {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<(Box<dyn StreamHandler>, StreamReport)>,
+    thread: JoinHandle<ThreadResult>,
 }
 
 pub struct SimulatedBackend {
@@ -169,10 +184,25 @@ impl SimulatedBackend {
         }
     }
 
-    fn endpoint(&self) -> EndpointInfo {
+    /// Simulates the user changing the Windows default output device: a stream opened with
+    /// `follow-default` asks the host for a reset, as the WASAPI backend's notification
+    /// client does. Returns whether a reset was requested.
+    pub fn change_default_endpoint(&self) -> bool {
+        let opened = self.opened.lock().unwrap();
+        match opened.as_ref() {
+            Some(o) if o.device == DeviceSelector::FollowDefault => {
+                (o.request_reset)("the Windows default output device changed");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn endpoint(&self, index: usize) -> EndpointInfo {
+        let (name, id) = self.spec.endpoints[index].clone();
         EndpointInfo {
-            id: "{sim}.output".into(),
-            name: "Simulated output".into(),
+            id,
+            name,
             mix_format: self.spec.mix_format,
             default_period_frames: self.spec.period_frames,
             min_period_frames: self.spec.period_frames / 2,
@@ -266,16 +296,28 @@ impl SimulatedBackend {
 }
 
 impl Backend for SimulatedBackend {
-    fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
-        Ok(self.endpoint())
+    fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError> {
+        if self.spec.endpoints.is_empty() {
+            return Err(BackendError::from_hresult(
+                "IMMDeviceEnumerator::GetDefaultAudioEndpoint",
+                0x8007_0490_u32 as i32,
+            ));
+        }
+        let index = if device.is_default() {
+            0
+        } else {
+            select_endpoint(device, &self.spec.endpoints)?
+        };
+        Ok(self.endpoint(index))
     }
 
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
+    fn supports_rate(&self, _endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
         Ok(self.spec.supported_rates.contains(&rate))
     }
 
     fn probe_output(
         &self,
+        _endpoint_id: &str,
         mode: Mode,
         rate: u32,
         preferred: Option<DeviceFormat>,
@@ -294,6 +336,14 @@ impl Backend for SimulatedBackend {
 
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
         self.close()?;
+        let index = self
+            .spec
+            .endpoints
+            .iter()
+            .position(|(_, id)| *id == request.endpoint_id)
+            .ok_or_else(|| {
+                BackendError::from_hresult("IMMDeviceEnumerator::GetDevice", 0x8007_0490_u32 as i32)
+            })?;
         let negotiated = self.negotiate(
             request.mode,
             request.sample_rate,
@@ -321,7 +371,7 @@ impl Backend for SimulatedBackend {
             output_latency_frames: 0,
         };
         let info = StreamInfo {
-            endpoint: self.endpoint(),
+            endpoint: self.endpoint(index),
             format,
             mode: negotiated.mode.label(),
             mode_report: negotiated.report,
@@ -336,8 +386,12 @@ impl Backend for SimulatedBackend {
             routes,
             buffers: request.buffers,
             positions: request.positions,
-            handler: Some(request.handler),
+            handler: Some((request.handler, request.rt_log)),
+            counters: request.counters,
+            device: request.device,
+            request_reset: request.request_reset,
         });
+        *self.control.opened_endpoint.lock().unwrap() = Some(request.endpoint_id);
         Ok(info)
     }
 
@@ -346,7 +400,7 @@ impl Backend for SimulatedBackend {
         let opened = opened
             .as_mut()
             .ok_or_else(|| BackendError::new("start", "no stream is open"))?;
-        let mut handler = opened
+        let (mut handler, mut rt_log) = opened
             .handler
             .take()
             .ok_or_else(|| BackendError::new("start", "already running"))?;
@@ -360,7 +414,7 @@ impl Backend for SimulatedBackend {
         );
         opened.buffers.clear();
         opened.positions.clear();
-        let mut renderer = if opened.mode.block_is_period() {
+        let mut pipeline = if opened.mode.block_is_period() {
             SimRenderer::Period(PeriodRenderer::new(
                 config,
                 opened.routes.clone(),
@@ -380,6 +434,9 @@ impl Backend for SimulatedBackend {
         self.control.endpoint_opens.fetch_add(1, Ordering::AcqRel);
         let stop = Arc::new(AtomicBool::new(false));
         let (spec, control, rate) = (self.spec.clone(), self.control.clone(), opened.rate);
+        let counters = opened.counters.clone();
+        counters.publish(&pipeline.stats());
+        let thread_stop = stop.clone();
         let (buffer_frames, period_frames) = (
             config.device_buffer_frames,
             if opened.mode.block_is_period() {
@@ -388,25 +445,41 @@ impl Backend for SimulatedBackend {
                 spec.period_frames * rate as usize / spec.mix_format.sample_rate as usize
             },
         );
-        let thread_stop = stop.clone();
         let thread = std::thread::spawn(move || {
-            let frame_bytes = renderer.frame_bytes();
+            let block_frames = config.block_frames as u32;
+            let frame_bytes = pipeline.frame_bytes();
             let mut device = vec![0u8; buffer_frames * frame_bytes];
-            renderer.prefill_silence(&mut device);
+            pipeline.prefill_silence(&mut device);
             let mut queued = buffer_frames;
             let mut position = 0u64;
             rt_guard::reset();
+            {
+                let _rt = rt_guard::enter_rt();
+                rt_log.push(RtEvent::StreamStarted {
+                    sample_rate: rate as f64,
+                    buffer_frames: block_frames,
+                });
+            }
             let mut failure = None;
             while !thread_stop.load(Ordering::Acquire) {
                 std::thread::sleep(spec.tick);
                 if control.fail_next_tick.swap(false, Ordering::AcqRel) {
+                    const DEVICE_INVALIDATED: i32 = 0x8889_0004_u32 as i32;
+                    rt_log.push(RtEvent::DeviceError {
+                        call: "IAudioClient::GetCurrentPadding",
+                        hresult: DEVICE_INVALIDATED,
+                    });
                     failure = Some(BackendError::from_hresult(
                         "IAudioClient::GetCurrentPadding",
-                        0x8889_0004_u32 as i32,
+                        DEVICE_INVALIDATED,
                     ));
                     break;
                 }
-                let played = period_frames.min(queued);
+                let played = if control.drain_next_tick.swap(false, Ordering::AcqRel) {
+                    queued
+                } else {
+                    period_frames.min(queued)
+                };
                 queued -= played;
                 position += played as u64;
                 let clock = ClockReading {
@@ -416,11 +489,19 @@ impl Backend for SimulatedBackend {
                 let free = buffer_frames - queued;
                 {
                     let _rt = rt_guard::enter_rt();
+                    let underruns = pipeline.stats().underruns;
                     let dst = &mut device[..free * frame_bytes];
-                    match &mut renderer {
+                    match &mut pipeline {
                         SimRenderer::Ring(p) => p.render(dst, queued, &clock, handler.as_mut()),
                         SimRenderer::Period(p) => p.render(dst, &clock, handler.as_mut()),
                     }
+                    let stats = pipeline.stats();
+                    if stats.underruns > underruns {
+                        rt_log.push(RtEvent::OutputUnderrun {
+                            frames: free as u32,
+                        });
+                    }
+                    counters.publish(&stats);
                 }
                 if control.record.load(Ordering::Relaxed) {
                     control
@@ -432,15 +513,21 @@ impl Backend for SimulatedBackend {
                 queued = buffer_frames;
                 control.ticks.fetch_add(1, Ordering::Relaxed);
             }
+            {
+                let _rt = rt_guard::enter_rt();
+                rt_log.push(RtEvent::StreamStopped {
+                    sample_position: pipeline.stats().switches * block_frames as u64,
+                });
+            }
             let report = StreamReport {
-                stats: renderer.stats(),
+                stats: pipeline.stats(),
                 rt_allocations: rt_guard::rt_allocations(),
                 failure: failure.clone(),
             };
             if let Some(e) = &failure {
                 handler.stream_failed(e);
             }
-            (handler, report)
+            ((handler, rt_log), report)
         });
         *self.running.lock().unwrap() = Some(Running { stop, thread });
         Ok(())
@@ -451,7 +538,7 @@ impl Backend for SimulatedBackend {
             return Ok(StreamReport::default());
         };
         // Released as soon as the device thread has ended, before stop returns.
-        let released = scopeguard_release(&self.control);
+        let released = EndpointRelease(&self.control);
         running.stop.store(true, Ordering::Release);
         let (handler, report) = running
             .thread
@@ -508,8 +595,4 @@ impl Drop for EndpointRelease<'_> {
     fn drop(&mut self) {
         self.0.endpoint_held.store(false, Ordering::Release);
     }
-}
-
-fn scopeguard_release(control: &SimControl) -> EndpointRelease<'_> {
-    EndpointRelease(control)
 }

@@ -12,6 +12,7 @@ use wasio_engine::backend::Backend;
 use wasio_engine::config::Mode;
 use wasio_engine::convert::DeviceFormat;
 use wasio_engine::driver::DriverCore;
+use wasio_engine::env::DriverEnv;
 use wasio_engine::sim::{SimDeviceSpec, SimulatedBackend};
 use wasio_engine::state::DriverState;
 
@@ -84,22 +85,50 @@ struct Host {
     _serial: MutexGuard<'static, ()>,
     driver: DriverCore,
     backend: Arc<SimulatedBackend>,
+    /// %USERPROFILE% with this test's Wasio.toml.
+    profile: tempfile::TempDir,
 }
 
+/// A driver whose Wasio.toml asks for `mode`.
 fn host(spec: SimDeviceSpec, mode: Mode) -> Host {
+    host_configured(spec, mode, None)
+}
+
+fn driver_in(profile: &std::path::Path, backend: &Arc<SimulatedBackend>) -> DriverCore {
+    let for_driver = backend.clone();
+    let mut env = DriverEnv::detached("host.exe");
+    env.user_profile_dir = Some(profile.to_path_buf());
+    env.status_dir = Some(profile.join("Temp").join("Wasio"));
+    DriverCore::new(
+        Box::new(move || Ok(for_driver.clone() as Arc<dyn Backend>)),
+        env,
+    )
+}
+
+/// Wasio.toml with `mode` and, if given, `sample_type`.
+fn write_config(profile: &std::path::Path, mode: Mode, sample_type: Option<&str>) {
+    let mut text = format!("[output]\nmode = \"{}\"\n", mode.as_str());
+    if let Some(word) = sample_type {
+        text.push_str(&format!("sample_type = \"{word}\"\n"));
+    }
+    std::fs::write(profile.join("Wasio.toml"), text).unwrap();
+}
+
+fn host_configured(spec: SimDeviceSpec, mode: Mode, sample_type: Option<&str>) -> Host {
     let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for c in [&SWITCHES, &NEXT_FRAME, &RESET_REQUESTS] {
         c.store(0, Ordering::SeqCst);
     }
     RATE_CHANGES.lock().unwrap().clear();
     let backend = Arc::new(SimulatedBackend::new(spec));
-    let for_driver = backend.clone();
-    let driver = DriverCore::new(Box::new(move || Ok(for_driver.clone() as Arc<dyn Backend>)));
-    driver.set_mode(mode);
+    let profile = tempfile::tempdir().unwrap();
+    write_config(profile.path(), mode, sample_type);
+    let driver = driver_in(profile.path(), &backend);
     Host {
         _serial: serial,
         driver,
         backend,
+        profile,
     }
 }
 
@@ -346,31 +375,17 @@ fn a_forced_mode_that_the_device_refuses_fails_with_the_hresult() {
     assert_eq!(d.init(std::ptr::null_mut()), ASIO_FALSE);
     let text = error_text(d);
     assert!(text.contains("AUDCLNT_E_DEVICE_IN_USE"), "{text}");
-    // Forcing the mode Wine allows works.
-    d.set_mode(Mode::ExclusivePoll);
+    // Forcing the mode Wine allows works (Wasio.toml is read again at each init).
+    write_config(h.profile.path(), Mode::ExclusivePoll, None);
     assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE, "{}", error_text(d));
     assert!(d
         .mode_status()
         .unwrap()
         .starts_with("exclusive, polling (mode = exclusive-poll)"));
-    d.set_mode(Mode::Shared);
-    let h2 = host_again(h, Mode::Shared);
-    assert_eq!(h2.driver.init(std::ptr::null_mut()), ASIO_TRUE);
-    assert_eq!(sample_type_of(&h2.driver), ST_FLOAT32);
-}
-
-fn host_again(h: Host, mode: Mode) -> Host {
-    let Host {
-        _serial, backend, ..
-    } = h;
-    let for_driver = backend.clone();
-    let driver = DriverCore::new(Box::new(move || Ok(for_driver.clone() as Arc<dyn Backend>)));
-    driver.set_mode(mode);
-    Host {
-        _serial,
-        driver,
-        backend,
-    }
+    write_config(h.profile.path(), Mode::Shared, None);
+    let shared = driver_in(h.profile.path(), &h.backend);
+    assert_eq!(shared.init(std::ptr::null_mut()), ASIO_TRUE);
+    assert_eq!(sample_type_of(&shared), ST_FLOAT32);
 }
 
 #[test]
@@ -476,9 +491,12 @@ fn the_mode_status_reaches_hosts_through_future() {
 
 #[test]
 fn a_sample_type_setting_picks_the_exclusive_format() {
-    let h = host(SimDeviceSpec::exclusive_capable(), Mode::ExclusivePoll);
+    let h = host_configured(
+        SimDeviceSpec::exclusive_capable(),
+        Mode::ExclusivePoll,
+        Some("int16"),
+    );
     let d = &h.driver;
-    d.set_sample_type_choice(wasio_engine::config::SampleTypeChoice::Int16);
     assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
     assert_eq!(sample_type_of(d), ST_INT16);
     let played = run_counter(&h, 300, 30);

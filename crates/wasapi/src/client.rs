@@ -57,6 +57,14 @@ pub(crate) struct ClientRequest {
     pub block_frames: Option<usize>,
     /// The exclusive format to try first.
     pub preferred_format: Option<DeviceFormat>,
+    /// Wasio.toml `period_ms`: the exclusive period, or the low-latency engine period.
+    pub period: Option<std::time::Duration>,
+    /// Wasio.toml `buffer_ms`: the WASAPI buffer duration (shared and exclusive polling).
+    pub buffer_duration: Option<std::time::Duration>,
+}
+
+fn hns(duration: std::time::Duration) -> i64 {
+    (duration.as_nanos() / 100) as i64
 }
 
 /// Walks the mode chain for `request` on `device` and returns the first client that opens.
@@ -69,8 +77,8 @@ pub(crate) fn open_render_client(
         StreamMode::ExclusiveEvent | StreamMode::ExclusivePoll => {
             open_exclusive(device, endpoint, request, mode)
         }
-        StreamMode::SharedLowLatency => open_shared_low_latency(device, endpoint, request.rate),
-        StreamMode::Shared => open_shared(device, endpoint, request.rate),
+        StreamMode::SharedLowLatency => open_shared_low_latency(device, endpoint, request),
+        StreamMode::Shared => open_shared(device, endpoint, request),
     });
     match chosen {
         Ok((mode, mut opened, report)) => {
@@ -122,8 +130,9 @@ fn scaled(frames: usize, from: u32, to: u32) -> usize {
 fn open_shared(
     device: &IMMDevice,
     endpoint: &EndpointInfo,
-    rate: u32,
+    request: &ClientRequest,
 ) -> Result<OpenedClient, BackendError> {
+    let rate = request.rate;
     let client = activate_client(device)?;
     let mix = endpoint.mix_format;
     let format = StreamFormat {
@@ -135,13 +144,15 @@ fn open_shared(
     if rate != mix.sample_rate {
         flags |= AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM | AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY;
     }
-    // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call. Buffer
-    // duration 0 asks for the smallest buffer the engine allows in event mode.
+    // Buffer duration 0 asks for the smallest buffer the engine allows in event mode;
+    // `buffer_ms` in Wasio.toml overrides it.
+    let buffer_hns = request.buffer_duration.map_or(0, hns);
+    // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call.
     unsafe {
         client.Initialize(
             AUDCLNT_SHAREMODE_SHARED,
             flags,
-            0,
+            buffer_hns,
             0,
             bytes.as_ptr() as *const WAVEFORMATEX,
             None,
@@ -158,8 +169,9 @@ fn open_shared(
 fn open_shared_low_latency(
     device: &IMMDevice,
     endpoint: &EndpointInfo,
-    rate: u32,
+    request: &ClientRequest,
 ) -> Result<OpenedClient, BackendError> {
+    let rate = request.rate;
     let mix = endpoint.mix_format;
     if rate != mix.sample_rate {
         let mut e = BackendError::from_hresult(
@@ -181,14 +193,26 @@ fn open_shared_low_latency(
         client3
             .GetSharedModeEnginePeriod(wave, &mut default, &mut fundamental, &mut min, &mut max)
             .context("IAudioClient3::GetSharedModeEnginePeriod")?;
+    }
+    // The smallest period, or `period_ms` rounded up to the engine's fundamental period.
+    let period = match request.period {
+        Some(p) => {
+            let frames = hns_to_frames(hns(p), rate) as u32;
+            let step = fundamental.max(1);
+            (frames.div_ceil(step) * step).clamp(min, max.max(min))
+        }
+        None => min,
+    };
+    // SAFETY: as above.
+    unsafe {
         client3
-            .InitializeSharedAudioStream(AUDCLNT_STREAMFLAGS_EVENTCALLBACK, min, wave, None)
+            .InitializeSharedAudioStream(AUDCLNT_STREAMFLAGS_EVENTCALLBACK, period, wave, None)
             .context("IAudioClient3::InitializeSharedAudioStream")?;
     }
     let client = client3
         .cast::<IAudioClient>()
         .context("IAudioClient3::QueryInterface(IAudioClient)")?;
-    finish(client, mix, min as usize, min as usize)
+    finish(client, mix, period as usize, min as usize)
 }
 
 /// Initializes a fresh client in exclusive mode with `format`.
@@ -198,6 +222,7 @@ fn initialize_exclusive(
     layout: WaveLayout,
     event: bool,
     period_hns: i64,
+    poll_buffer_hns: Option<i64>,
 ) -> Result<IAudioClient, (BackendError, Option<IAudioClient>)> {
     let client = activate_client(device).map_err(|e| (e, None))?;
     let extensible = format.to_extensible();
@@ -210,8 +235,9 @@ fn initialize_exclusive(
         // Event-driven exclusive: buffer duration = periodicity = one period.
         (AUDCLNT_STREAMFLAGS_EVENTCALLBACK, period_hns)
     } else {
-        // Polling: two periods of buffer, filled on a timer at half a period.
-        (0, period_hns * 2)
+        // Polling: two periods of buffer (or `buffer_ms`), filled on a timer at half a
+        // period.
+        (0, poll_buffer_hns.unwrap_or(period_hns * 2).max(period_hns))
     };
     let what = if event {
         "IAudioClient::Initialize (exclusive, event)"
@@ -246,10 +272,12 @@ fn open_exclusive(
     let event = mode == StreamMode::ExclusiveEvent;
     let default_period = scaled(endpoint.default_period_frames, mix.sample_rate, rate).max(1);
     let min_period = scaled(endpoint.min_period_frames, mix.sample_rate, rate).max(1);
-    let period_frames = match (event, request.block_frames) {
-        (true, Some(block)) => block,
+    let period_frames = match (event, request.block_frames, request.period) {
+        (true, Some(block), _) => block,
+        (_, _, Some(p)) => hns_to_frames(hns(p), rate).max(1),
         _ => default_period,
     };
+    let poll_buffer_hns = request.buffer_duration.map(hns);
     let candidates = exclusive_format_candidates(
         mix.channels,
         mix.channel_mask,
@@ -258,7 +286,7 @@ fn open_exclusive(
     );
     let (format, _layout, (client, period)) = negotiate_format(&candidates, |format, layout| {
         let period_hns = frames_to_hns(period_frames, rate).max(1);
-        match initialize_exclusive(device, format, layout, event, period_hns) {
+        match initialize_exclusive(device, format, layout, event, period_hns, poll_buffer_hns) {
             Ok(client) => Ok((client, period_frames)),
             Err((e, Some(failed))) if e.hresult == Some(AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED) => {
                 // Microsoft's recipe: the failed client reports the aligned size; a new
@@ -275,8 +303,8 @@ fn open_exclusive(
                     );
                     return Err(e);
                 }
-                let hns = aligned_period_hns(aligned as u32, rate);
-                initialize_exclusive(device, format, layout, event, hns)
+                let aligned_hns = aligned_period_hns(aligned as u32, rate);
+                initialize_exclusive(device, format, layout, event, aligned_hns, poll_buffer_hns)
                     .map(|client| (client, aligned))
                     .map_err(|(e, _)| e)
             }

@@ -10,7 +10,13 @@
 mod client;
 mod com;
 mod endpoint;
+mod enumerate;
 mod error;
+mod notify;
 mod worker;
 
+pub use enumerate::{
+    find_endpoint, list_endpoints, EndpointDetails, EndpointState, Flow, EXCLUSIVE_PROBE_ENCODINGS,
+    EXCLUSIVE_PROBE_RATES,
+};
 pub use worker::DeviceWorker;

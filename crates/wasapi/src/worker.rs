@@ -7,20 +7,22 @@
 
 use crate::client::{open_render_client, ClientRequest, OpenedClient};
 use crate::com::MtaGuard;
-use crate::endpoint::{default_endpoint, describe};
+use crate::endpoint::{describe, endpoint_by_id, select_render_endpoint};
 use crate::error::Context;
+use crate::notify::DefaultDeviceRegistration;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use wasio_engine::backend::{
-    Backend, BackendError, EndpointInfo, OutputPlan, OutputRequest, StreamHandler, StreamInfo,
-    StreamReport,
+    Backend, BackendError, DeviceSelector, EndpointInfo, OutputPlan, OutputRequest, StreamCounters,
+    StreamHandler, StreamInfo, StreamReport,
 };
 use wasio_engine::buffers::HostBuffers;
 use wasio_engine::clock::{ClockReading, PositionCell};
 use wasio_engine::config::Mode;
 use wasio_engine::convert::{host_to_device, DeviceFormat, HostSampleType};
 use wasio_engine::format::{frames_to_hns, StreamFormat};
+use wasio_engine::log::{RtEvent, RtLogProducer};
 use wasio_engine::modes::StreamMode;
 use wasio_engine::period::PeriodRenderer;
 use wasio_engine::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
@@ -28,7 +30,7 @@ use wasio_engine::rt_guard;
 use windows::core::{w, PCWSTR};
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows::Win32::Media::Audio::{
-    eRender, IAudioClient, IAudioClock, IAudioRenderClient, IMMDevice, AUDCLNT_BUFFERFLAGS_SILENT,
+    IAudioClient, IAudioClock, IAudioRenderClient, IMMDevice, AUDCLNT_BUFFERFLAGS_SILENT,
     AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM,
     AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
@@ -48,9 +50,9 @@ const MAX_SILENT_WAITS: u32 = 5;
 type Reply<T> = Sender<Result<T, BackendError>>;
 
 enum Command {
-    DescribeOutput(Reply<EndpointInfo>),
-    SupportsRate(u32, Reply<bool>),
-    ProbeOutput(Mode, u32, Option<DeviceFormat>, Reply<OutputPlan>),
+    DescribeOutput(DeviceSelector, Reply<EndpointInfo>),
+    SupportsRate(String, u32, Reply<bool>),
+    ProbeOutput(String, Mode, u32, Option<DeviceFormat>, Reply<OutputPlan>),
     OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
     Start(bool, Reply<()>),
     Stop(Reply<StreamReport>),
@@ -137,21 +139,25 @@ impl DeviceWorker {
 }
 
 impl Backend for DeviceWorker {
-    fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
-        self.ask(Command::DescribeOutput)
+    fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError> {
+        let device = device.clone();
+        self.ask(|reply| Command::DescribeOutput(device, reply))
     }
 
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
-        self.ask(|reply| Command::SupportsRate(rate, reply))
+    fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
+        let id = endpoint_id.to_string();
+        self.ask(|reply| Command::SupportsRate(id, rate, reply))
     }
 
     fn probe_output(
         &self,
+        endpoint_id: &str,
         mode: Mode,
         rate: u32,
         preferred: Option<DeviceFormat>,
     ) -> Result<OutputPlan, BackendError> {
-        self.ask(|reply| Command::ProbeOutput(mode, rate, preferred, reply))
+        let id = endpoint_id.to_string();
+        self.ask(|reply| Command::ProbeOutput(id, mode, rate, preferred, reply))
     }
 
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
@@ -210,6 +216,13 @@ struct OpenStream {
     buffers: Arc<HostBuffers>,
     positions: Arc<PositionCell>,
     handler: Box<dyn StreamHandler>,
+    rt_log: RtLogProducer,
+    counters: Arc<StreamCounters>,
+    /// Watches the Windows default for `follow-default`; dropped with the stream.
+    _default_watch: Option<DefaultDeviceRegistration>,
+    /// Wasio.toml's WASAPI period and buffer duration overrides.
+    period: Option<std::time::Duration>,
+    buffer_duration: Option<std::time::Duration>,
     running: bool,
     last_report: StreamReport,
 }
@@ -265,18 +278,18 @@ impl Worker {
     fn serve(mut self) {
         while let Ok(command) = self.inbox.recv() {
             match command {
-                Command::DescribeOutput(reply) => {
+                Command::DescribeOutput(selector, reply) => {
                     let _ = reply.send(
-                        default_endpoint(eRender)
+                        select_render_endpoint(&selector)
                             .and_then(|d| describe(&d))
                             .map(|(info, _)| info),
                     );
                 }
-                Command::SupportsRate(rate, reply) => {
-                    let _ = reply.send(self.supports_rate(rate));
+                Command::SupportsRate(id, rate, reply) => {
+                    let _ = reply.send(self.supports_rate(&id, rate));
                 }
-                Command::ProbeOutput(mode, rate, preferred, reply) => {
-                    let _ = reply.send(probe_output(mode, rate, preferred));
+                Command::ProbeOutput(id, mode, rate, preferred, reply) => {
+                    let _ = reply.send(probe_output(&id, mode, rate, preferred));
                 }
                 Command::OpenOutput(request, reply) => {
                     self.stream = None;
@@ -304,8 +317,8 @@ impl Worker {
         self.stop();
     }
 
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
-        let device = default_endpoint(eRender)?;
+    fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
+        let device = endpoint_by_id(endpoint_id)?;
         let (info, client) = describe(&device)?;
         let format = StreamFormat {
             sample_rate: rate,
@@ -328,7 +341,7 @@ impl Worker {
     }
 
     fn open_output(&mut self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
-        let device = default_endpoint(eRender)?;
+        let device = endpoint_by_id(&request.endpoint_id)?;
         let (endpoint, _) = describe(&device)?;
         let rate = request.sample_rate;
         let opened = open_render_client(
@@ -339,6 +352,8 @@ impl Worker {
                 rate,
                 block_frames: Some(request.block_frames),
                 preferred_format: request.preferred_format,
+                period: request.period,
+                buffer_duration: request.buffer_duration,
             },
         )?;
         if opened.mode.block_is_period() && opened.period_frames != request.block_frames {
@@ -386,6 +401,13 @@ impl Worker {
         };
         // Nothing is held until start: the trial told what the stream will be.
         drop(opened);
+        let default_watch = match request.device {
+            DeviceSelector::FollowDefault => Some(DefaultDeviceRegistration::register(
+                &info.endpoint.id,
+                request.request_reset.clone(),
+            )?),
+            _ => None,
+        };
         self.stream = Some(OpenStream {
             device,
             live: None,
@@ -397,6 +419,11 @@ impl Worker {
             buffers: request.buffers,
             positions: request.positions,
             handler: request.handler,
+            rt_log: request.rt_log,
+            counters: request.counters,
+            _default_watch: default_watch,
+            period: request.period,
+            buffer_duration: request.buffer_duration,
             running: false,
             last_report: StreamReport::default(),
         });
@@ -428,6 +455,8 @@ impl Worker {
                     rate: stream.info.format.sample_rate,
                     block_frames: Some(stream.render_config.block_frames),
                     preferred_format: Some(stream.info.format.encoding),
+                    period: stream.period,
+                    buffer_duration: stream.buffer_duration,
                 },
             )?;
             if stream.stream_mode.block_is_period()
@@ -468,6 +497,7 @@ impl Worker {
         );
         stream.buffers.clear();
         stream.positions.clear();
+        stream.counters.publish(&Default::default());
         if stream.stream_mode == StreamMode::ExclusivePoll {
             start_poll_timer(&live.signal, stream.info.period_frames, config.sample_rate)?;
         }
@@ -500,14 +530,34 @@ impl Worker {
         rt_guard::reset();
         let failure = {
             let _rt = rt_guard::enter_rt();
-            run_render_loop(
+            stream.rt_log.push(RtEvent::StreamStarted {
+                sample_rate: stream.render_config.sample_rate,
+                buffer_frames: stream.render_config.block_frames as u32,
+            });
+            let failure = run_render_loop(
                 live,
                 &stream.render_config,
                 (!stream.stream_mode.is_event_driven()).then_some(stream.info.period_frames),
                 &mut renderer,
                 stream.handler.as_mut(),
+                (&mut stream.rt_log, &stream.counters),
                 self.wake.0,
-            )
+            );
+            if let Some(RtFailure {
+                step,
+                hresult: Some(hresult),
+            }) = failure
+            {
+                stream.rt_log.push(RtEvent::DeviceError {
+                    call: step,
+                    hresult,
+                });
+            }
+            stream.rt_log.push(RtEvent::StreamStopped {
+                sample_position: renderer.stats().switches
+                    * stream.render_config.block_frames as u64,
+            });
+            failure
         };
         let rt_allocations = rt_guard::rt_allocations();
         if let Some(task) = mmcss {
@@ -597,11 +647,12 @@ impl Renderer {
 
 /// The plan a stream would get, by opening and releasing a trial client.
 fn probe_output(
+    endpoint_id: &str,
     mode: Mode,
     rate: u32,
     preferred_format: Option<DeviceFormat>,
 ) -> Result<OutputPlan, BackendError> {
-    let device = default_endpoint(eRender)?;
+    let device = endpoint_by_id(endpoint_id)?;
     let (endpoint, _) = describe(&device)?;
     let opened = open_render_client(
         &device,
@@ -611,6 +662,8 @@ fn probe_output(
             rate,
             block_frames: None,
             preferred_format,
+            period: None,
+            buffer_duration: None,
         },
     )?;
     Ok(opened.plan())
@@ -689,6 +742,7 @@ fn run_render_loop(
     poll_period_frames: Option<usize>,
     renderer: &mut Renderer,
     handler: &mut dyn StreamHandler,
+    (rt_log, counters): (&mut RtLogProducer, &StreamCounters),
     wake: HANDLE,
 ) -> Option<RtFailure> {
     let handles = [live.signal.0, wake];
@@ -775,10 +829,16 @@ fn run_render_loop(
                 Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
+            let underruns = renderer.stats().underruns;
             match renderer {
                 Renderer::Ring(r) => r.render(dst, padding as usize, &reading, handler),
                 Renderer::Period(r) => r.render(dst, &reading, handler),
             }
+            let stats = renderer.stats();
+            if stats.underruns > underruns {
+                rt_log.push(RtEvent::OutputUnderrun { frames });
+            }
+            counters.publish(&stats);
             if let Err(e) = live.render_client.ReleaseBuffer(frames, 0) {
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
