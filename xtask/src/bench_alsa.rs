@@ -1,8 +1,10 @@
 //! The ALSA variant of the bench, where Wine's exclusive mode works: Wine's audio goes
-//! through winealsa (`HKCU\Software\Wine\Drivers Audio=alsa`) into an ALSA `file` PCM over
-//! `null`, declared as the default device in a private `~/.asoundrc`. The file receives the
-//! exact bytes Wine writes to the device, in the stream's own format, so a test can compare
-//! them with what the host wrote.
+//! through winealsa (`HKCU\Software\Wine\Drivers Audio=alsa`) into an ALSA `file` PCM,
+//! declared as the default device in a private `~/.asoundrc`. The file receives the exact
+//! bytes Wine writes to the device, in the stream's own format, so a test can compare them
+//! with what the host wrote. Behind the file, the samples go either to `null` (which takes
+//! them as fast as Wine hands them over, about 4× real time) or, paced in real time, to the
+//! bench's PulseAudio sink `wasio_b` through ALSA's `pulse` plugin with an explicit server.
 //!
 //! Two traps (field notes): when a PulseAudio server answers, `/etc/alsa/conf.d/99-pulse.conf`
 //! makes ALSA's default PulseAudio and overrides `~/.asoundrc`, so `PULSE_SERVER` points at a
@@ -28,17 +30,37 @@ impl<'a> AlsaFileBench<'a> {
     /// Writes the private `~/.asoundrc` for `name` and switches Wine to ALSA. `file_format`:
     /// `raw` (the samples only) or `wav` (with a header that tells the rate the device ran at;
     /// rewritten each time the device is opened).
-    pub fn enter(bench: &'a Bench, name: &str, file_format: &str) -> Res<AlsaFileBench<'a>> {
+    pub fn enter(
+        bench: &'a Bench,
+        name: &str,
+        file_format: &str,
+        slave: AlsaSlave,
+    ) -> Res<AlsaFileBench<'a>> {
         let dir = bench.dir.join("alsa").join(name);
         let home = dir.join("home");
         fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
         let capture = dir.join("capture.raw");
         let _ = fs::remove_file(&capture);
-        fs::write(home.join(".asoundrc"), asoundrc(&capture, file_format))
-            .map_err(|e| format!("cannot write .asoundrc: {e}"))?;
+        let pulse_server = bench
+            .env()
+            .into_iter()
+            .find(|(k, _)| *k == "PULSE_SERVER")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        let slave = match slave {
+            AlsaSlave::Null => "null".to_string(),
+            AlsaSlave::PulseSink => {
+                format!("{{ type pulse server \"{pulse_server}\" device \"wasio_b\" }}")
+            }
+        };
+        fs::write(
+            home.join(".asoundrc"),
+            asoundrc(&capture, file_format, &slave),
+        )
+        .map_err(|e| format!("cannot write .asoundrc: {e}"))?;
         set_wine_audio_driver(bench, "alsa")?;
         detail(&format!(
-            "ALSA bench: Audio=alsa, default PCM = file {} over null",
+            "ALSA bench: Audio=alsa, default PCM = file {} over {slave}",
             capture.display()
         ));
         Ok(AlsaFileBench {
@@ -130,12 +152,22 @@ pub fn run_windows_with_env(
     })
 }
 
-/// The `~/.asoundrc`: the default PCM writes everything it is given to `capture` (raw, in
-/// the stream's format) and plays it into `null`.
-pub fn asoundrc(capture: &Path, file_format: &str) -> String {
+/// Where the file PCM passes the samples on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlsaSlave {
+    /// ALSA's `null`: not paced, Wine's device runs faster than real time.
+    Null,
+    /// The bench's PulseAudio sink `wasio_b`: paced in real time.
+    PulseSink,
+}
+
+/// The `~/.asoundrc`: the default PCM writes everything it is given to `capture` (`raw`, in
+/// the stream's format, or `wav`) and plays it into `slave` (a PCM name or definition).
+pub fn asoundrc(capture: &Path, file_format: &str, slave: &str) -> String {
     format!(
-        "# Written by cargo xtask (bench_alsa.rs): the default device is a file over null.\n\
-         pcm.!default {{\n    type file\n    slave.pcm \"null\"\n    file \"{}\"\n    format \"{}\"\n}}\n",
+        "# Written by cargo xtask (bench_alsa.rs): the default device is a file in front of another PCM.\n\
+         pcm.!default {{\n    type file\n    slave.pcm {}\n    file \"{}\"\n    format \"{}\"\n}}\n",
+        if slave.starts_with('{') { slave.to_string() } else { format!("\"{slave}\"") },
         capture.display(),
         file_format
     )
@@ -166,11 +198,17 @@ mod tests {
 
     #[test]
     fn asoundrc_declares_a_file_over_null_as_default() {
-        let text = asoundrc(Path::new("/tmp/x/capture.raw"), "raw");
+        let text = asoundrc(Path::new("/tmp/x/capture.raw"), "raw", "null");
         assert!(text.contains("pcm.!default"));
         assert!(text.contains("type file"));
         assert!(text.contains("slave.pcm \"null\""));
         assert!(text.contains("file \"/tmp/x/capture.raw\""));
         assert!(text.contains("format \"raw\""));
+        let paced = asoundrc(
+            Path::new("/c.wav"),
+            "wav",
+            "{ type pulse server \"unix:/s\" device \"wasio_b\" }",
+        );
+        assert!(paced.contains("slave.pcm { type pulse server \"unix:/s\" device \"wasio_b\" }"));
     }
 }

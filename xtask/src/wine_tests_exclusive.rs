@@ -11,7 +11,7 @@
 
 use crate::analysis::Check;
 use crate::bench::{Bench, ExeOutput};
-use crate::bench_alsa::AlsaFileBench;
+use crate::bench_alsa::{AlsaFileBench, AlsaSlave};
 use crate::json::{self, Json};
 use crate::util::Res;
 use crate::wine_tests::{exit_check, WineContext, WineTest, DRIVER_NAME};
@@ -180,7 +180,12 @@ fn rate_checks(rates: &[Json], paced_sink: bool) -> Vec<Check> {
 
 fn bit_exact(ctx: &WineContext, format: &str) -> Res<Vec<Check>> {
     let mut checks = vec![register(ctx)?];
-    let alsa = AlsaFileBench::enter(ctx.bench, &format!("bit-exact-{format}"), "raw")?;
+    let alsa = AlsaFileBench::enter(
+        ctx.bench,
+        &format!("bit-exact-{format}"),
+        "raw",
+        AlsaSlave::PulseSink,
+    )?;
     let _config = Config::write(
         ctx.bench,
         &format!("[output]\nsample_type = \"{format}\"\n"),
@@ -342,11 +347,11 @@ pub fn verify_counter(captured: &[u8], format: &str, samples: u64) -> Result<Str
 
 fn alsa_rates(ctx: &WineContext) -> Res<Vec<Check>> {
     let mut checks = vec![register(ctx)?];
-    let alsa = AlsaFileBench::enter(ctx.bench, "rates", "wav")?;
+    let alsa = AlsaFileBench::enter(ctx.bench, "rates", "wav", AlsaSlave::PulseSink)?;
     let output = alsa.run_windows(
         "alsa-rates",
         Bench::windows_path(&ctx.artifacts.cli_exe),
-        &cli_args(&RATES, 2.0),
+        &cli_args(&RATES, 3.0),
         Duration::from_secs(90),
     )?;
     checks.push(exit_check("wasio rates", &output));
@@ -358,7 +363,7 @@ fn alsa_rates(ctx: &WineContext) -> Res<Vec<Check>> {
         mode.or(init_error).unwrap_or_default(),
         "exclusive, polling",
     ));
-    checks.extend(rate_checks(&rates, false));
+    checks.extend(rate_checks(&rates, true));
     // The device itself: the file PCM rewrites its WAV header each time Wine opens it, so
     // the capture tells the rate of the last stream.
     let header = alsa.captured()?;
