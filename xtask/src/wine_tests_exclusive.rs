@@ -11,7 +11,7 @@
 
 use crate::analysis::Check;
 use crate::bench::{Bench, ExeOutput};
-use crate::bench_alsa::{AlsaFileBench, AlsaSlave};
+use crate::bench_alsa::AlsaFileBench;
 use crate::json::{self, Json};
 use crate::util::Res;
 use crate::wine_tests::{exit_check, WineContext, WineTest, DRIVER_NAME};
@@ -347,7 +347,7 @@ pub fn verify_counter(captured: &[u8], format: &str, samples: u64) -> Result<Str
 
 fn alsa_rates(ctx: &WineContext) -> Res<Vec<Check>> {
     let mut checks = vec![register(ctx)?];
-    let alsa = AlsaFileBench::enter(ctx.bench, "rates", "wav", AlsaSlave::PulseSink)?;
+    let alsa = AlsaFileBench::enter(ctx.bench, "rates", "wav")?;
     let output = alsa.run_windows(
         "alsa-rates",
         Bench::windows_path(&ctx.artifacts.cli_exe),
