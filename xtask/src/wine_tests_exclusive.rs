@@ -180,12 +180,7 @@ fn rate_checks(rates: &[Json], paced_sink: bool) -> Vec<Check> {
 
 fn bit_exact(ctx: &WineContext, format: &str) -> Res<Vec<Check>> {
     let mut checks = vec![register(ctx)?];
-    let alsa = AlsaFileBench::enter(
-        ctx.bench,
-        &format!("bit-exact-{format}"),
-        "raw",
-        AlsaSlave::PulseSink,
-    )?;
+    let alsa = AlsaFileBench::enter(ctx.bench, &format!("bit-exact-{format}"), "raw")?;
     let _config = Config::write(
         ctx.bench,
         &format!("[output]\nsample_type = \"{format}\"\n"),
