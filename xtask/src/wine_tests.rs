@@ -428,11 +428,13 @@ pub fn all_tests() -> Vec<WineTest> {
 }
 
 /// Bench self-tests only: they need no driver.
-pub const BENCH_TESTS: [&str; 4] = [
+pub const BENCH_TESTS: [&str; 6] = [
     "bench-loopback",
     "rust-exe-runs",
     "portaudio-loads",
     "bench-pa-wasapi",
+    "duplex-wasapi-loopback",
+    "duplex-wasapi-across",
 ];
 
 /// Outcome of one attempt at a test case.
