@@ -629,6 +629,9 @@ fn run_test(ctx: &WineContext, test: &WineTest, run_label: &str) -> TestRun {
         let counts = log.map(|log| log.finish(ctx, (!passed).then_some(keep_log.as_str())));
         print_outcome(&outcome);
         let retry = !passed && attempt < limit && outcome.may_retry(test);
+        if let (true, Some(counts)) = (passed, &counts) {
+            detail(&counts.describe());
+        }
         if test.realtime && !passed {
             let why = if !outcome.may_retry(test) {
                 "definitive failure, not retried"
