@@ -558,14 +558,11 @@ impl AttemptLog {
         }
     }
 
-    /// Reads and removes the log; keeps a copy as `keep_as` in the results when given.
-    fn finish(self, ctx: &WineContext, keep_as: Option<&str>) -> DriverLogCounts {
+    /// Reads and removes the log.
+    fn finish(self) -> String {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let _ = std::fs::remove_file(&self.path);
-        if let Some(name) = keep_as {
-            let _ = std::fs::write(ctx.results.join(name), &text);
-        }
-        DriverLogCounts::parse(&text)
+        text
     }
 }
 
@@ -625,8 +622,8 @@ fn run_test(ctx: &WineContext, test: &WineTest, run_label: &str) -> TestRun {
         let log = test.realtime.then(|| AttemptLog::start(ctx)).flatten();
         let outcome = run_attempt(ctx, test);
         let passed = outcome.passed();
-        let keep_log = format!("{}-attempt-{attempt}-driver.log", test.name);
-        let counts = log.map(|log| log.finish(ctx, (!passed).then_some(keep_log.as_str())));
+        let log_text = log.map(AttemptLog::finish);
+        let counts = log_text.as_deref().map(DriverLogCounts::parse);
         print_outcome(&outcome);
         let retry = !passed && attempt < limit && outcome.may_retry(test);
         if let (true, Some(counts)) = (passed, &counts) {
@@ -646,6 +643,10 @@ fn run_test(ctx: &WineContext, test: &WineTest, run_label: &str) -> TestRun {
             }
             if retry {
                 keep_failed_attempt_results(ctx, started, attempt);
+            }
+            if let Some(text) = &log_text {
+                let name = format!("{}-attempt-{attempt}-driver.log", test.name);
+                let _ = std::fs::write(ctx.results.join(name), text);
             }
         }
         attempts.push(outcome);
