@@ -186,7 +186,8 @@ fn run(args: &[String]) -> Res<bool> {
         "analyse" | "analyze" => analyse_file(&options),
         "list-tests" => {
             for test in wine_tests::all_tests() {
-                println!("{:24} {}", test.name, test.about);
+                let kind = if test.realtime { "realtime" } else { "" };
+                println!("{:24} {kind:8} {}", test.name, test.about);
             }
             Ok(true)
         }

@@ -17,51 +17,61 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "cli-devices",
             about: "`wasio devices --json` lists wasio_a and wasio_b and their monitors with state, ID, mix format and periods",
+            realtime: false,
             run: cli_devices,
         },
         WineTest {
             name: "cli-config-check",
             about: "`wasio config check` passes a good file and lists every problem of a broken one with its line (exit 1)",
+            realtime: false,
             run: cli_config_check,
         },
         WineTest {
             name: "cli-register",
             about: "`wasio unregister` and `wasio register` remove and restore the driver's registry key",
+            realtime: false,
             run: cli_register,
         },
         WineTest {
             name: "cli-test",
             about: "`wasio test` runs a whole host session on the registered driver, every step PASS",
+            realtime: false,
             run: cli_test,
         },
         WineTest {
             name: "cli-play-record",
             about: "`wasio test --play tone.wav --record out.wav` (16- and 24-bit): the recording equals the file sample for sample",
+            realtime: false,
             run: cli_play_record,
         },
         WineTest {
             name: "cli-status",
             about: "`wasio status` says none is running, and reports a left-over status file as stale",
+            realtime: false,
             run: cli_status,
         },
         WineTest {
             name: "panel-tone",
             about: "the panel's test tone goes to the chosen endpoint (wasio_b): 1 kHz, -12 dBFS, 1 s, clean",
+            realtime: true,
             run: panel_tone,
         },
         WineTest {
             name: "panel-96",
             about: "the control panel at 96 DPI under Xvfb: every control exists, pickers filled; screenshot",
+            realtime: false,
             run: |ctx| panel_test(ctx, 96),
         },
         WineTest {
             name: "panel-problem",
             about: "the control panel explains a combination that cannot work (exclusive mode on a sink that refuses it)",
+            realtime: false,
             run: panel_problem_test,
         },
         WineTest {
             name: "panel-144",
             about: "the control panel at 144 DPI (150 %) under Xvfb: scaled layout, pickers filled; screenshot",
+            realtime: false,
             run: |ctx| panel_test(ctx, 144),
         },
     ]
@@ -85,6 +95,7 @@ fn exit_is(name: &str, output: &ExeOutput, expected: i32) -> Check {
         measured,
         format!("exit code {expected}"),
     )
+    .definitive()
 }
 
 fn wasio(ctx: &WineContext, label: &str, args: &[&str], timeout_s: u64) -> Res<ExeOutput> {
