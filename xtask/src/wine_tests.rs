@@ -425,6 +425,7 @@ pub fn all_tests() -> Vec<WineTest> {
     .chain(crate::wine_tests_config::tests())
     .chain(crate::wine_tests_duplex::tests())
     .chain(crate::wine_tests_exclusive::tests())
+    .chain(crate::wine_tests_package::tests())
     .collect()
 }
 
