@@ -141,7 +141,12 @@ impl PlaySpec {
         }
     }
 
-    fn args(&self) -> Vec<String> {
+    /// How long the host may take: the tone, its tail and 40 s for Wine and PortAudio.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.seconds + self.tail_seconds + 40.0)
+    }
+
+    pub fn args(&self) -> Vec<String> {
         let mut args = vec![
             "play".to_string(),
             "--device".to_string(),
@@ -270,27 +275,32 @@ impl WineContext<'_> {
         let recording = self
             .bench
             .start_recording(&format!("{}.monitor", bench::SINK_A), &recording_path)?;
-        let timeout = Duration::from_secs_f64(spec.seconds + spec.tail_seconds + 40.0);
-        let output = self.pa_host(label, &spec.args(), timeout)?;
+        let output = self.pa_host(label, &spec.args(), spec.timeout())?;
         let samples = recording.stop()?;
-        let report = json::parse_lines(&output.stdout).ok().and_then(|lines| {
-            lines
-                .into_iter()
-                .rev()
-                .find(|line| line.str("kind") == Some("play"))
-        });
-        let config = AnalysisConfig {
-            sample_rate: bench::SINK_RATE as f64,
-            channels: bench::SINK_CHANNELS as usize,
-            ..AnalysisConfig::default()
-        };
-        let analysis = analysis::analyse(&samples, &config);
         Ok(PlayMeasurement {
+            report: last_report(&output, "play"),
             output,
-            report,
             recording: recording_path,
-            analysis,
+            analysis: analysis::analyse(&samples, &sink_analysis_config()),
         })
+    }
+}
+
+/// The last JSON line of `kind` a `wasio-pa-host` run printed.
+pub fn last_report(output: &ExeOutput, kind: &str) -> Option<Json> {
+    let lines = json::parse_lines(&output.stdout).ok()?;
+    lines
+        .into_iter()
+        .rev()
+        .find(|line| line.str("kind") == Some(kind))
+}
+
+/// How a recording of a bench sink's monitor is analysed.
+pub fn sink_analysis_config() -> AnalysisConfig {
+    AnalysisConfig {
+        sample_rate: bench::SINK_RATE as f64,
+        channels: bench::SINK_CHANNELS as usize,
+        ..AnalysisConfig::default()
     }
 }
 
@@ -1015,14 +1025,9 @@ fn cli_drivers(ctx: &WineContext) -> Res<Vec<Check>> {
 }
 
 fn misuse(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = ctx.bench.run_windows(
+    let output = ctx.cli(
         "misuse",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &[
-            "misuse".to_string(),
-            "--driver".to_string(),
-            DRIVER_NAME.to_string(),
-        ],
+        &["misuse", "--driver", DRIVER_NAME],
         Duration::from_secs(120),
     )?;
     let summary = output
@@ -1160,42 +1165,25 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
 }
 
 fn unregister_round_trip(ctx: &WineContext) -> Res<Vec<Check>> {
-    let mut checks = Vec::new();
-    let present = |label: &str| -> Res<(bool, bool)> {
+    // Whether the driver is in the registry and listed by PortAudio, both as `expected`.
+    let presence = |name: &str, label: &str, expected: bool| -> Res<Check> {
         let in_registry = ctx.asio_registry_clsid(DRIVER_NAME)?.is_some();
         let (_, lines) = ctx.list_devices(label)?;
-        Ok((in_registry, find_asio_device(&lines, DRIVER_NAME).is_some()))
+        let listed = find_asio_device(&lines, DRIVER_NAME).is_some();
+        Ok(Check::new(
+            name,
+            in_registry == expected && listed == expected,
+            format!("registry {in_registry}, PortAudio {listed}"),
+            format!("registry {expected}, PortAudio {expected}"),
+        ))
     };
-    let before = present("round-trip-before")?;
-    checks.push(Check::new(
-        "registered before",
-        before == (true, true),
-        format!("registry {}, PortAudio {}", before.0, before.1),
-        "registry true, PortAudio true",
-    ));
-    checks.push(exit_check(
-        "regsvr32 /u",
-        &ctx.regsvr32("regsvr32-u", true)?,
-    ));
-    let gone = present("round-trip-gone")?;
-    checks.push(Check::new(
-        "gone after /u",
-        gone == (false, false),
-        format!("registry {}, PortAudio {}", gone.0, gone.1),
-        "registry false, PortAudio false",
-    ));
-    checks.push(exit_check(
-        "regsvr32 again",
-        &ctx.regsvr32("regsvr32-again", false)?,
-    ));
-    let back = present("round-trip-back")?;
-    checks.push(Check::new(
-        "listed again",
-        back == (true, true),
-        format!("registry {}, PortAudio {}", back.0, back.1),
-        "registry true, PortAudio true",
-    ));
-    Ok(checks)
+    Ok(vec![
+        presence("registered before", "round-trip-before", true)?,
+        exit_check("regsvr32 /u", &ctx.regsvr32("regsvr32-u", true)?),
+        presence("gone after /u", "round-trip-gone", false)?,
+        exit_check("regsvr32 again", &ctx.regsvr32("regsvr32-again", false)?),
+        presence("listed again", "round-trip-back", true)?,
+    ])
 }
 
 /// Runs the cross-build, the bench and the selected tests. Returns (passed, failed).
@@ -1206,6 +1194,25 @@ pub fn wine_test(
     filter: &dyn Fn(&str) -> bool,
     repeat: usize,
 ) -> Res<(usize, usize)> {
+    with_context(root, tools, choice, |ctx| {
+        let outcome = run_tests(ctx, &all_tests(), filter, repeat);
+        detail(&format!(
+            "logs: {}, recordings: {}",
+            ctx.bench.logs.display(),
+            ctx.results.display()
+        ));
+        Ok(outcome)
+    })
+}
+
+/// Cross-builds, brings the bench up and runs `f` with a context whose recordings go to the
+/// bench's `results` folder.
+fn with_context<R>(
+    root: &Path,
+    tools: &setup::Tools,
+    choice: &BuildChoice,
+    f: impl FnOnce(&WineContext) -> Res<R>,
+) -> Res<R> {
     let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
     let results = bench.dir.join("results");
@@ -1216,122 +1223,103 @@ pub fn wine_test(
         artifacts: &artifacts,
         results,
     };
-    let outcome = run_tests(&ctx, &all_tests(), filter, repeat);
-    detail(&format!(
-        "logs: {}, recordings: {}",
-        bench.logs.display(),
-        ctx.results.display()
-    ));
-    Ok(outcome)
+    f(&ctx)
 }
 
 /// `cargo xtask demo`: plays the test signal through PortAudio's ASIO host and shows what was measured.
 pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> {
-    let artifacts = build_windows(root, choice)?;
-    let bench = Bench::up(root, tools)?;
-    let results = bench.dir.join("results");
-    std::fs::create_dir_all(&results)
-        .map_err(|e| format!("cannot create {}: {e}", results.display()))?;
-    let ctx = WineContext {
-        bench: &bench,
-        artifacts: &artifacts,
-        results,
-    };
-    step("demo: register the driver");
-    let output = ctx.regsvr32("demo-regsvr32", false)?;
-    if !output.success() {
-        return Err(format!("regsvr32 failed: {}", output.describe_end()));
-    }
-    let (_, lines) = ctx.list_devices("demo-list")?;
-    let device = find_asio_device(&lines, DRIVER_NAME)
-        .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
-    step("demo: what the driver reports (`wasio info`)");
-    let info = ctx.bench.run_windows(
-        "demo-info",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &[
-            "info".to_string(),
-            "--driver".to_string(),
-            DRIVER_NAME.to_string(),
-        ],
-        Duration::from_secs(60),
-    )?;
-    for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
-        detail(line);
-    }
-    step("demo: what PortAudio's ASIO host sees");
-    detail(&format!(
-        "device {:?}: {} in / {} out channels, default rate {} Hz",
-        DRIVER_NAME,
-        device.num("max_input_channels").unwrap_or(0.0),
-        device.num("max_output_channels").unwrap_or(0.0),
-        device.num("default_sample_rate").unwrap_or(0.0)
-    ));
-    detail(&format!(
-        "buffer sizes offered: {}",
-        describe_buffer_sizes(device)
-    ));
-    let spec = PlaySpec::standard(256);
-    step(&format!(
-        "demo: play {} Hz at amplitude {} for {} s, {} frames per buffer, recording {}.monitor",
-        spec.frequency,
-        spec.amplitude,
-        spec.seconds,
-        spec.frames_per_buffer,
-        bench::SINK_A
-    ));
-    let measurement = ctx.play_and_record("demo-play", &spec)?;
-    if let Some(report) = &measurement.report {
+    with_context(root, tools, choice, |ctx| {
+        step("demo: register the driver");
+        let output = ctx.regsvr32("demo-regsvr32", false)?;
+        if !output.success() {
+            return Err(format!("regsvr32 failed: {}", output.describe_end()));
+        }
+        let (_, lines) = ctx.list_devices("demo-list")?;
+        let device = find_asio_device(&lines, DRIVER_NAME)
+            .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
+        step("demo: what the driver reports (`wasio info`)");
+        let info = ctx.cli(
+            "demo-info",
+            &["info", "--driver", DRIVER_NAME],
+            Duration::from_secs(60),
+        )?;
+        for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
+            detail(line);
+        }
+        step("demo: what PortAudio's ASIO host sees");
         detail(&format!(
-            "PortAudio: output latency {:.2} ms, {} callbacks, {} frames, error: {}",
-            report.num("output_latency_s").unwrap_or(f64::NAN) * 1000.0,
-            report.num("callbacks").unwrap_or(0.0),
-            report.num("frames_played").unwrap_or(0.0),
-            report.str("error").unwrap_or("none")
+            "device {:?}: {} in / {} out channels, default rate {} Hz",
+            DRIVER_NAME,
+            device.num("max_input_channels").unwrap_or(0.0),
+            device.num("max_output_channels").unwrap_or(0.0),
+            device.num("default_sample_rate").unwrap_or(0.0)
         ));
-    }
-    match &measurement.analysis {
-        Ok(report) => {
+        detail(&format!(
+            "buffer sizes offered: {}",
+            describe_buffer_sizes(device)
+        ));
+        let spec = PlaySpec::standard(256);
+        step(&format!(
+            "demo: play {} Hz at amplitude {} for {} s, {} frames per buffer, recording {}.monitor",
+            spec.frequency,
+            spec.amplitude,
+            spec.seconds,
+            spec.frames_per_buffer,
+            bench::SINK_A
+        ));
+        let measurement = ctx.play_and_record("demo-play", &spec)?;
+        if let Some(report) = &measurement.report {
             detail(&format!(
-                "recorded frequency: {:.4} Hz",
-                report.frequency_hz
-            ));
-            for channel in 0..report.channels.len() {
-                detail(&format!(
-                    "channel {channel}: level {:+.3} dB re {} (rms {:.4}, peak {:.4})",
-                    report.level_db(channel, spec.amplitude),
-                    spec.amplitude,
-                    report.channels[channel].rms,
-                    report.channels[channel].peak
-                ));
-            }
-            detail(&format!(
-                "duration: {} frames ({:.4} s); {} problem(s): dropouts {}, glitches {}, phase jumps {}",
-                report.duration_frames(),
-                report.duration_seconds(),
-                report.problem_count(),
-                report.dropouts.len(),
-                report.glitches.len(),
-                report.phase_jumps.len()
+                "PortAudio: output latency {:.2} ms, {} callbacks, {} frames, error: {}",
+                report.num("output_latency_s").unwrap_or(f64::NAN) * 1000.0,
+                report.num("callbacks").unwrap_or(0.0),
+                report.num("frames_played").unwrap_or(0.0),
+                report.str("error").unwrap_or("none")
             ));
         }
-        Err(error) => detail(&format!("recording: {error}")),
-    }
-    let checks = play_checks(&spec, &measurement);
-    let failed = checks.iter().filter(|check| !check.passed).count();
-    print_outcome(&TestOutcome {
-        name: "demo",
-        checks,
-        error: None,
-    });
-    detail(&format!(
-        "recording kept at {}",
-        measurement.recording.display()
-    ));
-    if failed > 0 {
-        return Err(format!("{failed} check(s) failed"));
-    }
-    Ok(())
+        match &measurement.analysis {
+            Ok(report) => {
+                detail(&format!(
+                    "recorded frequency: {:.4} Hz",
+                    report.frequency_hz
+                ));
+                for channel in 0..report.channels.len() {
+                    detail(&format!(
+                        "channel {channel}: level {:+.3} dB re {} (rms {:.4}, peak {:.4})",
+                        report.level_db(channel, spec.amplitude),
+                        spec.amplitude,
+                        report.channels[channel].rms,
+                        report.channels[channel].peak
+                    ));
+                }
+                detail(&format!(
+                    "duration: {} frames ({:.4} s); {} problem(s): dropouts {}, glitches {}, phase jumps {}",
+                    report.duration_frames(),
+                    report.duration_seconds(),
+                    report.problem_count(),
+                    report.dropouts.len(),
+                    report.glitches.len(),
+                    report.phase_jumps.len()
+                ));
+            }
+            Err(error) => detail(&format!("recording: {error}")),
+        }
+        let checks = play_checks(&spec, &measurement);
+        let failed = checks.iter().filter(|check| !check.passed).count();
+        print_outcome(&TestOutcome {
+            name: "demo",
+            checks,
+            error: None,
+        });
+        detail(&format!(
+            "recording kept at {}",
+            measurement.recording.display()
+        ));
+        if failed > 0 {
+            return Err(format!("{failed} check(s) failed"));
+        }
+        Ok(())
+    })
 }
 
 /// The cross-checks `cargo xtask test` runs besides the x86_64 build: the 32-bit driver.

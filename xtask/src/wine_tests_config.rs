@@ -5,11 +5,14 @@
 //! The files go to the prefix's user profile (`drive_c/users/<name>`), which is
 //! `%USERPROFILE%` for every Windows program of the bench. Each test removes what it wrote.
 
-use crate::analysis::{self, AnalysisConfig, Check};
+use crate::analysis::{self, Check};
 use crate::bench::{self, Bench, ExeOutput};
 use crate::json::{self, Json};
 use crate::util::{detail, Res};
-use crate::wine_tests::{play_checks, PlayMeasurement, PlaySpec, WineContext, WineTest};
+use crate::wine_tests::{
+    last_report, play_checks, sink_analysis_config, PlayMeasurement, PlaySpec, WineContext,
+    WineTest,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -109,31 +112,6 @@ impl Drop for ConfigFiles {
     }
 }
 
-fn wasio(ctx: &WineContext, label: &str, args: &[&str], timeout: Duration) -> Res<ExeOutput> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    ctx.bench.run_windows(
-        label,
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &args,
-        timeout,
-    )
-}
-
-fn play_args(spec: &PlaySpec) -> Vec<String> {
-    vec![
-        "play".to_string(),
-        "--device".to_string(),
-        spec.device.clone(),
-        format!("--rate={}", spec.rate),
-        format!("--frames-per-buffer={}", spec.frames_per_buffer),
-        format!("--freq={}", spec.frequency),
-        format!("--amplitude={}", spec.amplitude),
-        format!("--seconds={}", spec.seconds),
-        format!("--tail-seconds={}", spec.tail_seconds),
-        format!("--channels={}", spec.channels),
-    ]
-}
-
 /// Plays `spec` through PortAudio's ASIO host while recording both sinks' monitors.
 /// Returns the measurement of `sink` and the peak level of the other sink.
 fn play_recording_both(
@@ -155,22 +133,11 @@ fn play_recording_both(
     let other_recording = ctx
         .bench
         .start_recording(&format!("{other}.monitor"), &other_path)?;
-    let timeout = Duration::from_secs_f64(spec.seconds + spec.tail_seconds + 40.0);
-    let output = ctx.pa_host(label, &play_args(spec), timeout)?;
+    let output = ctx.pa_host(label, &spec.args(), spec.timeout())?;
     let samples = recording.stop()?;
     let other_samples = other_recording.stop()?;
-    let report = json::parse_lines(&output.stdout).ok().and_then(|lines| {
-        lines
-            .into_iter()
-            .rev()
-            .find(|line| line.str("kind") == Some("play"))
-    });
-    let config = AnalysisConfig {
-        sample_rate: bench::SINK_RATE as f64,
-        channels: bench::SINK_CHANNELS as usize,
-        ..AnalysisConfig::default()
-    };
-    let analysis = analysis::analyse(&samples, &config);
+    let report = last_report(&output, "play");
+    let analysis = analysis::analyse(&samples, &sink_analysis_config());
     let other_peak = other_samples
         .iter()
         .fold(0.0f32, |peak, s| peak.max(s.abs()));
@@ -254,12 +221,7 @@ fn device_by_id(ctx: &WineContext) -> Res<Vec<Check>> {
         ctx,
         "[output]\ndevice = { regex = \"^wasio_b$\" }\n[logging]\nenabled = true\n",
     )?;
-    let info = wasio(
-        ctx,
-        "config-device-id-info",
-        &["info"],
-        Duration::from_secs(60),
-    )?;
+    let info = ctx.cli("config-device-id-info", &["info"], Duration::from_secs(60))?;
     let log = files.log_text();
     let Some(id) = logged_endpoint_id(&log, "wasio_b") else {
         return Ok(vec![Check::new(
@@ -296,11 +258,7 @@ fn invalid_config(ctx: &WineContext) -> Res<Vec<Check>> {
         seconds: 1.0,
         ..PlaySpec::standard(256)
     };
-    let played = ctx.pa_host(
-        "config-invalid-play",
-        &play_args(&spec),
-        Duration::from_secs(60),
-    )?;
+    let played = ctx.pa_host("config-invalid-play", &spec.args(), Duration::from_secs(60))?;
     let ended_cleanly =
         !played.timed_out && matches!(played.code, Some(code) if code != 139 && code >= 0);
     checks.push(Check::new(
@@ -322,12 +280,7 @@ fn invalid_config(ctx: &WineContext) -> Res<Vec<Check>> {
         error,
         "a failed play with an error message",
     ));
-    let info = wasio(
-        ctx,
-        "config-invalid-info",
-        &["info"],
-        Duration::from_secs(60),
-    )?;
+    let info = ctx.cli("config-invalid-info", &["info"], Duration::from_secs(60))?;
     checks.push(Check::new(
         "wasio info fails",
         info.code == Some(1),
@@ -348,8 +301,7 @@ fn invalid_config(ctx: &WineContext) -> Res<Vec<Check>> {
 
 fn int32(ctx: &WineContext) -> Res<Vec<Check>> {
     let _files = ConfigFiles::write(ctx, "[output]\nsample_type = \"int32\"\n")?;
-    let info = wasio(
-        ctx,
+    let info = ctx.cli(
         "config-int32-info",
         &["info", "--json"],
         Duration::from_secs(60),
@@ -396,11 +348,7 @@ fn log_file(ctx: &WineContext) -> Res<Vec<Check>> {
         seconds: 2.0,
         ..PlaySpec::standard(256)
     };
-    let played = ctx.pa_host(
-        "config-log-play",
-        &play_args(&spec),
-        Duration::from_secs(60),
-    )?;
+    let played = ctx.pa_host("config-log-play", &spec.args(), Duration::from_secs(60))?;
     let log = files.log_text();
     let _ = std::fs::write(ctx.results.join("config-log-Wasio.log"), &log);
     let mut checks = vec![Check::new(
@@ -457,14 +405,8 @@ fn log_file(ctx: &WineContext) -> Res<Vec<Check>> {
 /// Runs `wasio watch --seconds 8`, calling `during` 4 s in (once it streams).
 fn watch_while(ctx: &WineContext, label: &str, during: impl FnOnce() -> Res<()>) -> Res<ExeOutput> {
     std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| {
-            wasio(
-                ctx,
-                label,
-                &["watch", "--seconds", "8"],
-                Duration::from_secs(90),
-            )
-        });
+        let watcher =
+            scope.spawn(|| ctx.cli(label, &["watch", "--seconds", "8"], Duration::from_secs(90)));
         // Let it start streaming (Wine start-up takes a while).
         std::thread::sleep(Duration::from_secs(4));
         let done = during();

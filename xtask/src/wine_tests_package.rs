@@ -22,6 +22,8 @@ pub fn tests() -> Vec<WineTest> {
         name: "installer",
         about: "the NSIS installer (/S) registers the installed DLL, PortAudio lists Wasio and plays through it; the uninstaller (/S) removes every file, shortcut and key",
         run: installer,
+        // Its play check analyses a real-time recording.
+        realtime: true,
     }]
 }
 

@@ -6,7 +6,7 @@ use crate::bench;
 use crate::bench::{Bench, ExeOutput};
 use crate::json::{self, Json};
 use crate::util::{self, detail, Res};
-use crate::wine_tests::{WineContext, WineTest, DRIVER_NAME, WINDOWS_TARGET};
+use crate::wine_tests::{sink_analysis_config, WineContext, WineTest, DRIVER_NAME, WINDOWS_TARGET};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,6 +53,7 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "cli-status-live",
             about: "while `wasio watch` streams, `wasio status --json` and the panel's status line show it running (PID, rate, buffer, device, format, latencies, switches growing); after it exits no file is left",
+            realtime: false,
             run: cli_status_live,
         },
         WineTest {
@@ -103,16 +104,6 @@ fn exit_is(name: &str, output: &ExeOutput, expected: i32) -> Check {
     .definitive()
 }
 
-fn wasio(ctx: &WineContext, label: &str, args: &[&str], timeout_s: u64) -> Res<ExeOutput> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    ctx.bench.run_windows(
-        label,
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &args,
-        Duration::from_secs(timeout_s),
-    )
-}
-
 /// The JSON document on stdout (Wine may print lines of its own before it).
 fn stdout_json(output: &ExeOutput) -> Res<Json> {
     let start = output
@@ -137,7 +128,11 @@ fn boolean(value: Option<&Json>) -> Option<bool> {
 }
 
 fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = wasio(ctx, "cli-devices", &["devices", "--json"], 60)?;
+    let output = ctx.cli(
+        "cli-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
     let mut checks = vec![exit_is("wasio devices --json", &output, 0)];
     let list = stdout_json(&output)?;
     let endpoints = array(Some(&list));
@@ -198,7 +193,7 @@ fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{defaults} endpoints marked default"),
         "2 (one render, one capture)",
     ));
-    let text = wasio(ctx, "cli-devices-text", &["devices"], 60)?;
+    let text = ctx.cli("cli-devices-text", &["devices"], Duration::from_secs(60))?;
     checks.push(exit_is("wasio devices", &text, 0));
     checks.push(Check::new(
         "text listing names the sinks",
@@ -228,11 +223,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
     let good_path = Bench::windows_path(&good);
     let broken_path = Bench::windows_path(&broken);
     let mut checks = Vec::new();
-    let ok = wasio(
-        ctx,
+    let ok = ctx.cli(
         "config-good",
         &["config", "check", "--file", &good_path],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("good file", &ok, 0));
     checks.push(Check::new(
@@ -241,11 +235,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
         ok.stdout.trim().to_string(),
         "…: valid",
     ));
-    let bad = wasio(
-        ctx,
+    let bad = ctx.cli(
         "config-broken",
         &["config", "check", "--file", &broken_path],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("broken file", &bad, 1));
     for (line, key) in [
@@ -269,11 +262,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
             format!("broken.toml:{line}:… {key}: …"),
         ));
     }
-    let json_out = wasio(
-        ctx,
+    let json_out = ctx.cli(
         "config-broken-json",
         &["config", "check", "--file", &broken_path, "--json"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("broken file --json", &json_out, 1));
     let report = stdout_json(&json_out)?;
@@ -287,7 +279,11 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("valid {:?}, lines {lines:?}", boolean(report.get("valid"))),
         "valid false, lines [2, 4, 6]",
     ));
-    let usage = wasio(ctx, "config-usage", &["config", "frobnicate"], 60)?;
+    let usage = ctx.cli(
+        "config-usage",
+        &["config", "frobnicate"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("unknown subcommand is a usage error", &usage, 2));
     Ok(checks)
 }
@@ -299,7 +295,11 @@ fn registered(ctx: &WineContext) -> Res<bool> {
 fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
     let dll = Bench::windows_path(&ctx.artifacts.driver_dll);
     let mut checks = Vec::new();
-    let off = wasio(ctx, "cli-unregister", &["unregister", &dll, "--json"], 60)?;
+    let off = ctx.cli(
+        "cli-unregister",
+        &["unregister", &dll, "--json"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("wasio unregister", &off, 0));
     let gone = !registered(ctx)?;
     checks.push(Check::new(
@@ -308,7 +308,11 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{}", !gone),
         "false",
     ));
-    let on = wasio(ctx, "cli-register", &["register", &dll, "--json"], 60)?;
+    let on = ctx.cli(
+        "cli-register",
+        &["register", &dll, "--json"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("wasio register", &on, 0));
     let back = registered(ctx)?;
     checks.push(Check::new("key restored", back, format!("{back}"), "true"));
@@ -319,11 +323,10 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
         on.stdout.trim().replace('\n', " "),
         "{\"ok\": true, …}",
     ));
-    let missing = wasio(
-        ctx,
+    let missing = ctx.cli(
         "cli-register-missing",
         &["register", "C:\\no\\such.dll"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("a missing DLL fails cleanly", &missing, 1));
     Ok(checks)
@@ -356,8 +359,7 @@ fn step_checks(report: &Json) -> Vec<Check> {
 
 fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
     ensure_registered(ctx)?;
-    let output = wasio(
-        ctx,
+    let output = ctx.cli(
         "cli-test",
         &[
             "test",
@@ -367,7 +369,7 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
             "200",
             "--json",
         ],
-        120,
+        Duration::from_secs(120),
     )?;
     let mut checks = vec![exit_is("wasio test --json", &output, 0)];
     let report = stdout_json(&output)?;
@@ -378,7 +380,11 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{:?}", report.num("switches")),
         ">= 200",
     ));
-    let text = wasio(ctx, "cli-test-text", &["test", "--buffer", "441"], 120)?;
+    let text = ctx.cli(
+        "cli-test-text",
+        &["test", "--buffer", "441"],
+        Duration::from_secs(120),
+    )?;
     checks.push(exit_is("wasio test --buffer 441", &text, 0));
     let summary = text
         .stdout
@@ -393,11 +399,10 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
         summary,
         "test: N passed, 0 failed",
     ));
-    let missing = wasio(
-        ctx,
+    let missing = ctx.cli(
         "cli-test-missing",
         &["test", "--driver", "NoSuchDriver"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("an unknown driver fails cleanly", &missing, 1));
     Ok(checks)
@@ -467,8 +472,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
         let out = dir.join(format!("out{bits}.wav"));
         let _ = fs::remove_file(&out);
         let expected = write_tone_wav(&tone, bits, 48_000, 62_400)?;
-        let output = wasio(
-            ctx,
+        let output = ctx.cli(
             &format!("cli-play-record-{bits}"),
             &[
                 "test",
@@ -480,7 +484,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
                 &Bench::windows_path(&out),
                 "--json",
             ],
-            120,
+            Duration::from_secs(120),
         )?;
         checks.push(exit_is(&format!("{bits}-bit play/record"), &output, 0));
         if let Ok(report) = stdout_json(&output) {
@@ -510,8 +514,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
     }
     let wrong_rate = dir.join("tone44k.wav");
     write_tone_wav(&wrong_rate, 16, 44_100, 4_410)?;
-    let refused = wasio(
-        ctx,
+    let refused = ctx.cli(
         "cli-play-wrong-rate",
         &[
             "test",
@@ -520,7 +523,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
             "--play",
             &Bench::windows_path(&wrong_rate),
         ],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("a rate mismatch is refused", &refused, 1));
     checks.push(Check::new(
@@ -567,7 +570,7 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
     // Leave no status file of ours behind from an earlier run.
     let fake = status_dir.join("status-999999-7.json");
     let _ = fs::remove_file(&fake);
-    let none = wasio(ctx, "cli-status", &["status"], 60)?;
+    let none = ctx.cli("cli-status", &["status"], Duration::from_secs(60))?;
     checks.push(exit_is("wasio status", &none, 0));
     checks.push(Check::new(
         "says none is running",
@@ -587,7 +590,11 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let stale = wasio(ctx, "cli-status-stale", &["status", "--json"], 60)?;
+    let stale = ctx.cli(
+        "cli-status-stale",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
     let _ = fs::remove_file(&fake);
     checks.push(exit_is("wasio status --json", &stale, 0));
     let report = stdout_json(&stale)?;
@@ -671,7 +678,11 @@ fn wait_until_streaming(err_path: &Path, watch_done: impl Fn() -> bool) -> Res<u
 
 /// The name of the render endpoint `wasio devices --json` marks as the default.
 fn default_render_name(ctx: &WineContext) -> Res<String> {
-    let output = wasio(ctx, "cli-status-live-devices", &["devices", "--json"], 60)?;
+    let output = ctx.cli(
+        "cli-status-live-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
     let list = stdout_json(&output)?;
     array(Some(&list))
         .iter()
@@ -768,7 +779,11 @@ fn live_status_checks(
     // shows the first switches.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (first, first_report, instance) = loop {
-        let first = wasio(ctx, "cli-status-live-1", &["status", "--json"], 60)?;
+        let first = ctx.cli(
+            "cli-status-live-1",
+            &["status", "--json"],
+            Duration::from_secs(60),
+        )?;
         let report = stdout_json(&first)?;
         let instance = live_instance(&report, pid);
         let counting = instance
@@ -863,7 +878,11 @@ fn live_status_checks(
     ));
     // The file is rewritten about twice a second: 1.5 s later the count must have grown.
     std::thread::sleep(Duration::from_millis(1500));
-    let second = wasio(ctx, "cli-status-live-2", &["status", "--json"], 60)?;
+    let second = ctx.cli(
+        "cli-status-live-2",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
     let second_switches = stdout_json(&second)
         .ok()
         .and_then(|report| live_instance(&report, pid))
@@ -875,7 +894,7 @@ fn live_status_checks(
         format!("{first_switches} then {second_switches}"),
         "> 0, then more",
     ));
-    let text = wasio(ctx, "cli-status-live-text", &["status"], 60)?;
+    let text = ctx.cli("cli-status-live-text", &["status"], Duration::from_secs(60))?;
     let headline = format!("(PID {pid}), instance");
     checks.push(Check::new(
         "text report",
@@ -907,7 +926,11 @@ fn cli_status_live(ctx: &WineContext) -> Res<Vec<Check>> {
     // A Wine program run through log files first: the first Wine process on a fresh
     // wineserver starts its services, which would inherit (and hold open) the pipes of a
     // captured command such as `reg query` below.
-    let before = wasio(ctx, "cli-status-live-before", &["status", "--json"], 60)?;
+    let before = ctx.cli(
+        "cli-status-live-before",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
     let mut checks = vec![Check::new(
         "none running before",
         stdout_json(&before)?.num("running") == Some(0.0),
@@ -969,7 +992,11 @@ fn cli_status_live(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("watch {final_switches}, status {seen_switches}"),
         "watch >= status",
     ));
-    let after = wasio(ctx, "cli-status-live-after", &["status", "--json"], 60)?;
+    let after = ctx.cli(
+        "cli-status-live-after",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
     let report = stdout_json(&after)?;
     let left = array(report.get("instances"))
         .iter()
@@ -1378,7 +1405,11 @@ fn take_screenshot(display: &str, dir: &Path, png: &Path) -> Res<u64> {
 
 /// The endpoint ID `wasio devices` reports for the render endpoint called `name`.
 fn endpoint_id(ctx: &WineContext, name: &str) -> Res<String> {
-    let output = wasio(ctx, "panel-tone-devices", &["devices", "--json"], 60)?;
+    let output = ctx.cli(
+        "panel-tone-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
     let list = stdout_json(&output)?;
     array(Some(&list))
         .iter()
@@ -1410,11 +1441,9 @@ fn panel_tone(ctx: &WineContext) -> Res<Vec<Check>> {
     drop(xvfb);
     let mut checks = vec![exit_is("wasio-panel --test-tone", &output, 0)];
     let config = AnalysisConfig {
-        sample_rate: bench::SINK_RATE as f64,
-        channels: bench::SINK_CHANNELS as usize,
         // The tone fades in and out over 5 ms (240 frames): keep the checks off the fades.
         edge_margin: 480,
-        ..AnalysisConfig::default()
+        ..sink_analysis_config()
     };
     let expectation = ToneExpectation {
         frequency_hz: 1000.0,

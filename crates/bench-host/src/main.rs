@@ -30,13 +30,15 @@
 //! Exit codes: 0 ok, 2 usage, 3 PortAudio unavailable, 4 device not found or unsuitable,
 //! 5 stream could not be opened/started, 6 stream failed or hung.
 
-// Only the OS-independent parts (arguments, JSON, tone) are built and tested off Windows.
+// Only the OS-independent parts (arguments, tone) are built and tested off Windows.
 #![cfg_attr(not(windows), allow(dead_code))]
 
 mod args;
-mod json;
 mod pattern;
 mod tone;
+
+#[cfg(windows)]
+mod json;
 
 #[cfg(windows)]
 mod commands;

@@ -102,6 +102,20 @@ commands:
 NAME is the driver's registry key or description (default: Wasio), matched without case.
 Exit codes: 0 success, 1 failure, 2 usage error. See docs/CLI.md.";
 
+/// The options of a command that takes only `--json`: whether it was given.
+fn json_only(rest: &[String]) -> Result<bool, UsageError> {
+    let options = Options::parse(rest, &["--json"], &[])?;
+    options.no_positionals()?;
+    Ok(options.has("--json"))
+}
+
+/// The options of a command that takes `--driver NAME` and `--json`.
+fn driver_and_json(rest: &[String]) -> Result<(String, bool), UsageError> {
+    let options = Options::parse(rest, &["--json"], &["--driver"])?;
+    options.no_positionals()?;
+    Ok((options.driver(), options.has("--json")))
+}
+
 /// Parses the arguments after the program name.
 pub fn parse<I, S>(args: I) -> Result<Command, UsageError>
 where
@@ -115,28 +129,16 @@ where
     let rest: Vec<String> = args.collect();
     match command.as_str() {
         "help" | "--help" | "-h" => Ok(Command::Help),
-        "drivers" => {
-            let options = Options::parse(&rest, &["--json"], &[])?;
-            options.no_positionals()?;
-            Ok(Command::Drivers {
-                json: options.has("--json"),
-            })
-        }
+        "drivers" => Ok(Command::Drivers {
+            json: json_only(&rest)?,
+        }),
         "info" => {
-            let options = Options::parse(&rest, &["--json"], &["--driver"])?;
-            options.no_positionals()?;
-            Ok(Command::Info {
-                driver: options.driver(),
-                json: options.has("--json"),
-            })
+            let (driver, json) = driver_and_json(&rest)?;
+            Ok(Command::Info { driver, json })
         }
         "misuse" => {
-            let options = Options::parse(&rest, &["--json"], &["--driver"])?;
-            options.no_positionals()?;
-            Ok(Command::Misuse {
-                driver: options.driver(),
-                json: options.has("--json"),
-            })
+            let (driver, json) = driver_and_json(&rest)?;
+            Ok(Command::Misuse { driver, json })
         }
         "rates" => {
             let options = Options::parse(&rest, &[], &["--driver", "--rates", "--seconds"])?;
@@ -162,20 +164,12 @@ where
                 seconds,
             })
         }
-        "devices" => {
-            let options = Options::parse(&rest, &["--json"], &[])?;
-            options.no_positionals()?;
-            Ok(Command::Devices {
-                json: options.has("--json"),
-            })
-        }
-        "status" => {
-            let options = Options::parse(&rest, &["--json"], &[])?;
-            options.no_positionals()?;
-            Ok(Command::Status {
-                json: options.has("--json"),
-            })
-        }
+        "devices" => Ok(Command::Devices {
+            json: json_only(&rest)?,
+        }),
+        "status" => Ok(Command::Status {
+            json: json_only(&rest)?,
+        }),
         "config" => {
             let options = Options::parse(&rest, &["--json"], &["--file"])?;
             match options.positionals.as_slice() {

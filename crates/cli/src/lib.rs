@@ -95,7 +95,7 @@ pub fn fail(json: bool, message: &str) -> i32 {
     if json {
         let object = json::Json::object([
             ("ok", json::Json::Bool(false)),
-            ("error", json::Json::str(message)),
+            ("error", json::Json::string(message)),
         ]);
         outln!("{}", object.to_pretty());
     }
