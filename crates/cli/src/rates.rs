@@ -23,9 +23,9 @@ pub fn mode_status(driver: &mut AsioDriver) -> Result<String, String> {
 }
 
 fn line(kind: &str, pairs: Vec<(&str, Json)>) {
-    let mut all = vec![("kind", Json::str(kind))];
+    let mut all = vec![("kind", Json::string(kind))];
     all.extend(pairs);
-    outln!("{}", Json::object(all).to_pretty().replace('\n', " "));
+    outln!("{}", Json::object(all).to_compact());
 }
 
 /// Runs the command; returns the exit code (1 when any step failed).
@@ -38,12 +38,12 @@ pub fn run(name: &str, rates: &[f64], seconds_each: f64) -> i32 {
         }
     };
     if let Err(error) = driver.init() {
-        line("init", vec![("error", Json::str(error.to_string()))]);
+        line("init", vec![("error", Json::string(error.to_string()))]);
         return 1;
     }
     match mode_status(&mut driver) {
-        Ok(status) => line("mode", vec![("status", Json::str(status))]),
-        Err(error) => line("mode", vec![("error", Json::str(error))]),
+        Ok(status) => line("mode", vec![("status", Json::string(status))]),
+        Err(error) => line("mode", vec![("error", Json::string(error))]),
     }
     let outputs = driver.channels().map(|(_, outputs)| outputs).unwrap_or(0);
     let size = driver.buffer_size().map(|s| s.preferred).unwrap_or(0);
@@ -60,7 +60,7 @@ pub fn run(name: &str, rates: &[f64], seconds_each: f64) -> i32 {
         .create_buffers(&mut infos, size)
         .and_then(|()| driver.start())
     {
-        line("start", vec![("error", Json::str(error.to_string()))]);
+        line("start", vec![("error", Json::string(error.to_string()))]);
         return 1;
     }
     let settle = Duration::from_secs_f64(seconds_each.clamp(0.1, 60.0));
@@ -78,24 +78,24 @@ pub fn run(name: &str, rates: &[f64], seconds_each: f64) -> i32 {
         line(
             "rate",
             vec![
-                ("rate", Json::Float(rate)),
-                ("code", Json::Float(code as f64)),
-                ("error", error.map_or(Json::Null, Json::Str)),
-                ("reported_rate", Json::Float(reported)),
-                ("switches", Json::Float(switches as f64)),
-                ("seconds", Json::Float(elapsed)),
-                ("buffer_frames", Json::Float(size as f64)),
+                ("rate", Json::Number(rate)),
+                ("code", Json::Number(code as f64)),
+                ("error", error.map_or(Json::Null, Json::String)),
+                ("reported_rate", Json::Number(reported)),
+                ("switches", Json::Number(switches as f64)),
+                ("seconds", Json::Number(elapsed)),
+                ("buffer_frames", Json::Number(size as f64)),
                 (
                     "frames_per_second",
-                    Json::Float(switches as f64 * size as f64 / elapsed),
+                    Json::Number(switches as f64 * size as f64 / elapsed),
                 ),
                 (
                     "rate_changes_seen",
-                    Json::Float(snapshot.sample_rate_changes as f64),
+                    Json::Number(snapshot.sample_rate_changes as f64),
                 ),
                 (
                     "reset_requests",
-                    Json::Float(snapshot.message_count(asio_abi::message::RESET_REQUEST) as f64),
+                    Json::Number(snapshot.message_count(asio_abi::message::RESET_REQUEST) as f64),
                 ),
             ],
         );
@@ -107,7 +107,7 @@ pub fn run(name: &str, rates: &[f64], seconds_each: f64) -> i32 {
     }
     let stopped = driver.stop().and_then(|()| driver.dispose_buffers());
     if let Err(error) = stopped {
-        line("stop", vec![("error", Json::str(error.to_string()))]);
+        line("stop", vec![("error", Json::string(error.to_string()))]);
         failed = true;
     }
     i32::from(failed)
