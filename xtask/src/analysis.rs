@@ -128,6 +128,9 @@ pub struct Check {
     pub passed: bool,
     pub measured: String,
     pub expected: String,
+    /// A failure no other attempt may excuse (a process that failed, a tone on the wrong
+    /// sink): it ends a realtime test's attempts at once. See `wine_tests::REALTIME_ATTEMPTS`.
+    pub definitive: bool,
 }
 
 impl Check {
@@ -142,7 +145,14 @@ impl Check {
             passed,
             measured: measured.into(),
             expected: expected.into(),
+            definitive: false,
         }
+    }
+
+    /// Marks the check definitive.
+    pub fn definitive(mut self) -> Check {
+        self.definitive = true;
+        self
     }
 }
 

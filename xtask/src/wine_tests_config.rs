@@ -21,36 +21,43 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "config-device-name",
             about: "Wasio.toml output.device = { name = \"wasio_b\" }: the tone plays on wasio_b, wasio_a stays silent",
+            realtime: true,
             run: |ctx| device_test(ctx, "config-device-name", "device = { name = \"wasio_b\" }"),
         },
         WineTest {
             name: "config-device-id",
             about: "output.device = { id = <wasio_b's endpoint ID, read from the log> }: the tone plays on wasio_b only",
+            realtime: true,
             run: device_by_id,
         },
         WineTest {
             name: "config-device-regex",
             about: "output.device = { regex = \"(?i)^WASIO_B$\" }: the tone plays on wasio_b only",
+            realtime: true,
             run: |ctx| device_test(ctx, "config-device-regex", "device = { regex = \"(?i)^WASIO_B$\" }"),
         },
         WineTest {
             name: "config-invalid",
             about: "a bad Wasio.toml: PortAudio's ASIO host fails cleanly (process alive, clear message); `wasio info` shows file:line:key",
+            realtime: false,
             run: invalid_config,
         },
         WineTest {
             name: "config-int32",
             about: "output.sample_type = \"int32\": the driver offers Int32LSB and PortAudio's 997 Hz tone plays correctly",
+            realtime: true,
             run: int32,
         },
         WineTest {
             name: "config-log",
             about: "[logging] enabled: Wasio.log in the user profile has every call, state change, the stream and audio-thread records, with µs timestamps",
+            realtime: false,
             run: log_file,
         },
         WineTest {
             name: "config-watch-reset",
             about: "editing Wasio.toml while `wasio watch` streams sends kAsioResetRequest",
+            realtime: false,
             run: watch_reset,
         },
     ]
@@ -58,7 +65,7 @@ pub fn tests() -> Vec<WineTest> {
 
 /// `%USERPROFILE%` of the prefix: the one directory under `drive_c/users` that is not
 /// `Public`.
-fn user_profile(bench: &Bench) -> Res<PathBuf> {
+pub fn user_profile(bench: &Bench) -> Res<PathBuf> {
     let users = bench.prefix.join("drive_c/users");
     let entries =
         std::fs::read_dir(&users).map_err(|e| format!("cannot list {}: {e}", users.display()))?;
@@ -145,6 +152,7 @@ fn play_recording_both(
     ))
 }
 
+/// Definitive: a tone on the wrong sink is never a downstream gap.
 fn silence_check(sink: &str, peak: f32) -> Check {
     Check::new(
         format!("{sink} silent"),
@@ -152,6 +160,7 @@ fn silence_check(sink: &str, peak: f32) -> Check {
         format!("peak {peak:.6}"),
         "< 0.0001",
     )
+    .definitive()
 }
 
 fn device_test(ctx: &WineContext, label: &str, selector: &str) -> Res<Vec<Check>> {
@@ -175,7 +184,8 @@ fn device_test(ctx: &WineContext, label: &str, selector: &str) -> Res<Vec<Check>
             .unwrap_or("no `stream opened` line in the log")
             .to_string(),
         "stream opened: wasio_b (…)",
-    )];
+    )
+    .definitive()];
     let stopped = log
         .lines()
         .find(|line| line.contains("stream stopped: "))

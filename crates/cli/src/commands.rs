@@ -28,6 +28,11 @@ pub fn execute(command: Command) -> i32 {
         Command::ConfigCheck { file, json } => crate::config_check_command(file, json),
         Command::Status { json } => status(json),
         Command::Test(options) => crate::session::run(&options),
+        Command::Rates {
+            driver,
+            rates,
+            seconds,
+        } => crate::rates::run(&driver, &rates, seconds),
         Command::Help => 0,
     }
 }

@@ -34,6 +34,8 @@ pub mod host;
 #[cfg(windows)]
 pub mod misuse;
 #[cfg(windows)]
+pub mod rates;
+#[cfg(windows)]
 pub mod session;
 
 use args::Command;

@@ -6,6 +6,8 @@
 //! - [`buffers`]: the ASIO double buffers.
 //! - [`render`]: host blocks → lock-free ring → device periods, with switch timing.
 //! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
+//! - [`modes`]: the mode chain, exclusive formats and sizes, as pure decisions.
+//! - [`period`]: the exclusive event-driven path, one ASIO buffer per device period.
 //! - [`sizes`]: the buffer sizes offered to the host.
 //! - [`format`]: WAVEFORMATEX(TENSIBLE) parsing and building.
 //! - [`convert`]: sample conversion kernels between ASIO and device formats.
@@ -33,7 +35,9 @@ pub mod error;
 pub mod format;
 pub mod hresult;
 pub mod log;
+pub mod modes;
 pub mod monitor;
+pub mod period;
 pub mod render;
 pub mod rt_guard;
 pub mod sim;
