@@ -158,6 +158,18 @@ impl Bench {
         args: &[String],
         timeout: Duration,
     ) -> Res<ExeOutput> {
+        self.run_windows_with_env(label, program, args, &[], timeout)
+    }
+
+    /// [`Bench::run_windows`] with extra environment variables.
+    pub fn run_windows_with_env(
+        &self,
+        label: &str,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[String],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Res<ExeOutput> {
         let out_path = self.logs.join(format!("{label}.out"));
         let err_path = self.logs.join(format!("{label}.err"));
         let stdout = File::create(&out_path)
@@ -166,6 +178,7 @@ impl Bench {
             .map_err(|e| format!("cannot create {}: {e}", err_path.display()))?;
         let mut command = self.wine(program);
         command
+            .envs(env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -14,10 +14,10 @@
 
 use crate::bench::{Bench, ExeOutput};
 use crate::util::{self, detail, Res};
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Wine's audio on winealsa into a captured ALSA file, for as long as this lives.
 pub struct AlsaFileBench<'a> {
@@ -82,7 +82,8 @@ impl<'a> AlsaFileBench<'a> {
     ) -> Res<ExeOutput> {
         let env = self.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        run_windows_with_env(self.bench, label, program, args, &env, timeout)
+        self.bench
+            .run_windows_with_env(label, program, args, &env, timeout)
     }
 
     /// The captured bytes.
@@ -97,50 +98,6 @@ impl Drop for AlsaFileBench<'_> {
             detail(&format!("could not switch Wine back to PulseAudio: {e}"));
         }
     }
-}
-
-/// [`Bench::run_windows`] with extra environment variables: output captured under
-/// `logs/<label>.{out,err}`, killed after `timeout`.
-pub fn run_windows_with_env(
-    bench: &Bench,
-    label: &str,
-    program: impl AsRef<std::ffi::OsStr>,
-    args: &[String],
-    env: &[(&str, &str)],
-    timeout: Duration,
-) -> Res<ExeOutput> {
-    let out_path = bench.logs.join(format!("{label}.out"));
-    let err_path = bench.logs.join(format!("{label}.err"));
-    let stdout = File::create(&out_path)
-        .map_err(|e| format!("cannot create {}: {e}", out_path.display()))?;
-    let stderr = File::create(&err_path)
-        .map_err(|e| format!("cannot create {}: {e}", err_path.display()))?;
-    let mut command = bench.wine(program);
-    command
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
-    detail(&format!("$ {}", util::describe(&command)));
-    let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot start wine64: {e}"))?;
-    let status = util::wait_timeout(&mut child, timeout);
-    let timed_out = status.is_none();
-    if timed_out {
-        // The wine64 process *is* the Windows process: killing it ends the program.
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    Ok(ExeOutput {
-        code: status.and_then(|status| status.code()),
-        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
-        timed_out,
-        elapsed: started.elapsed(),
-    })
 }
 
 /// The `~/.asoundrc`: the default PCM writes everything it is given to `capture` (`raw`, in
