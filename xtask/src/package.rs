@@ -302,8 +302,8 @@ fn make_zip(out: &Path, zip: &Path) -> Res<()> {
     )
 }
 
-/// Every staged file, relative to the stage, sorted, with `/` separators.
-fn staged_files(stage: &Path) -> Res<Vec<String>> {
+/// Every file under `dir`, relative to it, sorted, with `/` separators.
+pub fn relative_files(dir: &Path) -> Res<Vec<String>> {
     fn walk(dir: &Path, prefix: &str, files: &mut Vec<String>) -> Res<()> {
         let listing =
             fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
@@ -323,7 +323,7 @@ fn staged_files(stage: &Path) -> Res<Vec<String>> {
         Ok(())
     }
     let mut files = Vec::new();
-    walk(stage, "", &mut files)?;
+    walk(dir, "", &mut files)?;
     files.sort();
     Ok(files)
 }
@@ -404,7 +404,7 @@ fn make_installer(
     if util::find_on_path("makensis").is_none() {
         return Err("`makensis` is missing: run `cargo xtask setup` (Debian package nsis)".into());
     }
-    let files = staged_files(stage)?;
+    let files = relative_files(stage)?;
     let lists = out.join("files.nsh");
     fs::write(&lists, nsis_file_lists(stage, &files)).map_err(|e| e.to_string())?;
     let _ = fs::remove_file(installer);

@@ -58,30 +58,10 @@ fn reg_sz(text: &str) -> Option<String> {
     })
 }
 
-/// Files under `dir`, relative, with `/` separators.
+/// Files under `dir`, relative, sorted, with `/` separators; none if it cannot be read (e.g. an
+/// install folder that is missing).
 fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-        let Ok(listing) = fs::read_dir(dir) else {
-            return;
-        };
-        for entry in listing.filter_map(|e| e.ok()) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let relative = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if entry.path().is_dir() {
-                walk(&entry.path(), &relative, out);
-            } else {
-                out.push(relative);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, "", &mut out);
-    out.sort();
-    out
+    package::relative_files(dir).unwrap_or_default()
 }
 
 /// The driver's CLSID key's `InprocServer32` default value, if registered.
