@@ -149,6 +149,25 @@ impl Bench {
         command
     }
 
+    /// Sets Wine's audio driver (`HKCU\Software\Wine\Drivers Audio`), e.g. `pulse` or `alsa`.
+    pub fn set_wine_audio_driver(&self, driver: &str) -> Res<()> {
+        let mut reg = self.wine("reg");
+        reg.args([
+            "add",
+            "HKCU\\Software\\Wine\\Drivers",
+            "/v",
+            "Audio",
+            "/t",
+            "REG_SZ",
+            "/d",
+            driver,
+            "/f",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        util::run(&mut reg)
+    }
+
     /// Runs a Windows program under wine64 with a timeout; stdout/stderr are captured through
     /// log files under `target/bench/logs/<label>.{out,err}`.
     pub fn run_windows(
@@ -413,21 +432,7 @@ impl Bench {
             util::run(&mut boot)?;
             // Route Wine's audio to PulseAudio explicitly, so a Pulse failure is loud instead
             // of a silent fallback to ALSA.
-            let mut reg = self.wine("reg");
-            reg.args([
-                "add",
-                "HKCU\\Software\\Wine\\Drivers",
-                "/v",
-                "Audio",
-                "/t",
-                "REG_SZ",
-                "/d",
-                "pulse",
-                "/f",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-            util::run(&mut reg)?;
+            self.set_wine_audio_driver("pulse")?;
             self.wait_wineserver()?;
             let pristine = self.pristine_dir();
             fs::create_dir_all(&pristine)

@@ -13,10 +13,9 @@
 //! so the switch is made before the run and undone on drop (the rest of the bench uses Pulse).
 
 use crate::bench::{Bench, ExeOutput};
-use crate::util::{self, detail, Res};
+use crate::util::{detail, Res};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 /// Wine's audio on winealsa into a captured ALSA file, for as long as this lives.
@@ -49,7 +48,7 @@ impl<'a> AlsaFileBench<'a> {
             asoundrc(&capture, file_format, &slave),
         )
         .map_err(|e| format!("cannot write .asoundrc: {e}"))?;
-        set_wine_audio_driver(bench, "alsa")?;
+        bench.set_wine_audio_driver("alsa")?;
         detail(&format!(
             "ALSA bench: Audio=alsa, default PCM = file {} over {slave}",
             capture.display()
@@ -94,7 +93,7 @@ impl<'a> AlsaFileBench<'a> {
 
 impl Drop for AlsaFileBench<'_> {
     fn drop(&mut self) {
-        if let Err(e) = set_wine_audio_driver(self.bench, "pulse") {
+        if let Err(e) = self.bench.set_wine_audio_driver("pulse") {
             detail(&format!("could not switch Wine back to PulseAudio: {e}"));
         }
     }
@@ -110,25 +109,6 @@ pub fn asoundrc(capture: &Path, file_format: &str, slave: &str) -> String {
         capture.display(),
         file_format
     )
-}
-
-/// `HKCU\Software\Wine\Drivers Audio` = `driver`.
-fn set_wine_audio_driver(bench: &Bench, driver: &str) -> Res<()> {
-    let mut reg = bench.wine("reg");
-    reg.args([
-        "add",
-        "HKCU\\Software\\Wine\\Drivers",
-        "/v",
-        "Audio",
-        "/t",
-        "REG_SZ",
-        "/d",
-        driver,
-        "/f",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    util::run(&mut reg)
 }
 
 #[cfg(test)]
