@@ -143,9 +143,10 @@ impl Bench {
     }
 
     /// `wine64 <program> args...` with the bench environment.
+    /// Wine's Pulse streams get [`PULSE_LATENCY_MSEC`].
     pub fn wine(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = self.command(&self.tools.wine64);
-        command.arg(program);
+        command.envs(pulse_latency_env()).arg(program);
         command
     }
 
@@ -800,6 +801,31 @@ fn set_mode(path: &Path, mode: u32) -> Res<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+}
+
+/// Target latency, in ms, of Wine's Pulse streams (libpulse's `PULSE_LATENCY_MSEC`, set for
+/// Wine processes only: the bench's own `pacat`/`parec` keep their buffers).
+///
+/// Wine 8's winepulse asks Pulse for a stream buffer of about three WASAPI periods and refills
+/// it from a timer thread; on a loaded machine that thread runs late, the stream runs dry and
+/// Pulse plays silence the driver never sent. A 60 ms buffer absorbs those delays. Measured
+/// with `--only register,bench-pa-wasapi,play-256 --repeat 5`, alternating with and without
+/// under the same load (load average 4-6 on 2 cores), first attempts passing: bench-pa-wasapi
+/// 8/10 with, 4/10 without; play-256 7/10 with, 1/10 without. The cost: the WASAPI stream
+/// latency the driver reports grows (play-256: 55 ms → 80-105 ms). `WASIO_BENCH_PULSE_LATENCY_MSEC`
+/// overrides it; 0 leaves Pulse's defaults.
+const PULSE_LATENCY_MSEC: u32 = 60;
+
+fn pulse_latency_env() -> Vec<(&'static str, String)> {
+    let ms = std::env::var("WASIO_BENCH_PULSE_LATENCY_MSEC")
+        .ok()
+        .and_then(|value| value.parse::<u32>().ok())
+        .unwrap_or(PULSE_LATENCY_MSEC);
+    if ms == 0 {
+        Vec::new()
+    } else {
+        vec![("PULSE_LATENCY_MSEC", ms.to_string())]
+    }
 }
 
 #[cfg(test)]
