@@ -95,9 +95,13 @@ fn imported_dlls(objdump: &str, binary: &Path) -> Res<Vec<String>> {
     Ok(dlls)
 }
 
-/// Copies a built binary into the stage after checking it needs no MinGW runtime DLL.
-fn stage_binary(objdump: &str, from: &Path, to_dir: &Path) -> Res<()> {
-    let foreign: Vec<String> = imported_dlls(objdump, from)?
+/// Copies a built binary into the stage after checking it needs no MinGW runtime DLL, and
+/// strips its DWARF debug information there (about 20 MB per binary that Windows tools cannot
+/// read; symbols stay, so backtraces keep function names). The unstripped binary stays in
+/// `target/<triple>/<profile>/` for reading crash reports. `mingw` is the tool prefix, e.g.
+/// `x86_64-w64-mingw32`.
+fn stage_binary(mingw: &str, from: &Path, to_dir: &Path) -> Res<()> {
+    let foreign: Vec<String> = imported_dlls(&format!("{mingw}-objdump"), from)?
         .into_iter()
         .filter(|dll| {
             let lower = dll.to_ascii_lowercase();
@@ -112,8 +116,13 @@ fn stage_binary(objdump: &str, from: &Path, to_dir: &Path) -> Res<()> {
         ));
     }
     let name = from.file_name().ok_or("a binary path without a name")?;
-    fs::copy(from, to_dir.join(name))
-        .map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+    let staged = to_dir.join(name);
+    fs::copy(from, &staged).map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+    util::output(
+        Command::new(format!("{mingw}-strip"))
+            .arg("--strip-debug")
+            .arg(&staged),
+    )?;
     Ok(())
 }
 
@@ -156,13 +165,13 @@ pub fn package(root: &Path, release: bool) -> Res<Package> {
     }
     let built64 = profile_dir(root, TARGET_X64, release);
     for name in [DRIVER_DLL].iter().chain(TOOL_EXES.iter()) {
-        stage_binary("x86_64-w64-mingw32-objdump", &built64.join(name), &x64)?;
+        stage_binary("x86_64-w64-mingw32", &built64.join(name), &x64)?;
     }
     let built32 = profile_dir(root, TARGET_X86, release);
-    stage_binary("i686-w64-mingw32-objdump", &built32.join(DRIVER_DLL), &x86)?;
+    stage_binary("i686-w64-mingw32", &built32.join(DRIVER_DLL), &x86)?;
     if x86_tools {
         for name in TOOL_EXES {
-            stage_binary("i686-w64-mingw32-objdump", &built32.join(name), &x86)?;
+            stage_binary("i686-w64-mingw32", &built32.join(name), &x86)?;
         }
     }
     stage_docs(root, &stage)?;

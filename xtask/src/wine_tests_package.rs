@@ -196,14 +196,37 @@ fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec
         ..PlaySpec::standard(256)
     };
     let measurement = ctx.play_and_record("installer-play", &spec)?;
-    checks.extend(play_checks(&spec, &measurement).into_iter().map(|c| {
-        Check::new(
-            format!("play: {}", c.name),
-            c.passed,
-            c.measured,
-            c.expected,
-        )
-    }));
+    // Here the point is that the installed driver plays at all: the host's report, the tone
+    // and its level. Sound quality (dropouts, exact duration and frequency) is play-256's
+    // business; on a loaded machine it fails there too, and would hide this test's result.
+    const QUALITY: [&str; 5] = [
+        "frequency",
+        "duration",
+        "dropouts",
+        "glitches",
+        "phase jumps",
+    ];
+    checks.extend(
+        play_checks(&spec, &measurement)
+            .into_iter()
+            .filter(|c| !QUALITY.contains(&c.name.as_str()))
+            .map(|c| {
+                Check::new(
+                    format!("play: {}", c.name),
+                    c.passed,
+                    c.measured,
+                    c.expected,
+                )
+            }),
+    );
+    if let Ok(report) = &measurement.analysis {
+        checks.push(Check::new(
+            "play: the tone was recorded",
+            (report.frequency_hz - spec.frequency).abs() < 5.0,
+            format!("{:.2} Hz", report.frequency_hz),
+            format!("{} Hz ±5 (a tone, not its quality)", spec.frequency),
+        ));
+    }
 
     let uninstaller = dir.join("uninstall.exe");
     let uninstall = ctx.bench.run_windows(
