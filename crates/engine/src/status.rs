@@ -30,7 +30,7 @@ pub struct DriverStatus {
     pub instance: u64,
     /// The ASIO life-cycle state: `loaded`, `initialized`, `prepared` or `running`.
     pub state: String,
-    /// The stream mode in use, e.g. `shared` or `exclusive-event`; empty before a stream exists.
+    /// The stream mode in use, e.g. `shared, event-driven` or `exclusive, polling`; empty before a stream exists.
     pub mode: String,
     /// The output endpoint's friendly name.
     pub device: String,
@@ -41,7 +41,7 @@ pub struct DriverStatus {
     pub period_frames: u32,
     /// The WASAPI device buffer (`IAudioClient::GetBufferSize`), in frames.
     pub device_buffer_frames: u32,
-    /// The device stream format, e.g. `48000 Hz, 2 ch (mask 0x3), float32`.
+    /// The device stream format, e.g. `Float32 2ch 48000 Hz`.
     pub format: String,
     /// `getLatencies`, in frames.
     pub input_latency: i32,
