@@ -3,6 +3,7 @@
 //! it from the real-time path.
 
 use crate::buffers::HostBuffers;
+use crate::capture::{ClockRelation, InputMonitor};
 use crate::clock::PositionCell;
 use crate::convert::HostSampleType;
 use crate::format::StreamFormat;
@@ -97,6 +98,30 @@ pub struct OutputRequest {
     pub routes: Vec<(usize, usize)>,
     pub positions: Arc<PositionCell>,
     pub handler: Box<dyn StreamHandler>,
+    /// Input channels, when the host asked for any. With no output `routes`, the stream is
+    /// input only and the capture clock drives it.
+    pub capture: Option<CaptureRequest>,
+}
+
+/// The input side of a stream (see `capture` and `duplex`).
+pub struct CaptureRequest {
+    pub buffers: Arc<HostBuffers>,
+    /// (index in `buffers`, device channel) for each active input channel.
+    pub routes: Vec<(usize, usize)>,
+    /// Where the device thread publishes the measured input latency, drift and counters.
+    pub monitor: Arc<InputMonitor>,
+}
+
+/// What an opened capture stream looks like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputStreamInfo {
+    pub endpoint: EndpointInfo,
+    pub format: StreamFormat,
+    pub period_frames: usize,
+    pub device_buffer_frames: usize,
+    pub relation: ClockRelation,
+    /// Input latency before it is measured (target fill, a packet, resampler delay).
+    pub predicted_latency_frames: usize,
 }
 
 /// What an opened stream looks like, for getLatencies, the log and the status line.
@@ -108,6 +133,10 @@ pub struct StreamInfo {
     pub period_frames: usize,
     pub device_buffer_frames: usize,
     pub stream_latency_frames: usize,
+    /// The capture side, when the stream has inputs.
+    pub input: Option<InputStreamInfo>,
+    /// Whether the render side was opened (false for an input-only stream).
+    pub has_output: bool,
 }
 
 /// What a finished run did.
@@ -125,6 +154,11 @@ pub struct StreamReport {
 pub trait Backend: Send + Sync {
     /// The default output endpoint and its formats.
     fn describe_output(&self) -> Result<EndpointInfo, BackendError>;
+    /// The capture endpoint inputs come from, if there is one. Backends without input
+    /// keep this default.
+    fn describe_input(&self) -> Result<Option<EndpointInfo>, BackendError> {
+        Ok(None)
+    }
     /// Whether the output endpoint can stream at `rate`.
     fn supports_rate(&self, rate: u32) -> Result<bool, BackendError>;
     /// Opens (initializes, does not start) the output stream, replacing any open one.

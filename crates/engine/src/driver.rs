@@ -11,13 +11,16 @@
 //! lock-free.
 
 use crate::backend::{
-    Backend, BackendError, EndpointInfo, OutputRequest, StreamHandler, StreamInfo, StreamReport,
+    Backend, BackendError, CaptureRequest, EndpointInfo, OutputRequest, StreamHandler, StreamInfo,
+    StreamReport,
 };
 use crate::buffers::HostBuffers;
+use crate::capture::{CaptureConfig, ClockRelation, InputMonitor};
 use crate::channels::{channel_names, to_asio_name};
 use crate::clock::PositionCell;
 use crate::convert::HostSampleType;
 use crate::error::{DriverError, DriverResult};
+use crate::latency_watch::{LatchedLatency, LatencyWatch};
 use crate::render::{output_latency_frames, SwitchHandler, SwitchTiming};
 use crate::rt_guard;
 use crate::sizes::BufferSizeRange;
@@ -29,7 +32,7 @@ use asio_abi::{
     ASIO_TRUE,
 };
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The name hosts list and `getDriverName` returns.
@@ -166,6 +169,9 @@ struct Prepared {
     buffers: Arc<HostBuffers>,
     /// Device channel of each host buffer, in createBuffers order.
     output_channels: Vec<usize>,
+    /// The same for inputs (capture device channels), in their own buffers.
+    input_buffers: Arc<HostBuffers>,
+    input_channels: Vec<usize>,
     block_frames: usize,
     messenger: HostMessenger,
     info: StreamInfo,
@@ -175,6 +181,8 @@ struct Inner {
     state: DriverState,
     backend: Option<Arc<dyn Backend>>,
     output: Option<EndpointInfo>,
+    /// The capture endpoint inputs come from (None: no inputs).
+    input: Option<EndpointInfo>,
     sample_rate: u32,
     /// Rates asked about, with the answer (answers while running come from here).
     rate_answers: Vec<(u32, bool)>,
@@ -202,6 +210,11 @@ pub struct DriverCore {
     output_ready_seen: AtomicBool,
     /// Mirror of `Inner::state` for the lock-free calls.
     state: AtomicU8,
+    /// The input side's measurements (latency, drift, counters), shared with the device thread.
+    input_monitor: Arc<InputMonitor>,
+    /// The measured input latency `getLatencies` reports while running (-1: not yet).
+    input_latency: LatchedLatency,
+    latency_watch: Mutex<Option<LatencyWatch>>,
 }
 
 impl DriverCore {
@@ -212,6 +225,7 @@ impl DriverCore {
                 state: DriverState::Loaded,
                 backend: None,
                 output: None,
+                input: None,
                 sample_rate: 0,
                 rate_answers: Vec::new(),
                 sizes: BufferSizeRange::decoupled(480),
@@ -223,6 +237,9 @@ impl DriverCore {
             positions: Arc::new(PositionCell::new()),
             output_ready_seen: AtomicBool::new(false),
             state: AtomicU8::new(STATE_LOADED),
+            input_monitor: Arc::new(InputMonitor::new()),
+            input_latency: Arc::new(AtomicI32::new(-1)),
+            latency_watch: Mutex::new(None),
         }
     }
 
@@ -262,6 +279,11 @@ impl DriverCore {
         }
     }
 
+    /// The input side's live figures: measured latency, drift (ppm), counters.
+    pub fn input_monitor(&self) -> Arc<InputMonitor> {
+        self.input_monitor.clone()
+    }
+
     /// What the last stream run did (counters, allocations on the audio thread, failure).
     pub fn last_report(&self) -> StreamReport {
         lock(&self.inner).last_report.clone()
@@ -298,6 +320,8 @@ impl DriverCore {
                 inner.sample_rate,
             ) as u32);
             inner.output = Some(output);
+            // A machine without a capture device still plays: no inputs then.
+            inner.input = backend.describe_input().ok().flatten();
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
@@ -367,9 +391,13 @@ impl DriverCore {
                 .output
                 .as_ref()
                 .map_or(0, |o| o.mix_format.channels as i32);
+            let input_channels = inner
+                .input
+                .as_ref()
+                .map_or(0, |i| i.mix_format.channels as i32);
             // SAFETY: checked non-null; the host owns the memory.
             unsafe {
-                *inputs = 0;
+                *inputs = input_channels;
                 *outputs = channels;
             }
             Ok(())
@@ -377,10 +405,51 @@ impl DriverCore {
         self.finish(result)
     }
 
+    /// The input latency the host is told now, in frames: measured while running,
+    /// predicted before.
+    fn input_latency(&self, inner: &Inner) -> usize {
+        let latched = self.input_latency.load(Ordering::Acquire);
+        match &inner.prepared {
+            Some(p) if p.input_channels.is_empty() => 0,
+            Some(_) if latched >= 0 => latched as usize,
+            Some(p) => p
+                .info
+                .input
+                .as_ref()
+                .map_or(0, |i| i.predicted_latency_frames),
+            None => match (&inner.input, &inner.output) {
+                (Some(input), Some(output)) => CaptureConfig {
+                    block_frames: inner.sizes.preferred as usize,
+                    sample_rate: inner.sample_rate as f64,
+                    device_channels: input.mix_format.channels as usize,
+                    device_format: input.mix_format.encoding,
+                    host_sample_type: inner.host_sample_type,
+                    packet_frames: scale_frames(
+                        input.default_period_frames,
+                        input.mix_format.sample_rate,
+                        inner.sample_rate,
+                    ),
+                    max_packet_frames: input.shared_buffer_frames,
+                    render_burst_frames: scale_frames(
+                        output.default_period_frames,
+                        output.mix_format.sample_rate,
+                        inner.sample_rate,
+                    )
+                    .max(inner.sizes.preferred as usize),
+                    relation: ClockRelation::Shared,
+                    quality: crate::drift::ResamplerQuality::Standard,
+                }
+                .predicted_latency_frames(),
+                _ => 0,
+            },
+        }
+    }
+
     /// The output latency the host is told now, in frames.
     fn output_latency(&self, inner: &Inner) -> usize {
         let deferred = !self.output_ready_seen.load(Ordering::Acquire);
         match (&inner.prepared, &inner.output) {
+            (Some(p), _) if !p.info.has_output => 0,
             (Some(p), _) => output_latency_frames(
                 p.info.device_buffer_frames,
                 p.info.stream_latency_frames,
@@ -416,9 +485,10 @@ impl DriverCore {
                 ));
             }
             let out = self.output_latency(&inner) as i32;
+            let inp = self.input_latency(&inner) as i32;
             // SAFETY: checked non-null.
             unsafe {
-                *input = 0;
+                *input = inp;
                 *output = out;
             }
             Ok(())
@@ -658,25 +728,30 @@ impl DriverCore {
             // SAFETY: checked non-null; the host owns the struct.
             let info = unsafe { &mut *info };
             let (channel, is_input) = (info.channel, info.is_input != ASIO_FALSE);
-            let output = inner
-                .output
-                .as_ref()
-                .ok_or_else(|| DriverError::not_present("no output device"))?;
-            let count = output.mix_format.channels as i32;
-            if is_input {
+            let (endpoint, direction) = if is_input {
+                (inner.input.as_ref(), "input")
+            } else {
+                (inner.output.as_ref(), "output")
+            };
+            let count = endpoint.map_or(0, |e| e.mix_format.channels as i32);
+            if count == 0 {
                 return Err(DriverError::invalid_parameter(format!(
-                    "input channel {channel} does not exist: there are no inputs"
+                    "{direction} channel {channel} does not exist: there are no {direction}s"
                 )));
             }
             if channel < 0 || channel >= count {
                 return Err(DriverError::invalid_parameter(format!(
-                    "output channel {channel} does not exist: there are {count} (0 to {})",
+                    "{direction} channel {channel} does not exist: there are {count} (0 to {})",
                     count - 1
                 )));
             }
-            let names = channel_names(output.mix_format.channel_mask, count as usize);
+            let mask = endpoint.map_or(0, |e| e.mix_format.channel_mask);
+            let names = channel_names(mask, count as usize);
             info.is_active = match &inner.prepared {
-                Some(p) if p.output_channels.contains(&(channel as usize)) => ASIO_TRUE,
+                Some(p) if is_input && p.input_channels.contains(&(channel as usize)) => ASIO_TRUE,
+                Some(p) if !is_input && p.output_channels.contains(&(channel as usize)) => {
+                    ASIO_TRUE
+                }
                 _ => ASIO_FALSE,
             };
             info.channel_group = 0;
@@ -708,29 +783,37 @@ impl DriverCore {
                 .output
                 .as_ref()
                 .map_or(0, |o| o.mix_format.channels as usize);
-            if count <= 0 || count as usize > output_count {
+            let input_count = inner
+                .input
+                .as_ref()
+                .map_or(0, |i| i.mix_format.channels as usize);
+            if count <= 0 || count as usize > output_count + input_count {
                 return Err(DriverError::invalid_parameter(format!(
-                    "createBuffers: {count} channels asked for; between 1 and {output_count} exist"
+                    "createBuffers: {count} channels asked for; between 1 and {} exist",
+                    output_count + input_count
                 )));
             }
             let block_frames = inner.sizes.check(buffer_size as i64)?;
             // SAFETY: checked non-null; the host owns `count` entries.
             let requests = unsafe { std::slice::from_raw_parts_mut(infos, count as usize) };
             let mut output_channels = Vec::with_capacity(requests.len());
+            let mut input_channels = Vec::with_capacity(requests.len());
             for (i, request) in requests.iter().enumerate() {
                 let channel = request.channel_num;
-                if request.is_input != ASIO_FALSE {
-                    return Err(DriverError::invalid_parameter(format!("createBuffers: entry {i} asks for input channel {channel}; there are no inputs")));
+                let (list, available, direction) = if request.is_input != ASIO_FALSE {
+                    (&mut input_channels, input_count, "input")
+                } else {
+                    (&mut output_channels, output_count, "output")
+                };
+                if channel < 0 || channel as usize >= available {
+                    return Err(DriverError::invalid_parameter(format!("createBuffers: entry {i} asks for {direction} channel {channel}; there are {available}")));
                 }
-                if channel < 0 || channel as usize >= output_count {
-                    return Err(DriverError::invalid_parameter(format!("createBuffers: entry {i} asks for output channel {channel}; there are {output_count}")));
-                }
-                if output_channels.contains(&(channel as usize)) {
+                if list.contains(&(channel as usize)) {
                     return Err(DriverError::invalid_parameter(format!(
-                        "createBuffers: output channel {channel} is asked for twice"
+                        "createBuffers: {direction} channel {channel} is asked for twice"
                     )));
                 }
-                output_channels.push(channel as usize);
+                list.push(channel as usize);
             }
             // SAFETY: checked non-null.
             let callbacks = unsafe { *callbacks };
@@ -741,26 +824,41 @@ impl DriverCore {
                     "createBuffers: the host gave no bufferSwitch callback",
                 ));
             }
+            let bytes_per_sample = inner.host_sample_type.bytes_per_sample();
             let buffers = Arc::new(HostBuffers::new(
                 output_channels.len(),
                 block_frames,
-                inner.host_sample_type.bytes_per_sample(),
+                bytes_per_sample,
+            )?);
+            let input_buffers = Arc::new(HostBuffers::new(
+                input_channels.len(),
+                block_frames,
+                bytes_per_sample,
             )?);
             // SAFETY: the host's callbacks, asked about what they support.
             let messenger = unsafe { HostMessenger::query(callbacks) };
             let info = self.open_stream(
                 &mut inner,
-                &buffers,
-                &output_channels,
+                (&buffers, &output_channels),
+                (&input_buffers, &input_channels),
                 block_frames,
                 messenger,
             )?;
-            for (i, request) in requests.iter_mut().enumerate() {
-                request.buffers = [buffers.pointer(i, 0), buffers.pointer(i, 1)];
+            let (mut next_output, mut next_input) = (0, 0);
+            for request in requests.iter_mut() {
+                let (set, next) = if request.is_input != ASIO_FALSE {
+                    (&input_buffers, &mut next_input)
+                } else {
+                    (&buffers, &mut next_output)
+                };
+                request.buffers = [set.pointer(*next, 0), set.pointer(*next, 1)];
+                *next += 1;
             }
             inner.prepared = Some(Prepared {
                 buffers,
                 output_channels,
+                input_buffers,
+                input_channels,
                 block_frames,
                 messenger,
                 info,
@@ -774,8 +872,8 @@ impl DriverCore {
     fn open_stream(
         &self,
         inner: &mut Inner,
-        buffers: &Arc<HostBuffers>,
-        output_channels: &[usize],
+        (buffers, output_channels): (&Arc<HostBuffers>, &[usize]),
+        (input_buffers, input_channels): (&Arc<HostBuffers>, &[usize]),
         block_frames: usize,
         messenger: HostMessenger,
     ) -> DriverResult<StreamInfo> {
@@ -797,6 +895,11 @@ impl DriverCore {
             routes: output_channels.iter().copied().enumerate().collect(),
             positions: self.positions.clone(),
             handler: Box::new(handler),
+            capture: (!input_channels.is_empty()).then(|| CaptureRequest {
+                buffers: input_buffers.clone(),
+                routes: input_channels.iter().copied().enumerate().collect(),
+                monitor: self.input_monitor.clone(),
+            }),
         };
         backend
             .open_output(request)
@@ -810,8 +913,8 @@ impl DriverCore {
             .ok_or_else(|| DriverError::invalid_mode("no stream to re-open"))?;
         let opened = self.open_stream(
             inner,
-            &p.buffers,
-            &p.output_channels,
+            (&p.buffers, &p.output_channels),
+            (&p.input_buffers, &p.input_channels),
             p.block_frames,
             p.messenger,
         );
@@ -856,10 +959,30 @@ impl DriverCore {
                 .clone()
                 .ok_or_else(|| DriverError::not_present("no device"))?;
             let deferred = !self.output_ready_seen.load(Ordering::Acquire);
+            let told = self.input_latency(&inner) as i32;
+            self.input_latency.store(-1, Ordering::Release);
+            self.input_monitor.clear();
             backend
                 .start(deferred)
                 .map_err(|e| backend_error("starting the stream", e))?;
             self.set_state(&mut inner, DriverState::Running);
+            if let Some(p) = inner
+                .prepared
+                .as_ref()
+                .filter(|p| !p.input_channels.is_empty())
+            {
+                let messenger = p.messenger;
+                let watch = LatencyWatch::spawn(
+                    self.input_monitor.clone(),
+                    self.input_latency.clone(),
+                    told,
+                    Box::new(move || {
+                        messenger.send(message::LATENCIES_CHANGED, messenger.latencies_changed);
+                    }),
+                );
+                // Without the watcher the predicted latency stays reported: not fatal.
+                *lock(&self.latency_watch) = watch.ok();
+            }
             Ok(())
         })();
         self.finish(result)
@@ -879,6 +1002,12 @@ impl DriverCore {
                 .clone()
                 .ok_or_else(|| DriverError::not_present("no device"))?
         };
+        // Taken out first: the watcher may be inside the host's message handler, which
+        // may call back into the driver.
+        let watch = lock(&self.latency_watch).take();
+        if let Some(watch) = watch {
+            watch.stop();
+        }
         let report = backend
             .stop()
             .map_err(|e| backend_error("stopping the stream", e))?;
@@ -909,8 +1038,9 @@ impl DriverCore {
             future::GET_INTERNAL_BUFFER_SAMPLES => match (&inner.prepared, opt.is_null()) {
                 (Some(p), false) => {
                     let buffered = self.output_latency(&inner).saturating_sub(p.block_frames);
+                    let input = self.input_latency(&inner);
                     let info = AsioInternalBufferInfo {
-                        input_samples: 0,
+                        input_samples: input.saturating_sub(p.block_frames) as i32,
                         output_samples: buffered as i32,
                     };
                     // SAFETY: the selector defines `opt` as an AsioInternalBufferInfo.

@@ -5,6 +5,8 @@
 //! - [`backend`]: what the driver core needs from an audio backend.
 //! - [`buffers`]: the ASIO double buffers.
 //! - [`render`]: host blocks → lock-free ring → device periods, with switch timing.
+//! - [`capture`]: capture packets → FIFO (same clock) or drift compensator → host blocks.
+//! - [`duplex`]: one device thread, input and output in one buffer switch; input-only streams.
 //! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
 //! - [`sizes`]: the buffer sizes offered to the host.
 //! - [`format`]: WAVEFORMATEX(TENSIBLE) parsing and building.
@@ -19,15 +21,18 @@
 
 pub mod backend;
 pub mod buffers;
+pub mod capture;
 pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod drift;
 pub mod driver;
+pub mod duplex;
 pub mod error;
 pub mod format;
 pub mod hresult;
+pub mod latency_watch;
 pub mod log;
 pub mod render;
 pub mod rt_guard;

@@ -1,17 +1,24 @@
-//! A simulated output device implementing [`Backend`]: a thread that plays one period per
-//! tick on a simulated clock and fills the free space through the real render pipeline,
-//! exactly as the WASAPI device thread does. The driver core is tested against it natively.
+//! A simulated device implementing [`Backend`]: a thread that plays one period per tick on
+//! a simulated clock and fills the free space through the real render pipeline, exactly as
+//! the WASAPI device thread does. It can also capture ([`SimInputSpec`]): on the render
+//! clock or on its own clock (a ppm offset, bursty delivery), a ramp or a loopback of what
+//! was played. The driver core is tested against it natively.
 
 use crate::backend::{
-    Backend, BackendError, EndpointInfo, OutputRequest, StreamHandler, StreamInfo, StreamReport,
+    Backend, BackendError, CaptureRequest, EndpointInfo, InputStreamInfo, OutputRequest,
+    StreamHandler, StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
+use crate::capture::{CaptureConfig, CapturePath, CaptureRoute, ClockRelation};
 use crate::clock::ClockReading;
 use crate::clock::PositionCell;
-use crate::convert::host_to_device;
+use crate::convert::{host_to_device, HostSampleType};
+use crate::drift::ResamplerQuality;
+use crate::duplex::{DuplexSwitch, InputOnlyScheduler};
 use crate::format::{DeviceFormat, StreamFormat};
 use crate::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use crate::rt_guard;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,6 +34,57 @@ pub struct SimDeviceSpec {
     pub supported_rates: Vec<u32>,
     /// Real time per simulated period (the simulation runs faster than real time).
     pub tick: Duration,
+    /// A capture endpoint, if the device has one.
+    pub input: Option<SimInputSpec>,
+}
+
+/// What the simulated capture device records.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SimSignal {
+    /// Capture frame `c`, channel `ch` is `ramp_value(c, ch)`.
+    Ramp,
+    /// What the output played `delay_frames` earlier (shared clock only), as a loopback
+    /// cable or a sink's monitor does.
+    Loopback { delay_frames: usize },
+}
+
+/// The exact sample a [`SimSignal::Ramp`] capture holds (f32, exact in every format path).
+pub fn ramp_value(frame: u64, channel: usize) -> f32 {
+    (frame % (1 << 20)) as f32 + channel as f32 * 0.5
+}
+
+/// The simulated capture endpoint.
+#[derive(Clone, Debug)]
+pub struct SimInputSpec {
+    pub mix_format: StreamFormat,
+    pub period_frames: usize,
+    pub buffer_frames: usize,
+    /// Runs on the render clock (true) or on its own, `ppm` faster.
+    pub shared_clock: bool,
+    pub ppm: f64,
+    /// Every `burst_every`-th packet arrives together with the next (a late wake-up);
+    /// 0: never.
+    pub burst_every: u64,
+    pub signal: SimSignal,
+}
+
+impl Default for SimInputSpec {
+    fn default() -> Self {
+        Self {
+            mix_format: StreamFormat {
+                sample_rate: 48_000,
+                channels: 2,
+                channel_mask: 0x3,
+                encoding: DeviceFormat::Float32,
+            },
+            period_frames: 480,
+            buffer_frames: 1440,
+            shared_clock: true,
+            ppm: 0.0,
+            burst_every: 7,
+            signal: SimSignal::Ramp,
+        }
+    }
 }
 
 impl Default for SimDeviceSpec {
@@ -43,6 +101,7 @@ impl Default for SimDeviceSpec {
             stream_latency_frames: 0,
             supported_rates: vec![44_100, 48_000, 96_000],
             tick: Duration::from_millis(1),
+            input: None,
         }
     }
 }
@@ -56,6 +115,8 @@ pub struct SimControl {
     pub played: Mutex<Vec<u8>>,
     pub record: AtomicBool,
     pub ticks: AtomicU64,
+    /// Capture packets delivered.
+    pub capture_packets: AtomicU64,
 }
 
 struct Opened {
@@ -66,6 +127,7 @@ struct Opened {
     positions: Arc<PositionCell>,
     /// With the device thread while running.
     handler: Option<Box<dyn StreamHandler>>,
+    capture: Option<(CaptureConfig, Vec<CaptureRoute>, CaptureRequest)>,
 }
 
 struct Running {
@@ -101,11 +163,28 @@ impl SimulatedBackend {
             shared_stream_latency_frames: self.spec.stream_latency_frames,
         }
     }
+
+    fn input_endpoint(&self) -> Option<EndpointInfo> {
+        let input = self.spec.input.as_ref()?;
+        Some(EndpointInfo {
+            id: "{sim}.input".into(),
+            name: "Simulated input".into(),
+            mix_format: input.mix_format,
+            default_period_frames: input.period_frames,
+            min_period_frames: input.period_frames / 2,
+            shared_buffer_frames: input.buffer_frames,
+            shared_stream_latency_frames: 0,
+        })
+    }
 }
 
 impl Backend for SimulatedBackend {
     fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
         Ok(self.endpoint())
+    }
+
+    fn describe_input(&self) -> Result<Option<EndpointInfo>, BackendError> {
+        Ok(self.input_endpoint())
     }
 
     fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
@@ -142,6 +221,57 @@ impl Backend for SimulatedBackend {
             deferred_output: false,
             output_latency_frames: 0,
         };
+        let has_output = !request.routes.is_empty();
+        let mut capture = None;
+        let mut input_info = None;
+        if let (Some(req), Some(spec), Some(endpoint)) = (
+            request.capture,
+            self.spec.input.as_ref(),
+            self.input_endpoint(),
+        ) {
+            let capture_format = StreamFormat {
+                sample_rate: request.sample_rate,
+                ..spec.mix_format
+            };
+            let relation = if spec.shared_clock || !has_output {
+                ClockRelation::Shared
+            } else {
+                ClockRelation::Independent
+            };
+            let config = CaptureConfig {
+                block_frames: request.block_frames,
+                sample_rate: request.sample_rate as f64,
+                device_channels: capture_format.channels as usize,
+                device_format: capture_format.encoding,
+                host_sample_type: request.host_sample_type,
+                packet_frames: spec.period_frames,
+                max_packet_frames: spec.buffer_frames,
+                render_burst_frames: if has_output {
+                    self.spec.period_frames.max(request.block_frames)
+                } else {
+                    0
+                },
+                relation,
+                quality: ResamplerQuality::Standard,
+            };
+            let routes = req
+                .routes
+                .iter()
+                .map(|&(host_buffer, device_channel)| CaptureRoute {
+                    host_buffer,
+                    device_channel,
+                })
+                .collect();
+            input_info = Some(InputStreamInfo {
+                endpoint,
+                format: capture_format,
+                period_frames: spec.period_frames,
+                device_buffer_frames: spec.buffer_frames,
+                relation,
+                predicted_latency_frames: config.predicted_latency_frames(),
+            });
+            capture = Some((config, routes, req));
+        }
         let info = StreamInfo {
             endpoint: self.endpoint(),
             format,
@@ -149,6 +279,8 @@ impl Backend for SimulatedBackend {
             period_frames: self.spec.period_frames,
             device_buffer_frames: self.spec.buffer_frames,
             stream_latency_frames: self.spec.stream_latency_frames,
+            input: input_info,
+            has_output,
         };
         self.close()?;
         *self.opened.lock().unwrap() = Some(Opened {
@@ -158,6 +290,7 @@ impl Backend for SimulatedBackend {
             buffers: request.buffers,
             positions: request.positions,
             handler: Some(request.handler),
+            capture,
         });
         Ok(info)
     }
@@ -187,8 +320,29 @@ impl Backend for SimulatedBackend {
             opened.buffers.clone(),
             opened.positions.clone(),
         );
+        let mut capture = match &opened.capture {
+            Some((config, routes, request)) => {
+                request.buffers.clear();
+                Some(
+                    CapturePath::new(
+                        config.clone(),
+                        routes.clone(),
+                        request.buffers.clone(),
+                        request.monitor.clone(),
+                    )
+                    .map_err(|e| BackendError::new("building the input path", e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        let has_output = !opened.routes.is_empty() || capture.is_none();
+        let mut input_only = capture
+            .as_ref()
+            .filter(|_| !has_output)
+            .map(|c| InputOnlyScheduler::new(c, opened.positions.clone()));
         let stop = Arc::new(AtomicBool::new(false));
         let (spec, control, rate) = (self.spec.clone(), self.control.clone(), opened.rate);
+        let input = spec.input.clone().unwrap_or_default();
         let thread_stop = stop.clone();
         let thread = std::thread::spawn(move || {
             let frame_bytes = pipeline.frame_bytes();
@@ -196,20 +350,120 @@ impl Backend for SimulatedBackend {
             pipeline.prefill_silence(&mut device);
             let mut queued = spec.buffer_frames;
             let mut position = 0u64;
+            // Loopback: what is queued in the device, and what it played (from `history_start`).
+            let loopback_delay = match input.signal {
+                SimSignal::Loopback { delay_frames } => Some(delay_frames as u64),
+                SimSignal::Ramp => None,
+            };
+            let mut device_queue: VecDeque<u8> = VecDeque::new();
+            device_queue.resize(spec.buffer_frames * frame_bytes, 0);
+            let mut history: VecDeque<u8> = VecDeque::new();
+            let mut history_start = 0u64;
+            let capture_frame_bytes =
+                input.mix_format.channels as usize * input.mix_format.encoding.bytes_per_sample();
+            let mut packet = vec![0u8; input.period_frames * capture_frame_bytes];
+            let to_device = host_to_device(HostSampleType::Float32Lsb, input.mix_format.encoding);
+            let ppm = if input.shared_clock { 0.0 } else { input.ppm };
+            let render_period_ns = spec.period_frames as f64 * 1e9 / rate as f64;
+            let capture_period_ns =
+                input.period_frames as f64 * 1e9 / (rate as f64 * (1.0 + ppm * 1e-6));
+            let mut next_render_ns = render_period_ns;
+            let mut next_capture_ns = capture_period_ns;
+            let (mut packets_due, mut packets_done) = (0u64, 0u64);
             rt_guard::reset();
             let mut failure = None;
             while !thread_stop.load(Ordering::Acquire) {
-                std::thread::sleep(spec.tick);
-                if control.fail_next_tick.swap(false, Ordering::AcqRel) {
-                    failure = Some(BackendError::from_hresult(
-                        "IAudioClient::GetCurrentPadding",
-                        0x8889_0004_u32 as i32,
-                    ));
-                    break;
+                let render_now =
+                    has_output && (capture.is_none() || next_render_ns <= next_capture_ns);
+                if render_now || input_only.is_some() {
+                    std::thread::sleep(spec.tick);
+                    if control.fail_next_tick.swap(false, Ordering::AcqRel) {
+                        failure = Some(BackendError::from_hresult(
+                            "IAudioClient::GetCurrentPadding",
+                            0x8889_0004_u32 as i32,
+                        ));
+                        break;
+                    }
                 }
+                if !render_now {
+                    // A capture event: packets are delivered, some of them late in pairs.
+                    next_capture_ns += capture_period_ns;
+                    packets_due += 1;
+                    if input.burst_every > 0 && packets_due % input.burst_every == 0 {
+                        continue;
+                    }
+                    let Some(path) = capture.as_mut() else {
+                        continue;
+                    };
+                    while packets_done < packets_due {
+                        let first = packets_done * input.period_frames as u64;
+                        for i in 0..input.period_frames {
+                            let c = first + i as u64;
+                            for ch in 0..input.mix_format.channels as usize {
+                                let value = match loopback_delay {
+                                    None => ramp_value(c, ch),
+                                    Some(delay) => c
+                                        .checked_sub(delay)
+                                        .filter(|p| *p >= history_start && *p < position)
+                                        .and_then(|p| {
+                                            let at =
+                                                (p - history_start) as usize * frame_bytes + ch * 4;
+                                            (ch * 4 < frame_bytes).then(|| {
+                                                f32::from_le_bytes([
+                                                    history[at],
+                                                    history[at + 1],
+                                                    history[at + 2],
+                                                    history[at + 3],
+                                                ])
+                                            })
+                                        })
+                                        .unwrap_or(0.0),
+                                };
+                                let bps = input.mix_format.encoding.bytes_per_sample();
+                                to_device(
+                                    &value.to_le_bytes(),
+                                    &mut packet[i * capture_frame_bytes + ch * bps..],
+                                    capture_frame_bytes,
+                                    1,
+                                );
+                            }
+                        }
+                        let qpc_ns = 1_000_000_000
+                            + (packets_done as f64 * capture_period_ns).round() as u64;
+                        {
+                            let _rt = rt_guard::enter_rt();
+                            path.push_packet(
+                                Some(&packet),
+                                input.period_frames,
+                                first,
+                                qpc_ns,
+                                false,
+                            );
+                        }
+                        packets_done += 1;
+                        control.capture_packets.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(scheduler) = input_only.as_mut() {
+                        let _rt = rt_guard::enter_rt();
+                        scheduler.run_ready(path, handler.as_mut());
+                    }
+                    if input_only.is_some() {
+                        control.ticks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                next_render_ns += render_period_ns;
                 let played = spec.period_frames.min(queued);
                 queued -= played;
                 position += played as u64;
+                if loopback_delay.is_some() {
+                    history.extend(device_queue.drain(..played * frame_bytes));
+                    let keep = (input.buffer_frames * 4 + spec.buffer_frames) as u64
+                        + loopback_delay.unwrap_or(0);
+                    let excess = (position - history_start).saturating_sub(keep);
+                    history.drain(..excess as usize * frame_bytes);
+                    history_start += excess;
+                }
                 let clock = ClockReading {
                     position_frames: position as f64,
                     qpc_ns: 1_000_000_000 + position * 1_000_000_000 / rate as u64,
@@ -217,12 +471,20 @@ impl Backend for SimulatedBackend {
                 let free = spec.buffer_frames - queued;
                 {
                     let _rt = rt_guard::enter_rt();
-                    pipeline.render(
-                        &mut device[..free * frame_bytes],
-                        queued,
-                        &clock,
-                        handler.as_mut(),
-                    );
+                    let dst = &mut device[..free * frame_bytes];
+                    match capture.as_mut() {
+                        Some(path) => {
+                            let mut duplex = DuplexSwitch {
+                                capture: path,
+                                host: handler.as_mut(),
+                            };
+                            pipeline.render(dst, queued, &clock, &mut duplex);
+                        }
+                        None => pipeline.render(dst, queued, &clock, handler.as_mut()),
+                    }
+                }
+                if loopback_delay.is_some() {
+                    device_queue.extend(&device[..free * frame_bytes]);
                 }
                 if control.record.load(Ordering::Relaxed) {
                     control
@@ -234,8 +496,12 @@ impl Backend for SimulatedBackend {
                 queued = spec.buffer_frames;
                 control.ticks.fetch_add(1, Ordering::Relaxed);
             }
+            let stats = match &input_only {
+                Some(scheduler) => scheduler.stats(),
+                None => pipeline.stats(),
+            };
             let report = StreamReport {
-                stats: pipeline.stats(),
+                stats,
                 rt_allocations: rt_guard::rt_allocations(),
                 failure: failure.clone(),
             };
