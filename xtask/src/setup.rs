@@ -21,6 +21,9 @@ const APT_PACKAGES: &[&str] = &[
     "xvfb",
     // 32-bit C runtime for the native i686 ABI tests (cargo test --target i686-unknown-linux-gnu).
     "gcc-multilib",
+    // xwd and ImageMagick: screenshots of the control panel under Xvfb.
+    "x11-apps",
+    "imagemagick",
 ];
 
 const RUST_TARGETS: &[&str] = &[

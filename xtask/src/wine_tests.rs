@@ -406,6 +406,9 @@ pub fn all_tests() -> Vec<WineTest> {
             run: unregister_round_trip,
         },
     ]
+    .into_iter()
+    .chain(crate::wine_tests_tools::tests())
+    .collect()
 }
 
 /// Bench self-tests only: they need no driver.
@@ -985,6 +988,20 @@ pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> 
     let (_, lines) = ctx.list_devices("demo-list")?;
     let device = find_asio_device(&lines, DRIVER_NAME)
         .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
+    step("demo: what the driver reports (`wasio info`)");
+    let info = ctx.bench.run_windows(
+        "demo-info",
+        Bench::windows_path(&ctx.artifacts.cli_exe),
+        &[
+            "info".to_string(),
+            "--driver".to_string(),
+            DRIVER_NAME.to_string(),
+        ],
+        Duration::from_secs(60),
+    )?;
+    for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
+        detail(line);
+    }
     step("demo: what PortAudio's ASIO host sees");
     detail(&format!(
         "device {:?}: {} in / {} out channels, default rate {} Hz",

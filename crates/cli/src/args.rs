@@ -16,15 +16,48 @@ pub enum Command {
     Drivers { json: bool },
     /// `wasio info [--driver NAME] [--json]`: describe one driver.
     Info { driver: String, json: bool },
-    /// `wasio misuse [--driver NAME]`: call a driver the wrong way and check its answers.
-    Misuse { driver: String },
-    /// `wasio register <dll>`: call the DLL's `DllRegisterServer`.
-    Register { dll: String },
-    /// `wasio unregister <dll>`: call the DLL's `DllUnregisterServer`.
-    Unregister { dll: String },
+    /// `wasio misuse [--driver NAME] [--json]`: call a driver the wrong way and check its
+    /// answers.
+    Misuse { driver: String, json: bool },
+    /// `wasio register <dll> [--json]`: call the DLL's `DllRegisterServer`.
+    Register { dll: String, json: bool },
+    /// `wasio unregister <dll> [--json]`: call the DLL's `DllUnregisterServer`.
+    Unregister { dll: String, json: bool },
+    /// `wasio devices [--json]`: every WASAPI endpoint.
+    Devices { json: bool },
+    /// `wasio config check [--file PATH] [--json]`: validate the configuration file.
+    ConfigCheck { file: Option<String>, json: bool },
+    /// `wasio test [...]`: a host session on a driver, step by step.
+    Test(TestOptions),
+    /// `wasio status [--json]`: what running driver instances are doing.
+    Status { json: bool },
     /// `wasio help`, `--help`, `-h`.
     Help,
 }
+
+/// Switches `wasio test` runs when neither `--switches` nor `--play` says otherwise.
+pub const DEFAULT_TEST_SWITCHES: u32 = 64;
+/// Most switches `wasio test` accepts (about 20 minutes at 32 frames and 48 kHz).
+pub const MAX_TEST_SWITCHES: u32 = 1_000_000;
+
+/// Options of `wasio test`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestOptions {
+    pub driver: String,
+    /// `--rate`: the sample rate to set; default: the driver's current rate.
+    pub rate: Option<f64>,
+    /// `--buffer`: frames per buffer; default: the driver's preferred size.
+    pub buffer: Option<i32>,
+    /// `--switches`: buffer switches to run; with `--play`, at least the file's length.
+    pub switches: Option<u32>,
+    /// `--play`: a WAV file played into the outputs.
+    pub play: Option<String>,
+    /// `--record`: where to write what was put into the output buffers.
+    pub record: Option<String>,
+    pub json: bool,
+}
+
+impl Eq for TestOptions {}
 
 /// A command line that could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,13 +78,20 @@ usage: wasio <command> [options]
 commands:
   drivers [--json]                 list the ASIO drivers registered on this machine
   info [--driver NAME] [--json]    open a driver and print what it reports
-  misuse [--driver NAME]           call a driver the wrong way, check every answer
-  register <dll>                   call DllRegisterServer of a driver DLL
-  unregister <dll>                 call DllUnregisterServer of a driver DLL
+  misuse [--driver NAME] [--json]  call a driver the wrong way, check every answer
+  register <dll> [--json]          call DllRegisterServer of a driver DLL
+  unregister <dll> [--json]        call DllUnregisterServer of a driver DLL
+  devices [--json]                 every audio endpoint: state, ID, formats, periods
+  config check [--file PATH] [--json]
+                                   validate Wasio.toml (default %USERPROFILE%\\Wasio.toml)
+  test [--driver NAME] [--rate HZ] [--buffer FRAMES] [--switches N]
+       [--play IN.wav] [--record OUT.wav] [--json]
+                                   act as an ASIO host, check each step, PASS/FAIL
+  status [--json]                  what running driver instances are doing
   help                             this text
 
 NAME is the driver's registry key or description (default: Wasio), matched without case.
-Exit codes: 0 success, 1 failure, 2 usage error.";
+Exit codes: 0 success, 1 failure, 2 usage error. See docs/CLI.md.";
 
 /// Parses the arguments after the program name.
 pub fn parse<I, S>(args: I) -> Result<Command, UsageError>
@@ -82,23 +122,110 @@ where
             })
         }
         "misuse" => {
-            let options = Options::parse(&rest, &[], &["--driver"])?;
+            let options = Options::parse(&rest, &["--json"], &["--driver"])?;
             options.no_positionals()?;
             Ok(Command::Misuse {
                 driver: options.driver(),
+                json: options.has("--json"),
             })
         }
+        "devices" => {
+            let options = Options::parse(&rest, &["--json"], &[])?;
+            options.no_positionals()?;
+            Ok(Command::Devices {
+                json: options.has("--json"),
+            })
+        }
+        "status" => {
+            let options = Options::parse(&rest, &["--json"], &[])?;
+            options.no_positionals()?;
+            Ok(Command::Status {
+                json: options.has("--json"),
+            })
+        }
+        "config" => {
+            let options = Options::parse(&rest, &["--json"], &["--file"])?;
+            match options.positionals.as_slice() {
+                [sub] if sub == "check" => Ok(Command::ConfigCheck {
+                    file: options.value("--file").map(str::to_string),
+                    json: options.has("--json"),
+                }),
+                [] => Err(UsageError("config: missing subcommand (check)".into())),
+                [sub, ..] if sub != "check" => Err(UsageError(format!(
+                    "config: unknown subcommand '{sub}' (expected check)"
+                ))),
+                [_, extra, ..] => Err(UsageError(format!("unexpected argument '{extra}'"))),
+                _ => unreachable!("every length is matched above"),
+            }
+        }
+        "test" => {
+            let options = Options::parse(
+                &rest,
+                &["--json"],
+                &[
+                    "--driver",
+                    "--rate",
+                    "--buffer",
+                    "--switches",
+                    "--play",
+                    "--record",
+                ],
+            )?;
+            options.no_positionals()?;
+            let rate = options
+                .number::<f64>("--rate")?
+                .map(|rate| {
+                    if rate.is_finite() && rate > 0.0 {
+                        Ok(rate)
+                    } else {
+                        Err(UsageError(format!("--rate: {rate} is not a sample rate")))
+                    }
+                })
+                .transpose()?;
+            let buffer = options
+                .number::<i32>("--buffer")?
+                .map(|frames| {
+                    if frames > 0 {
+                        Ok(frames)
+                    } else {
+                        Err(UsageError("--buffer: must be at least 1 frame".into()))
+                    }
+                })
+                .transpose()?;
+            let switches = options
+                .number::<u32>("--switches")?
+                .map(|n| {
+                    if (1..=MAX_TEST_SWITCHES).contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err(UsageError(format!(
+                            "--switches: must be between 1 and {MAX_TEST_SWITCHES}"
+                        )))
+                    }
+                })
+                .transpose()?;
+            Ok(Command::Test(TestOptions {
+                driver: options.driver(),
+                rate,
+                buffer,
+                switches,
+                play: options.value("--play").map(str::to_string),
+                record: options.value("--record").map(str::to_string),
+                json: options.has("--json"),
+            }))
+        }
         "register" | "unregister" => {
-            let options = Options::parse(&rest, &[], &[])?;
+            let options = Options::parse(&rest, &["--json"], &[])?;
             let dll = match options.positionals.as_slice() {
                 [dll] => dll.clone(),
                 [] => return Err(UsageError(format!("{command}: missing <dll>"))),
                 _ => return Err(UsageError(format!("{command}: expected one <dll>"))),
             };
+            let json = options.has("--json");
             Ok(if command == "register" {
-                Command::Register { dll }
+                Command::Register { dll, json }
             } else {
-                Command::Unregister { dll }
+                Command::Unregister { dll, json }
             })
         }
         other => Err(UsageError(format!("unknown command '{other}'"))),
@@ -165,12 +292,24 @@ impl Options {
         self.flags.iter().any(|f| f == flag)
     }
 
-    fn driver(&self) -> String {
+    fn value(&self, name: &str) -> Option<&str> {
         self.values
             .iter()
-            .find(|(name, _)| name == "--driver")
-            .map(|(_, value)| value.clone())
-            .unwrap_or_else(|| DEFAULT_DRIVER.to_string())
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, UsageError> {
+        self.value(name)
+            .map(|text| {
+                text.parse::<T>()
+                    .map_err(|_| UsageError(format!("{name}: '{text}' is not a number")))
+            })
+            .transpose()
+    }
+
+    fn driver(&self) -> String {
+        self.value("--driver").unwrap_or(DEFAULT_DRIVER).to_string()
     }
 
     fn no_positionals(&self) -> Result<(), UsageError> {
@@ -219,25 +358,88 @@ mod tests {
         );
         assert_eq!(
             p(&["misuse", "--driver", "X"]),
-            Ok(Command::Misuse { driver: "X".into() })
+            Ok(Command::Misuse {
+                driver: "X".into(),
+                json: false
+            })
         );
         assert_eq!(
-            p(&["misuse"]),
+            p(&["misuse", "--json"]),
             Ok(Command::Misuse {
-                driver: "Wasio".into()
+                driver: "Wasio".into(),
+                json: true
             })
         );
         assert_eq!(
             p(&["register", "C:\\a b\\wasio_driver.dll"]),
             Ok(Command::Register {
-                dll: "C:\\a b\\wasio_driver.dll".into()
+                dll: "C:\\a b\\wasio_driver.dll".into(),
+                json: false
             })
         );
         assert_eq!(
-            p(&["unregister", "--", "-odd.dll"]),
+            p(&["unregister", "--json", "--", "-odd.dll"]),
             Ok(Command::Unregister {
-                dll: "-odd.dll".into()
+                dll: "-odd.dll".into(),
+                json: true
             })
+        );
+        assert_eq!(
+            p(&["devices", "--json"]),
+            Ok(Command::Devices { json: true })
+        );
+        assert_eq!(p(&["status"]), Ok(Command::Status { json: false }));
+        assert_eq!(
+            p(&["config", "check"]),
+            Ok(Command::ConfigCheck {
+                file: None,
+                json: false
+            })
+        );
+        assert_eq!(
+            p(&["config", "--file", "C:\\w.toml", "check", "--json"]),
+            Ok(Command::ConfigCheck {
+                file: Some("C:\\w.toml".into()),
+                json: true
+            })
+        );
+        assert_eq!(
+            p(&["test"]),
+            Ok(Command::Test(TestOptions {
+                driver: "Wasio".into(),
+                rate: None,
+                buffer: None,
+                switches: None,
+                play: None,
+                record: None,
+                json: false
+            }))
+        );
+        assert_eq!(
+            p(&[
+                "test",
+                "--rate",
+                "44100",
+                "--buffer=256",
+                "--switches",
+                "10",
+                "--play",
+                "a.wav",
+                "--record",
+                "b.wav",
+                "--json",
+                "--driver",
+                "X"
+            ]),
+            Ok(Command::Test(TestOptions {
+                driver: "X".into(),
+                rate: Some(44_100.0),
+                buffer: Some(256),
+                switches: Some(10),
+                play: Some("a.wav".into()),
+                record: Some("b.wav".into()),
+                json: true
+            }))
         );
         for help in ["help", "--help", "-h"] {
             assert_eq!(p(&[help]), Ok(Command::Help));
@@ -258,7 +460,28 @@ mod tests {
                 "--driver given twice",
             ),
             (&["info", "--json=yes"], "--json takes no value"),
-            (&["misuse", "--json"], "unknown option '--json'"),
+            (&["misuse", "--file", "x"], "unknown option '--file'"),
+            (&["devices", "x"], "unexpected argument 'x'"),
+            (&["config"], "config: missing subcommand (check)"),
+            (
+                &["config", "edit"],
+                "config: unknown subcommand 'edit' (expected check)",
+            ),
+            (&["config", "check", "more"], "unexpected argument 'more'"),
+            (
+                &["test", "--rate", "fast"],
+                "--rate: 'fast' is not a number",
+            ),
+            (&["test", "--rate", "-1"], "--rate: -1 is not a sample rate"),
+            (
+                &["test", "--buffer", "0"],
+                "--buffer: must be at least 1 frame",
+            ),
+            (
+                &["test", "--switches", "0"],
+                "--switches: must be between 1 and 1000000",
+            ),
+            (&["status", "--driver", "x"], "unknown option '--driver'"),
             (&["register"], "register: missing <dll>"),
             (
                 &["unregister", "a.dll", "b.dll"],

@@ -171,6 +171,7 @@ impl Default for HostState {
 pub static HOST: HostState = HostState::new();
 
 unsafe extern "C" fn host_buffer_switch(double_buffer_index: i32, _direct_process: i32) {
+    crate::play::on_buffer_switch(double_buffer_index, None);
     HOST.on_switch(double_buffer_index, None);
 }
 
@@ -182,11 +183,16 @@ unsafe extern "C" fn host_buffer_switch_time_info(
     HOST.time_info_switches.fetch_add(1, Ordering::Relaxed);
     if params.is_null() {
         HOST.null_time_info.fetch_add(1, Ordering::Relaxed);
+        crate::play::on_buffer_switch(double_buffer_index, None);
         HOST.on_switch(double_buffer_index, None);
     } else {
         // Read unaligned: the struct is packed to 4 bytes.
         // SAFETY: non-null `params` points to the driver's AsioTime for this call.
         let time = unsafe { params.read_unaligned() };
+        let info = time.time_info;
+        let position = (info.flags & asio_abi::time_flags::SAMPLE_POSITION_VALID != 0)
+            .then(|| info.sample_position.to_u64());
+        crate::play::on_buffer_switch(double_buffer_index, position);
         HOST.on_switch(double_buffer_index, Some(&time));
     }
     // The SDK's sample host returns null; the driver must not rely on the value.

@@ -21,11 +21,51 @@ pub fn execute(command: Command) -> i32 {
     match command {
         Command::Drivers { json } => list(json),
         Command::Info { driver, json } => info(&driver, json),
-        Command::Misuse { driver } => crate::misuse::run(&driver),
-        Command::Register { dll } => register(&dll, true),
-        Command::Unregister { dll } => register(&dll, false),
+        Command::Misuse { driver, json } => crate::misuse::run(&driver, json),
+        Command::Register { dll, json } => register(&dll, true, json),
+        Command::Unregister { dll, json } => register(&dll, false, json),
+        Command::Devices { json } => crate::devices::run(json),
+        Command::ConfigCheck { file, json } => crate::config_check_command(file, json),
+        Command::Status { json } => status(json),
+        Command::Test(options) => crate::session::run(&options),
         Command::Help => 0,
     }
+}
+
+/// `wasio status`: reads `%TEMP%\Wasio\status-*.json`.
+fn status(json: bool) -> i32 {
+    let dir = wasio_engine::status::status_dir(&std::env::temp_dir());
+    let now = wasio_engine::status::now_unix_ms();
+    match wasio_engine::status::read_status_dir(&dir, now, process_alive) {
+        Ok(entries) => {
+            if json {
+                outln!("{}", crate::status_report::to_json(&entries).to_pretty());
+            } else {
+                crate::print_out(&crate::status_report::to_text(&entries));
+            }
+            0
+        }
+        Err(error) => crate::fail(json, &format!("cannot read {}: {error}", dir.display())),
+    }
+}
+
+/// Whether process `pid` still runs.
+fn process_alive(pid: u32) -> bool {
+    use windows::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+    use windows::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: OpenProcess returns an owned handle or an error; it is closed below.
+    let Ok(handle) = (unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) }) else {
+        return false;
+    };
+    let mut code = 0u32;
+    // SAFETY: `handle` is a valid process handle; `code` a valid out pointer.
+    let got = unsafe { GetExitCodeProcess(handle, &mut code) };
+    let alive = got.is_ok() && code == STILL_ACTIVE.0 as u32;
+    // SAFETY: closes the handle opened above, once.
+    let _ = unsafe { CloseHandle(handle) };
+    alive
 }
 
 fn list(json: bool) -> i32 {
@@ -142,7 +182,23 @@ fn gather(driver: &mut AsioDriver) -> DriverReport {
 }
 
 /// `DllRegisterServer` / `DllUnregisterServer` of `dll`, like regsvr32.
-fn register(dll: &str, register: bool) -> i32 {
+fn register(dll: &str, register: bool, json: bool) -> i32 {
+    let code = register_dll(dll, register, json);
+    if json {
+        let object = crate::json::Json::object([
+            ("dll", crate::json::Json::str(dll)),
+            (
+                "action",
+                crate::json::Json::str(if register { "register" } else { "unregister" }),
+            ),
+            ("ok", crate::json::Json::Bool(code == 0)),
+        ]);
+        outln!("{}", object.to_pretty());
+    }
+    code
+}
+
+fn register_dll(dll: &str, register: bool, json: bool) -> i32 {
     let export = if register {
         "DllRegisterServer"
     } else {
@@ -189,7 +245,9 @@ fn register(dll: &str, register: bool) -> i32 {
             // SAFETY: the export has the signature above.
             let hr = unsafe { function() };
             if hr >= 0 {
-                outln!("{export} succeeded: {}", absolute.display());
+                if !json {
+                    outln!("{export} succeeded: {}", absolute.display());
+                }
                 0
             } else {
                 eprintln!(

@@ -156,6 +156,24 @@ impl MisuseReport {
         format!("misuse: {} passed, {} failed", self.passed(), self.failed())
     }
 
+    /// `[{"name", "passed", "observed", "expected"}, …]`.
+    pub fn steps_json(&self) -> crate::json::Json {
+        use crate::json::Json;
+        Json::Array(
+            self.steps
+                .iter()
+                .map(|s| {
+                    Json::object([
+                        ("name", Json::str(s.name.clone())),
+                        ("passed", Json::Bool(s.passed)),
+                        ("observed", Json::str(s.observed.clone())),
+                        ("expected", Json::str(s.expected.clone())),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
     /// 0 when every step passed and there was at least one, else 1.
     pub fn exit_code(&self) -> i32 {
         if self.failed() == 0 && !self.steps.is_empty() {

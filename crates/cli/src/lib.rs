@@ -13,19 +13,27 @@ macro_rules! outln {
 
 pub mod args;
 pub mod callbacks;
+pub mod config_check;
 pub mod drivers;
 pub mod error;
 pub mod expect;
 pub mod info;
 pub mod json;
 pub mod messages;
+pub mod play;
+pub mod status_report;
+pub mod wav;
 
 #[cfg(windows)]
 pub mod commands;
 #[cfg(windows)]
+pub mod devices;
+#[cfg(windows)]
 pub mod host;
 #[cfg(windows)]
 pub mod misuse;
+#[cfg(windows)]
+pub mod session;
 
 use args::Command;
 
@@ -63,7 +71,52 @@ fn execute(command: Command) -> i32 {
 }
 
 #[cfg(not(windows))]
-fn execute(_command: Command) -> i32 {
-    eprintln!("wasio: this command talks to ASIO drivers and needs Windows (or Wine)");
+fn execute(command: Command) -> i32 {
+    match command {
+        Command::ConfigCheck { file, json } => config_check_command(file, json),
+        _ => {
+            eprintln!("wasio: this command talks to Windows audio or ASIO drivers and needs Windows (or Wine)");
+            1
+        }
+    }
+}
+
+/// Reports a failure: on stderr, and with `--json` also as `{"ok": false, "error": …}` on
+/// stdout so that scripts always get JSON. Returns exit code 1.
+pub fn fail(json: bool, message: &str) -> i32 {
+    eprintln!("wasio: {message}");
+    if json {
+        let object = json::Json::object([
+            ("ok", json::Json::Bool(false)),
+            ("error", json::Json::str(message)),
+        ]);
+        outln!("{}", object.to_pretty());
+    }
     1
+}
+
+/// `wasio config check`: `--file`, or `%USERPROFILE%\Wasio.toml`.
+pub fn config_check_command(file: Option<String>, json: bool) -> i32 {
+    let path = match file {
+        Some(file) => std::path::PathBuf::from(file),
+        None => match std::env::var_os("USERPROFILE").or_else(|| std::env::var_os("HOME")) {
+            Some(profile) => {
+                wasio_engine::config::default_config_path(std::path::Path::new(&profile))
+            }
+            None => {
+                return fail(
+                    json,
+                    "neither USERPROFILE nor HOME is set; pass --file PATH",
+                )
+            }
+        },
+    };
+    let check = config_check::ConfigCheck::run(&path);
+    if json {
+        outln!("{}", check.to_json().to_pretty());
+    } else {
+        // The problems are this command's output: stdout, with exit code 1.
+        print_out(&check.to_text());
+    }
+    check.exit_code()
 }

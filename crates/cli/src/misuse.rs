@@ -23,7 +23,20 @@ const SETTLE_WAIT: Duration = Duration::from_millis(150);
 const OK_OR_INVALID_MODE: Expect = Expect::OneOf(&[ASE_OK, ASE_INVALID_MODE]);
 
 /// Runs the sequence against the driver `name`; prints the summary; returns the exit code.
-pub fn run(name: &str) -> i32 {
+pub fn run(name: &str, json: bool) -> i32 {
+    if json {
+        let mut report = MisuseReport::silent();
+        sequence(name, &mut report);
+        let object = crate::json::Json::object([
+            ("driver", crate::json::Json::str(name)),
+            ("steps", report.steps_json()),
+            ("passed", crate::json::Json::Int(report.passed() as i64)),
+            ("failed", crate::json::Json::Int(report.failed() as i64)),
+            ("ok", crate::json::Json::Bool(report.exit_code() == 0)),
+        ]);
+        outln!("{}", object.to_pretty());
+        return report.exit_code();
+    }
     outln!("wasio misuse: driver '{name}'");
     let mut report = MisuseReport::printing();
     sequence(name, &mut report);

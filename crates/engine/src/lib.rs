@@ -14,6 +14,7 @@
 //! - [`channels`]: channel names from speaker masks.
 //! - [`config`]: the Wasio.toml model, parser and watcher.
 //! - [`hresult`]: HRESULT names for messages.
+//! - [`status`]: the status file a running instance writes for `wasio status` and the panel.
 //! - [`log`]: the log: background writer, wait-free records from the audio thread.
 //! - [`drift`]: clock-drift compensation between two devices (rubato + a PI fill controller).
 //! - [`sim`]: a simulated output device for native tests of the whole driver.
@@ -39,6 +40,7 @@ pub mod rt_guard;
 pub mod sim;
 pub mod sizes;
 pub mod state;
+pub mod status;
 
 pub use error::{DriverError, DriverResult};
 

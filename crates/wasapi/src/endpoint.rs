@@ -30,7 +30,7 @@ pub(crate) fn activate_client(device: &IMMDevice) -> Result<IAudioClient, Backen
         .context("IMMDevice::Activate(IAudioClient)")
 }
 
-fn endpoint_id(device: &IMMDevice) -> Result<String, BackendError> {
+pub(crate) fn endpoint_id(device: &IMMDevice) -> Result<String, BackendError> {
     // SAFETY: GetId returns a CoTaskMem string we free after copying.
     unsafe {
         let id = device.GetId().context("IMMDevice::GetId")?;
@@ -40,7 +40,7 @@ fn endpoint_id(device: &IMMDevice) -> Result<String, BackendError> {
     }
 }
 
-fn friendly_name(device: &IMMDevice) -> Result<String, BackendError> {
+pub(crate) fn friendly_name(device: &IMMDevice) -> Result<String, BackendError> {
     // SAFETY: plain COM calls on valid interfaces; the PROPVARIANT frees itself on drop.
     let value = unsafe {
         let store = device

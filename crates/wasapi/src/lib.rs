@@ -9,7 +9,12 @@
 
 mod com;
 mod endpoint;
+mod enumerate;
 mod error;
 mod worker;
 
+pub use enumerate::{
+    find_endpoint, list_endpoints, EndpointDetails, EndpointState, Flow, EXCLUSIVE_PROBE_ENCODINGS,
+    EXCLUSIVE_PROBE_RATES,
+};
 pub use worker::DeviceWorker;
