@@ -208,6 +208,9 @@ pub struct DriverCore {
     last_error: Arc<Mutex<String>>,
     positions: Arc<PositionCell>,
     output_ready_seen: AtomicBool,
+    /// Whether the running stream was started deferred (the host had not called
+    /// outputReady yet): its latency stays that until the next start.
+    started_deferred: AtomicBool,
     /// Mirror of `Inner::state` for the lock-free calls.
     state: AtomicU8,
     /// The input side's measurements (latency, drift, counters), shared with the device thread.
@@ -236,6 +239,7 @@ impl DriverCore {
             last_error: Arc::new(Mutex::new(String::new())),
             positions: Arc::new(PositionCell::new()),
             output_ready_seen: AtomicBool::new(false),
+            started_deferred: AtomicBool::new(true),
             state: AtomicU8::new(STATE_LOADED),
             input_monitor: Arc::new(InputMonitor::new()),
             input_latency: Arc::new(AtomicI32::new(-1)),
@@ -447,7 +451,11 @@ impl DriverCore {
 
     /// The output latency the host is told now, in frames.
     fn output_latency(&self, inner: &Inner) -> usize {
-        let deferred = !self.output_ready_seen.load(Ordering::Acquire);
+        let deferred = if inner.state == DriverState::Running {
+            self.started_deferred.load(Ordering::Acquire)
+        } else {
+            !self.output_ready_seen.load(Ordering::Acquire)
+        };
         match (&inner.prepared, &inner.output) {
             (Some(p), _) if !p.info.has_output => 0,
             (Some(p), _) => output_latency_frames(
@@ -960,6 +968,7 @@ impl DriverCore {
                 .ok_or_else(|| DriverError::not_present("no device"))?;
             let deferred = !self.output_ready_seen.load(Ordering::Acquire);
             let told = self.input_latency(&inner) as i32;
+            self.started_deferred.store(deferred, Ordering::Release);
             self.input_latency.store(-1, Ordering::Release);
             self.input_monitor.clear();
             backend

@@ -7,6 +7,7 @@
 //! [`wasio_engine::backend::Backend`].
 #![cfg(windows)]
 
+mod capture;
 mod com;
 mod endpoint;
 mod enumerate;

@@ -5,6 +5,7 @@
 //! While streaming, the thread waits on exactly two things: the device's audio event and
 //! the wake event the driver sets to stop it.
 
+use crate::capture::{clock_relation, CaptureStream};
 use crate::com::MtaGuard;
 use crate::endpoint::{activate_client, default_endpoint, describe};
 use crate::error::Context;
@@ -12,18 +13,24 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use wasio_engine::backend::{
-    Backend, BackendError, EndpointInfo, OutputRequest, StreamHandler, StreamInfo, StreamReport,
+    Backend, BackendError, EndpointInfo, InputStreamInfo, OutputRequest, StreamHandler, StreamInfo,
+    StreamReport,
 };
 use wasio_engine::buffers::HostBuffers;
+use wasio_engine::capture::{
+    CaptureConfig, CapturePath, CaptureRoute, ClockRelation, InputMonitor,
+};
 use wasio_engine::clock::{ClockReading, PositionCell};
 use wasio_engine::convert::host_to_device;
+use wasio_engine::drift::ResamplerQuality;
+use wasio_engine::duplex::{DuplexSwitch, InputOnlyScheduler};
 use wasio_engine::format::{frames_to_hns, hns_to_frames, StreamFormat};
 use wasio_engine::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use wasio_engine::rt_guard;
 use windows::core::w;
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows::Win32::Media::Audio::{
-    eRender, IAudioClient, IAudioClock, IAudioRenderClient, AUDCLNT_BUFFERFLAGS_SILENT,
+    eCapture, eRender, IAudioClient, IAudioClock, IAudioRenderClient, AUDCLNT_BUFFERFLAGS_SILENT,
     AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM,
     AUDCLNT_STREAMFLAGS_EVENTCALLBACK, AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
@@ -43,6 +50,7 @@ type Reply<T> = Sender<Result<T, BackendError>>;
 
 enum Command {
     DescribeOutput(Reply<EndpointInfo>),
+    DescribeInput(Reply<Option<EndpointInfo>>),
     SupportsRate(u32, Reply<bool>),
     OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
     Start(bool, Reply<()>),
@@ -134,6 +142,10 @@ impl Backend for DeviceWorker {
         self.ask(Command::DescribeOutput)
     }
 
+    fn describe_input(&self) -> Result<Option<EndpointInfo>, BackendError> {
+        self.ask(Command::DescribeInput)
+    }
+
     fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
         self.ask(|reply| Command::SupportsRate(rate, reply))
     }
@@ -186,6 +198,19 @@ struct OpenStream {
     handler: Box<dyn StreamHandler>,
     running: bool,
     last_report: StreamReport,
+    /// The input side (dropped before its event, declared below it).
+    capture: Option<OpenCapture>,
+    /// No output channels: the render client stays idle, the capture clock drives switches.
+    input_only: bool,
+}
+
+struct OpenCapture {
+    stream: CaptureStream,
+    config: CaptureConfig,
+    routes: Vec<CaptureRoute>,
+    buffers: Arc<HostBuffers>,
+    monitor: Arc<InputMonitor>,
+    event: OwnedEvent,
 }
 
 struct Worker {
@@ -226,6 +251,13 @@ impl Worker {
                             .and_then(|d| describe(&d))
                             .map(|(info, _)| info),
                     );
+                }
+                Command::DescribeInput(reply) => {
+                    // No capture device is not an error: the driver then has no inputs.
+                    let _ = reply.send(Ok(default_endpoint(eCapture)
+                        .and_then(|d| describe(&d))
+                        .map(|(info, _)| info)
+                        .ok()));
                 }
                 Command::SupportsRate(rate, reply) => {
                     let _ = reply.send(self.supports_rate(rate));
@@ -355,6 +387,18 @@ impl Worker {
         };
         let period_frames = endpoint.default_period_frames * rate as usize
             / endpoint.mix_format.sample_rate as usize;
+        let input_only = request.routes.is_empty();
+        let (block_frames, host_sample_type) = (request.block_frames, request.host_sample_type);
+        let capture = match request.capture {
+            Some(capture) => Some(open_capture(
+                capture,
+                (&device, &endpoint.name),
+                (rate, block_frames, host_sample_type),
+                period_frames,
+                input_only,
+            )?),
+            None => None,
+        };
         let info = StreamInfo {
             endpoint,
             format,
@@ -362,6 +406,15 @@ impl Worker {
             period_frames,
             device_buffer_frames,
             stream_latency_frames,
+            input: capture.as_ref().map(|c| InputStreamInfo {
+                endpoint: c.stream.endpoint.clone(),
+                format: c.stream.format,
+                period_frames: c.stream.period_frames,
+                device_buffer_frames: c.stream.buffer_frames,
+                relation: c.config.relation,
+                predicted_latency_frames: c.config.predicted_latency_frames(),
+            }),
+            has_output: !input_only,
         };
         self.stream = Some(OpenStream {
             client,
@@ -377,6 +430,8 @@ impl Worker {
             handler: request.handler,
             running: false,
             last_report: StreamReport::default(),
+            capture,
+            input_only,
         });
         Ok(info)
     }
@@ -395,10 +450,33 @@ impl Worker {
                 format!("the stream failed earlier and must be re-created: {failure}"),
             ));
         }
+        // SAFETY: plain COM call on an initialized event.
+        unsafe { ResetEvent(self.wake.0) }.context("ResetEvent")?;
+        if let Some(capture) = &stream.capture {
+            capture.buffers.clear();
+            // SAFETY: plain COM calls on an initialized, stopped capture client.
+            unsafe {
+                capture
+                    .stream
+                    .client
+                    .Reset()
+                    .context("IAudioClient::Reset (capture)")?;
+                capture
+                    .stream
+                    .client
+                    .Start()
+                    .context("IAudioClient::Start (capture)")?;
+            }
+            if stream.input_only {
+                stream.buffers.clear();
+                stream.positions.clear();
+                stream.running = true;
+                return Ok(());
+            }
+        }
         // SAFETY: plain COM calls on an initialized, stopped client; the buffer returned by
         // GetBuffer is exactly `frames * frame_bytes` long until ReleaseBuffer.
         unsafe {
-            ResetEvent(self.wake.0).context("ResetEvent")?;
             stream.client.Reset().context("IAudioClient::Reset")?;
             let frames = stream.render_config.device_buffer_frames;
             let data = stream
@@ -446,9 +524,39 @@ impl Worker {
         drop(silence);
         let mmcss = enter_pro_audio();
         rt_guard::reset();
+        let mut capture_path = match stream.capture.as_ref().map(|c| {
+            CapturePath::new(
+                c.config.clone(),
+                c.routes.clone(),
+                c.buffers.clone(),
+                c.monitor.clone(),
+            )
+        }) {
+            Some(Ok(path)) => Some(path),
+            Some(Err(e)) => {
+                let error = BackendError::new("building the input path", e.to_string());
+                stream.handler.stream_failed(&error);
+                stream.last_report.failure = Some(error);
+                return;
+            }
+            None => None,
+        };
+        let mut input_only = capture_path
+            .as_ref()
+            .filter(|_| stream.input_only)
+            .map(|path| InputOnlyScheduler::new(path, stream.positions.clone()));
         let failure = {
             let _rt = rt_guard::enter_rt();
-            run_render_loop(stream, &mut pipeline, self.wake.0)
+            match capture_path.as_mut() {
+                Some(path) => run_duplex_loop(
+                    stream,
+                    &mut pipeline,
+                    path,
+                    input_only.as_mut(),
+                    self.wake.0,
+                ),
+                None => run_render_loop(stream, &mut pipeline, self.wake.0),
+            }
         };
         let rt_allocations = rt_guard::rt_allocations();
         if let Some(task) = mmcss {
@@ -462,7 +570,7 @@ impl Worker {
             stream.handler.stream_failed(error);
         }
         stream.last_report = StreamReport {
-            stats: pipeline.stats(),
+            stats: input_only.map_or(pipeline.stats(), |s| s.stats()),
             rt_allocations,
             failure,
         };
@@ -475,6 +583,10 @@ impl Worker {
         if stream.running {
             // SAFETY: plain COM call; stopping a failed or stopped client is harmless.
             let _ = unsafe { stream.client.Stop() };
+            if let Some(capture) = &stream.capture {
+                // SAFETY: as above, for the capture client.
+                let _ = unsafe { capture.stream.client.Stop() };
+            }
             stream.running = false;
         }
         stream.last_report.clone()
@@ -577,6 +689,176 @@ fn run_render_loop(
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
             pipeline.render(dst, padding as usize, &reading, stream.handler.as_mut());
+            if let Err(e) = stream.render_client.ReleaseBuffer(frames, 0) {
+                return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
+            }
+        }
+    }
+}
+
+/// Opens the capture side of a stream on the default capture endpoint, and decides how its
+/// clock relates to the render device's.
+fn open_capture(
+    request: wasio_engine::backend::CaptureRequest,
+    (render_device, render_name): (&windows::Win32::Media::Audio::IMMDevice, &str),
+    (sample_rate, block_frames, host_sample_type): (
+        u32,
+        usize,
+        wasio_engine::convert::HostSampleType,
+    ),
+    render_period_frames: usize,
+    input_only: bool,
+) -> Result<OpenCapture, BackendError> {
+    let device = default_endpoint(eCapture)?;
+    let event = OwnedEvent::new_auto_reset()?;
+    let stream = CaptureStream::open(&device, sample_rate, event.0)?;
+    let relation = if input_only {
+        ClockRelation::Shared
+    } else {
+        clock_relation(render_device, render_name, &device, &stream.endpoint.name)
+    };
+    let config = CaptureConfig {
+        block_frames,
+        sample_rate: sample_rate as f64,
+        device_channels: stream.format.channels as usize,
+        device_format: stream.format.encoding,
+        host_sample_type,
+        packet_frames: stream.period_frames,
+        max_packet_frames: stream.buffer_frames,
+        render_burst_frames: if input_only {
+            0
+        } else {
+            render_period_frames.max(block_frames)
+        },
+        relation,
+        quality: ResamplerQuality::Standard,
+    };
+    let routes = request
+        .routes
+        .iter()
+        .map(|&(host_buffer, device_channel)| CaptureRoute {
+            host_buffer,
+            device_channel,
+        })
+        .collect();
+    Ok(OpenCapture {
+        stream,
+        config,
+        routes,
+        buffers: request.buffers,
+        monitor: request.monitor,
+        event,
+    })
+}
+
+/// The duplex (or input-only) real-time loop: waits on the render event, the capture event
+/// and the wake event. Every wake-up first moves the captured packets into the input path;
+/// a render event then fills the device, each buffer switch taking its input block first
+/// ([`DuplexSwitch`]); an input-only stream runs a switch per captured block instead.
+/// Returns `None` when woken (stop), or the failure that ended the stream. Allocation-free.
+fn run_duplex_loop(
+    stream: &mut OpenStream,
+    pipeline: &mut RenderPipeline,
+    path: &mut CapturePath,
+    mut input_only: Option<&mut InputOnlyScheduler>,
+    wake: HANDLE,
+) -> Option<RtFailure> {
+    let Some(capture) = stream.capture.as_ref() else {
+        return None;
+    };
+    let capture_event = capture.event.0;
+    let duplex_handles = [stream.audio_event.0, capture_event, wake];
+    let input_handles = [capture_event, wake];
+    let handles: &[HANDLE] = if input_only.is_some() {
+        &input_handles
+    } else {
+        &duplex_handles
+    };
+    let wake_index = handles.len() as u32 - 1;
+    let render_index = if input_only.is_some() { None } else { Some(0) };
+    let frame_bytes = pipeline.frame_bytes();
+    let buffer_frames = stream.render_config.device_buffer_frames as u32;
+    let rate = stream.render_config.sample_rate;
+    let mut silent_waits = 0u32;
+    loop {
+        // SAFETY: every handle stays open for the whole loop.
+        let woke = unsafe { WaitForMultipleObjects(handles, false, EVENT_TIMEOUT_MS) };
+        if woke == WAIT_TIMEOUT {
+            // As in the render loop: ask the device whether it lives, give up after a while.
+            let client = match (&stream.capture, input_only.is_some()) {
+                (Some(c), true) => &c.stream.client,
+                _ => &stream.client,
+            };
+            // SAFETY: plain COM call on the running client.
+            if let Err(e) = unsafe { client.GetCurrentPadding() } {
+                return Some(RtFailure::from(
+                    "IAudioClient::GetCurrentPadding (no audio event)",
+                    e,
+                ));
+            }
+            silent_waits += 1;
+            if silent_waits >= MAX_SILENT_WAITS {
+                return Some(RtFailure {
+                    step: "waiting for the audio events",
+                    hresult: None,
+                });
+            }
+            continue;
+        }
+        silent_waits = 0;
+        let index = woke.0.wrapping_sub(WAIT_OBJECT_0.0);
+        if index == wake_index {
+            return None;
+        }
+        if index > wake_index {
+            return Some(RtFailure {
+                step: "WaitForMultipleObjects",
+                hresult: Some(windows::core::Error::from_thread().code().0),
+            });
+        }
+        if let Some(capture) = &stream.capture {
+            if let Err((step, e)) = capture.stream.drain(path) {
+                return Some(RtFailure::from(step, e));
+            }
+        }
+        if let Some(scheduler) = input_only.as_deref_mut() {
+            scheduler.run_ready(path, stream.handler.as_mut());
+            continue;
+        }
+        if render_index != Some(index) {
+            continue;
+        }
+        // SAFETY: plain COM calls on the running client; `data` is valid for `frames`
+        // frames until ReleaseBuffer.
+        unsafe {
+            let padding = match stream.client.GetCurrentPadding() {
+                Ok(p) => p,
+                Err(e) => return Some(RtFailure::from("IAudioClient::GetCurrentPadding", e)),
+            };
+            let frames = buffer_frames.saturating_sub(padding);
+            if frames == 0 {
+                continue;
+            }
+            let (mut position, mut qpc) = (0u64, 0u64);
+            if let Err(e) = stream.clock.GetPosition(&mut position, Some(&mut qpc)) {
+                return Some(RtFailure::from("IAudioClock::GetPosition", e));
+            }
+            let reading =
+                ClockReading::from_audio_clock(position, stream.clock_frequency, qpc, rate)
+                    .unwrap_or(ClockReading {
+                        position_frames: 0.0,
+                        qpc_ns: qpc.saturating_mul(100),
+                    });
+            let data = match stream.render_client.GetBuffer(frames) {
+                Ok(d) => d,
+                Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
+            };
+            let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
+            let mut duplex = DuplexSwitch {
+                capture: path,
+                host: stream.handler.as_mut(),
+            };
+            pipeline.render(dst, padding as usize, &reading, &mut duplex);
             if let Err(e) = stream.render_client.ReleaseBuffer(frames, 0) {
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
