@@ -21,6 +21,7 @@ mod json;
 mod setup;
 mod util;
 mod wine_tests;
+mod wine_tests_latency;
 mod wine_tests_tools;
 
 use std::process::ExitCode;

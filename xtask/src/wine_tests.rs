@@ -408,6 +408,7 @@ pub fn all_tests() -> Vec<WineTest> {
     ]
     .into_iter()
     .chain(crate::wine_tests_tools::tests())
+    .chain(crate::wine_tests_latency::tests())
     .collect()
 }
 

@@ -58,6 +58,8 @@ pub struct ImpulseAnalysis {
     /// Spread of the individual impulses' delays (frames), 0 when all agree.
     pub min_lag: usize,
     pub max_lag: usize,
+    /// Each returned impulse's delay, in order.
+    pub lags: Vec<usize>,
 }
 
 /// Finds the impulse train (period `period`, the first at host sample 0) in `recorded`.
@@ -81,6 +83,7 @@ pub fn analyse(recorded: &[f32], period: usize) -> Option<ImpulseAnalysis> {
     let window = (period / 4).max(2);
     let (mut expected, mut found, mut doubled) = (0, 0, 0);
     let (mut min_lag, mut max_lag) = (usize::MAX, 0);
+    let mut lags = Vec::new();
     let mut started = false;
     for k in 0.. {
         let center = k * period + round_trip;
@@ -111,6 +114,7 @@ pub fn analyse(recorded: &[f32], period: usize) -> Option<ImpulseAnalysis> {
             .max_by(|&a, &b| recorded[a].abs().total_cmp(&recorded[b].abs()))
             .unwrap_or(center);
         let lag = strongest - k * period;
+        lags.push(lag);
         min_lag = min_lag.min(lag);
         max_lag = max_lag.max(lag);
     }
@@ -121,6 +125,7 @@ pub fn analyse(recorded: &[f32], period: usize) -> Option<ImpulseAnalysis> {
         impulses_doubled: doubled,
         min_lag,
         max_lag,
+        lags,
     })
 }
 
@@ -190,6 +195,10 @@ impl LatencyReport {
             ("impulses_doubled", Json::Int(a.impulses_doubled as i64)),
             ("min_lag_frames", Json::Int(a.min_lag as i64)),
             ("max_lag_frames", Json::Int(a.max_lag as i64)),
+            (
+                "lags_frames",
+                Json::Array(a.lags.iter().map(|&l| Json::Int(l as i64)).collect()),
+            ),
             (
                 "reported_input_frames",
                 Json::Int(self.reported_input as i64),
