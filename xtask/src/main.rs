@@ -17,10 +17,13 @@
 
 mod analysis;
 mod bench;
+mod impulses;
 mod json;
 mod setup;
 mod util;
 mod wine_tests;
+mod wine_tests_config;
+mod wine_tests_duplex;
 mod wine_tests_latency;
 mod wine_tests_tools;
 

@@ -409,6 +409,8 @@ pub fn all_tests() -> Vec<WineTest> {
     .into_iter()
     .chain(crate::wine_tests_tools::tests())
     .chain(crate::wine_tests_latency::tests())
+    .chain(crate::wine_tests_config::tests())
+    .chain(crate::wine_tests_duplex::tests())
     .collect()
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn usage(message: String) -> Failure {
+pub(crate) fn usage(message: String) -> Failure {
     Failure::new(EXIT_USAGE, message)
 }
 
@@ -31,20 +31,26 @@ pub fn run(mut args: Args) -> Result<(), Failure> {
             let session = Session::open(dll)?;
             play(&session, &options)
         }
+        "duplex" => {
+            let options = crate::duplex::DuplexOptions::take(&mut args).map_err(usage)?;
+            args.finish().map_err(usage)?;
+            let session = Session::open(dll)?;
+            crate::duplex::duplex(&session, &options)
+        }
         other => Err(usage(format!(
-            "unknown command {other:?} (expected list or play)"
+            "unknown command {other:?} (expected list, play or duplex)"
         ))),
     }
 }
 
 /// An initialised PortAudio; terminated on drop.
-struct Session {
-    pa: PortAudio,
+pub(crate) struct Session {
+    pub(crate) pa: PortAudio,
     dll: PathBuf,
 }
 
 impl Session {
-    fn open(explicit: Option<String>) -> Result<Session, Failure> {
+    pub(crate) fn open(explicit: Option<String>) -> Result<Session, Failure> {
         let dll = locate_dll(explicit);
         let pa =
             PortAudio::load(&dll).map_err(|message| Failure::new(EXIT_NO_PORTAUDIO, message))?;
@@ -76,6 +82,16 @@ impl Session {
         host_api: &str,
         name: &str,
     ) -> Result<(PaDeviceIndex, &PaDeviceInfo), Failure> {
+        self.find_device_for(host_api, name, Direction::Output)
+    }
+
+    /// The device called `name` on `host_api` that can do `direction`.
+    pub(crate) fn find_device_for(
+        &self,
+        host_api: &str,
+        name: &str,
+        direction: Direction,
+    ) -> Result<(PaDeviceIndex, &PaDeviceInfo), Failure> {
         let mut candidates = Vec::new();
         for (index, device) in self.devices() {
             // SAFETY: host API names are NUL-terminated strings.
@@ -83,7 +99,11 @@ impl Session {
                 .host_api_of(device)
                 .map(|api| unsafe { c_text(api.name) })
                 .unwrap_or_default();
-            if !api_name.eq_ignore_ascii_case(host_api) || device.max_output_channels < 1 {
+            let channels = match direction {
+                Direction::Input => device.max_input_channels,
+                Direction::Output => device.max_output_channels,
+            };
+            if !api_name.eq_ignore_ascii_case(host_api) || channels < 1 {
                 continue;
             }
             // SAFETY: PortAudio device names are NUL-terminated strings.
@@ -95,8 +115,28 @@ impl Session {
         }
         Err(Failure::new(
             EXIT_DEVICE,
-            format!("no {host_api} output device named {name:?} ({host_api} output devices: {candidates:?})"),
+            format!(
+                "no {host_api} {} device named {name:?} ({host_api} {} devices: {candidates:?})",
+                direction.name(),
+                direction.name()
+            ),
         ))
+    }
+}
+
+/// Which side of a device a stream uses.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Direction {
+    Input,
+    Output,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
     }
 }
 
@@ -419,36 +459,10 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
         println!("{}", line.opt_str("error", error).finish());
     };
 
-    // A driver that hangs PortAudio must not hang the bench: report and exit from a watchdog.
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog_limit = Duration::from_secs_f64(options.seconds + options.tail_seconds + 20.0);
-    {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + watchdog_limit;
-            while Instant::now() < deadline {
-                if done.load(Ordering::Acquire) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            println!(
-                "{}",
-                JsonObject::new()
-                    .str("kind", "play")
-                    .str(
-                        "error",
-                        &format!(
-                            "hung: no result within {:.0} s",
-                            watchdog_limit.as_secs_f64()
-                        )
-                    )
-                    .finish()
-            );
-            eprintln!("wasio-pa-host: PortAudio or the driver hung; exiting");
-            std::process::exit(EXIT_STREAM);
-        });
-    }
+    let done = start_watchdog(
+        "play",
+        Duration::from_secs_f64(options.seconds + options.tail_seconds + 20.0),
+    );
 
     let mut stream: *mut PaStream = std::ptr::null_mut();
     // SAFETY: valid parameters; `state` outlives the stream (closed below before it drops).
@@ -479,7 +493,7 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
         sample_rate: info.sample_rate,
     });
 
-    let outcome = run_stream(pa, stream, &state, tone_frames + tail_frames);
+    let outcome = run_stream(pa, stream, &state.frames, tone_frames + tail_frames);
     // SAFETY: `stream` is open; stopping an already stopped stream only returns an error code.
     let stop_error = unsafe { (pa.stop_stream)(stream) };
     // SAFETY: `stream` is open and not used after this.
@@ -508,11 +522,40 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
     }
 }
 
-/// Starts the stream and waits until `total_frames` were delivered.
-fn run_stream(
+/// A driver that hangs PortAudio must not hang the bench: after `limit`, unless the returned
+/// flag was set, prints a `{"kind": kind, "error": "hung: ..."}` report and exits.
+pub(crate) fn start_watchdog(kind: &'static str, limit: Duration) -> Arc<AtomicBool> {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!(
+            "{}",
+            JsonObject::new()
+                .str("kind", kind)
+                .str(
+                    "error",
+                    &format!("hung: no result within {:.0} s", limit.as_secs_f64())
+                )
+                .finish()
+        );
+        eprintln!("wasio-pa-host: PortAudio or the driver hung; exiting");
+        std::process::exit(EXIT_STREAM);
+    });
+    done
+}
+
+/// Starts the stream and waits until the callback has counted `total_frames` in `frames_done`.
+pub(crate) fn run_stream(
     pa: &PortAudio,
     stream: *mut PaStream,
-    state: &PlayState,
+    frames_done: &AtomicU64,
     total_frames: u64,
 ) -> Result<(), (i32, String)> {
     // SAFETY: `stream` is open.
@@ -527,7 +570,7 @@ fn run_stream(
     let mut last_frames = 0;
     let mut last_progress = Instant::now();
     loop {
-        let frames = state.frames.load(Ordering::Acquire);
+        let frames = frames_done.load(Ordering::Acquire);
         if frames >= total_frames {
             return Ok(());
         }

@@ -59,6 +59,19 @@ impl JsonObject {
         self
     }
 
+    pub fn int_array(mut self, key: &str, values: impl IntoIterator<Item = i64>) -> Self {
+        self.key(key);
+        self.body.push('[');
+        for (index, value) in values.into_iter().enumerate() {
+            if index > 0 {
+                self.body.push(',');
+            }
+            let _ = write!(self.body, "{value}");
+        }
+        self.body.push(']');
+        self
+    }
+
     pub fn object(mut self, key: &str, value: JsonObject) -> Self {
         self.key(key);
         self.body.push_str(&value.finish());
@@ -102,10 +115,12 @@ mod tests {
             .bool("ok", true)
             .opt_str("error", None)
             .object("inner", JsonObject::new().int("k", 1))
+            .int_array("list", [3, -1])
+            .int_array("empty", [])
             .finish();
         assert_eq!(
             line,
-            r#"{"name":"a \"b\"\n","n":-3,"x":0.5,"nan":null,"ok":true,"error":null,"inner":{"k":1}}"#
+            r#"{"name":"a \"b\"\n","n":-3,"x":0.5,"nan":null,"ok":true,"error":null,"inner":{"k":1},"list":[3,-1],"empty":[]}"#
         );
     }
 }

@@ -6,7 +6,18 @@
 //!                    [--amplitude 0.5] [--seconds 5] [--channels 2] [--tail-seconds 0.5]
 //!                    [--non-interleaved] [--suggested-latency S] [--host-api ASIO]
 //!                    [--portaudio DLL]
+//! wasio-pa-host duplex --device NAME [--input-device NAME] [--rate 48000]
+//!                    [--frames-per-buffer 256] [--in-channels 2] [--out-channels 2]
+//!                    [--seconds 5] [--tail-seconds 1] [--signal impulses|sine]
+//!                    [--impulse-interval-ms 250] [--amplitude A] [--freq 997]
+//!                    [--record-input FILE.f32] [--suggested-latency S] [--host-api ASIO]
+//!                    [--portaudio DLL]
 //! ```
+//! `duplex` opens one full-duplex stream: the output plays an impulse train (one sample of
+//! ±amplitude every interval, polarity pseudo-random) or a sine; every input frame is kept and
+//! written to `--record-input` (float32 interleaved) at the end. Its report lists the output
+//! frame and polarity of every impulse written. `--input-device` is for host APIs other than
+//! ASIO, where input and output are separate devices.
 //! `--host-api` picks another PortAudio host API (e.g. "Windows WASAPI") to check the bench
 //! itself without a driver.
 //! Output: one JSON object per line on stdout; diagnostics on stderr.
@@ -25,6 +36,8 @@ mod tone;
 
 #[cfg(windows)]
 mod commands;
+#[cfg(windows)]
+mod duplex;
 #[cfg(windows)]
 mod pa;
 
@@ -53,7 +66,11 @@ pub const EXIT_STREAM: i32 = 6;
 const USAGE: &str =
     "usage: wasio-pa-host list | play --device NAME [--rate HZ] [--frames-per-buffer N] \
 [--freq HZ] [--amplitude A] [--seconds S] [--channels N] [--tail-seconds S] [--non-interleaved] \
-[--suggested-latency S] [--host-api NAME] [--portaudio DLL]";
+[--suggested-latency S] [--host-api NAME] [--portaudio DLL] | duplex --device NAME \
+[--input-device NAME] [--rate HZ] [--frames-per-buffer N] [--in-channels N] [--out-channels N] \
+[--seconds S] [--tail-seconds S] [--signal impulses|sine] [--impulse-interval-ms MS] \
+[--amplitude A] [--freq HZ] [--record-input FILE] [--suggested-latency S] [--host-api NAME] \
+[--portaudio DLL]";
 
 fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();

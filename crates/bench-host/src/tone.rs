@@ -102,3 +102,81 @@ mod tests {
         }
     }
 }
+
+/// An impulse train: one sample of `±amplitude` every `interval` frames, starting at frame
+/// `interval / 2`, for `signal_frames` frames, then silence. The polarity of impulse `k` follows
+/// [`impulse_polarity`], so the train is not periodic as a whole: a delay can be told apart from
+/// the same delay plus whole intervals. Allocation-free; runs inside the audio callback.
+pub struct ImpulseTrain {
+    interval: u64,
+    amplitude: f32,
+    signal_frames: u64,
+    frame: u64,
+}
+
+impl ImpulseTrain {
+    /// `interval` is at least 2 frames.
+    pub fn new(interval: u64, amplitude: f32, signal_frames: u64) -> ImpulseTrain {
+        ImpulseTrain {
+            interval: interval.max(2),
+            amplitude,
+            signal_frames,
+            frame: 0,
+        }
+    }
+
+    /// The next frame's sample value (the same on every channel), and the polarity when this
+    /// frame carries an impulse.
+    #[inline]
+    pub fn next_sample(&mut self) -> (f32, Option<f32>) {
+        let frame = self.frame;
+        self.frame += 1;
+        if frame >= self.signal_frames || frame % self.interval != self.interval / 2 {
+            return (0.0, None);
+        }
+        let polarity = impulse_polarity(frame / self.interval);
+        (polarity * self.amplitude, Some(polarity))
+    }
+}
+
+/// The polarity (±1) of impulse number `index`: bit 0 of a 32-bit multiplicative hash, a fixed
+/// pseudo-random sequence.
+pub fn impulse_polarity(index: u64) -> f32 {
+    let hash = (index as u32 ^ 0x5bd1_e995).wrapping_mul(0x9e37_79b1);
+    if hash >> 31 == 0 {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+#[cfg(test)]
+mod impulse_tests {
+    use super::*;
+
+    #[test]
+    fn impulses_fall_every_interval_with_mixed_polarity() {
+        let mut train = ImpulseTrain::new(100, 0.8, 1_000);
+        let mut impulses = Vec::new();
+        for frame in 0..1_200u64 {
+            let (value, polarity) = train.next_sample();
+            match polarity {
+                Some(sign) => {
+                    assert_eq!(value, sign * 0.8);
+                    impulses.push((frame, sign));
+                }
+                None => assert_eq!(value, 0.0),
+            }
+        }
+        let frames: Vec<u64> = impulses.iter().map(|(frame, _)| *frame).collect();
+        assert_eq!(frames, (0..10).map(|k| 50 + 100 * k).collect::<Vec<_>>());
+        let positive = impulses.iter().filter(|(_, sign)| *sign > 0.0).count();
+        assert!(positive > 0 && positive < impulses.len(), "{impulses:?}");
+    }
+
+    #[test]
+    fn polarity_sequence_is_balanced() {
+        let positive = (0..1_000).filter(|&k| impulse_polarity(k) > 0.0).count();
+        assert!((400..=600).contains(&positive), "{positive}");
+    }
+}

@@ -23,6 +23,7 @@ pub mod latency;
 pub mod messages;
 pub mod play;
 pub mod status_report;
+pub mod watch;
 pub mod wav;
 
 #[cfg(windows)]
@@ -52,6 +53,10 @@ where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
+    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    if args.first().map(String::as_str) == Some("watch") {
+        return watch::main(&args[1..]);
+    }
     let command = match args::parse(args) {
         Ok(command) => command,
         Err(error) => {

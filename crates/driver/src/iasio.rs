@@ -16,8 +16,100 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use wasio_engine::backend::Backend;
 use wasio_engine::driver::DriverCore;
+use wasio_engine::env::DriverEnv;
+use wasio_engine::log::ProcessInfo;
 use wasio_engine::DriverError;
 use wasio_wasapi::DeviceWorker;
+use windows::core::{PCWSTR, PWSTR};
+use windows::Win32::System::Threading::{
+    CreateProcessW, GetCurrentThreadId, PROCESS_CREATION_FLAGS, PROCESS_INFORMATION, STARTUPINFOW,
+};
+
+/// The settings window, next to the DLL.
+const PANEL_EXE: &str = "wasio-panel.exe";
+
+fn current_thread_id() -> u64 {
+    // SAFETY: no arguments, no failure.
+    unsafe { GetCurrentThreadId() as u64 }
+}
+
+/// Starts `wasio-panel.exe` from the DLL's folder and returns at once: the host's thread
+/// never waits for it or owns its window.
+fn launch_panel() -> Result<(), DriverError> {
+    let dll = crate::registry::module_path().map_err(|hr| {
+        DriverError::not_present(format!(
+            "cannot find the driver's folder (HRESULT 0x{:08X})",
+            hr as u32
+        ))
+    })?;
+    let exe = std::path::Path::new(&dll)
+        .parent()
+        .map(|dir| dir.join(PANEL_EXE))
+        .unwrap_or_else(|| PANEL_EXE.into());
+    if !exe.is_file() {
+        return Err(DriverError::not_present(format!(
+            "the settings window is not installed: {} is missing",
+            exe.display()
+        )));
+    }
+    let application: Vec<u16> = exe
+        .as_os_str()
+        .to_string_lossy()
+        .encode_utf16()
+        .chain([0])
+        .collect();
+    let mut command_line: Vec<u16> = format!("\"{}\"", exe.display())
+        .encode_utf16()
+        .chain([0])
+        .collect();
+    let startup = STARTUPINFOW {
+        cb: std::mem::size_of::<STARTUPINFOW>() as u32,
+        ..Default::default()
+    };
+    let mut process = PROCESS_INFORMATION::default();
+    // SAFETY: NUL-terminated wide strings that outlive the call; the command line buffer is
+    // writable as CreateProcessW requires; the handles returned are closed below.
+    unsafe {
+        CreateProcessW(
+            PCWSTR(application.as_ptr()),
+            Some(PWSTR(command_line.as_mut_ptr())),
+            None,
+            None,
+            false,
+            PROCESS_CREATION_FLAGS(0),
+            None,
+            PCWSTR::null(),
+            &startup,
+            &mut process,
+        )
+    }
+    .map_err(|e| DriverError::not_present(format!("starting {} failed: {e}", exe.display())))?;
+    // SAFETY: handles returned by CreateProcessW, owned here and closed once.
+    unsafe {
+        let _ = windows::Win32::Foundation::CloseHandle(process.hThread);
+        let _ = windows::Win32::Foundation::CloseHandle(process.hProcess);
+    }
+    Ok(())
+}
+
+/// The driver's surroundings from Windows: `%USERPROFILE%` for Wasio.toml and Wasio.log,
+/// `%TEMP%\Wasio` for status files, the host's name and process ID.
+fn windows_env() -> DriverEnv {
+    let process_name = std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown.exe".into());
+    DriverEnv {
+        user_profile_dir: std::env::var_os("USERPROFILE").map(Into::into),
+        status_dir: Some(std::env::temp_dir().join("Wasio")),
+        process: ProcessInfo {
+            name: process_name,
+            pid: std::process::id(),
+        },
+        thread_id: current_thread_id,
+        control_panel: Box::new(launch_panel),
+    }
+}
 
 #[repr(C)]
 struct AsioDriverObject {
@@ -29,9 +121,10 @@ struct AsioDriverObject {
 /// Creates a driver object with one reference.
 pub fn create() -> *mut c_void {
     LIVE_OBJECTS.fetch_add(1, Ordering::AcqRel);
-    let core = DriverCore::new(Box::new(|| {
-        DeviceWorker::spawn().map(|w| Arc::new(w) as Arc<dyn Backend>)
-    }));
+    let core = DriverCore::new(
+        Box::new(|| DeviceWorker::spawn().map(|w| Arc::new(w) as Arc<dyn Backend>)),
+        windows_env(),
+    );
     Box::into_raw(Box::new(AsioDriverObject {
         vtbl: &VTBL,
         refs: AtomicU32::new(1),

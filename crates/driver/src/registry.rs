@@ -30,7 +30,7 @@ fn hresult_from_win32(e: WIN32_ERROR) -> i32 {
 }
 
 /// The absolute path of this DLL.
-fn module_path() -> Result<String, i32> {
+pub(crate) fn module_path() -> Result<String, i32> {
     let mut module = HMODULE::default();
     // SAFETY: asks which module contains this function; no reference count is taken.
     unsafe {

@@ -5,11 +5,15 @@
 use crate::buffers::HostBuffers;
 use crate::capture::{ClockRelation, InputMonitor};
 use crate::clock::PositionCell;
+pub use crate::config::{DeviceSelector, Mode};
 use crate::convert::HostSampleType;
 use crate::format::StreamFormat;
+use crate::log::RtLogProducer;
 use crate::render::{RenderStats, SwitchHandler};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A failed backend step: which call failed, and its HRESULT by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,8 +92,44 @@ pub trait StreamHandler: SwitchHandler + Send {
     fn stream_failed(&mut self, error: &BackendError);
 }
 
+/// Asks the host for a reset (`kAsioResetRequest`), giving the reason for the log. Callable
+/// from any thread except the real-time loop; it never blocks on the host.
+pub type ResetRequester = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Live counters of a running stream, published by the device thread after each device
+/// event (plain atomic stores, real-time safe) and read by the status writer.
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    switches: AtomicU64,
+    underruns: AtomicU64,
+}
+
+impl StreamCounters {
+    pub fn publish(&self, stats: &RenderStats) {
+        self.switches.store(stats.switches, Ordering::Relaxed);
+        self.underruns.store(stats.underruns, Ordering::Relaxed);
+    }
+
+    /// `(buffer switches, underruns)` of the current run.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.switches.load(Ordering::Relaxed),
+            self.underruns.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Everything needed to open the output stream.
 pub struct OutputRequest {
+    /// The endpoint [`Backend::describe_output`] chose (`EndpointInfo::id`).
+    pub endpoint_id: String,
+    /// How it was chosen; with [`DeviceSelector::FollowDefault`] the backend watches the
+    /// Windows default and calls `request_reset` when it changes while the stream exists.
+    pub device: DeviceSelector,
+    pub mode: Mode,
+    /// WASAPI period and buffer duration overrides (`period_ms`, `buffer_ms`).
+    pub period: Option<Duration>,
+    pub buffer_duration: Option<Duration>,
     pub sample_rate: u32,
     pub block_frames: usize,
     pub buffers: Arc<HostBuffers>,
@@ -98,6 +138,10 @@ pub struct OutputRequest {
     pub routes: Vec<(usize, usize)>,
     pub positions: Arc<PositionCell>,
     pub handler: Box<dyn StreamHandler>,
+    /// The audio thread's log: start, stop, underruns, device errors (wait-free pushes).
+    pub rt_log: RtLogProducer,
+    pub counters: Arc<StreamCounters>,
+    pub request_reset: ResetRequester,
     /// Input channels, when the host asked for any. With no output `routes`, the stream is
     /// input only and the capture clock drives it.
     pub capture: Option<CaptureRequest>,
@@ -105,6 +149,8 @@ pub struct OutputRequest {
 
 /// The input side of a stream (see `capture` and `duplex`).
 pub struct CaptureRequest {
+    /// The capture endpoint (Wasio.toml `[input] device`).
+    pub device: DeviceSelector,
     pub buffers: Arc<HostBuffers>,
     /// (index in `buffers`, device channel) for each active input channel.
     pub routes: Vec<(usize, usize)>,
@@ -122,6 +168,62 @@ pub struct InputStreamInfo {
     pub relation: ClockRelation,
     /// Input latency before it is measured (target fill, a packet, resampler delay).
     pub predicted_latency_frames: usize,
+}
+
+/// How a selector reads in messages: `name "Speakers"`, `the default device`, ….
+pub fn describe_selector(selector: &DeviceSelector) -> String {
+    match selector {
+        DeviceSelector::Default => "the default device".into(),
+        DeviceSelector::FollowDefault => "the default device (followed)".into(),
+        DeviceSelector::Name(name) => format!("name {name:?}"),
+        DeviceSelector::Id(id) => format!("id {id:?}"),
+        DeviceSelector::Regex(regex) => format!("regex {:?}", regex.as_str()),
+    }
+}
+
+/// The first of `endpoints` (friendly name, ID) that a name, ID or regex selector matches,
+/// or an error naming the selector and listing the endpoints that exist.
+pub fn select_endpoint(
+    selector: &DeviceSelector,
+    endpoints: &[(String, String)],
+) -> Result<usize, BackendError> {
+    if let Some(index) = endpoints
+        .iter()
+        .position(|(name, id)| selector.matches(name, id))
+    {
+        return Ok(index);
+    }
+    // Names only: the message must fit ASIO's 124-byte error buffer; IDs are in the log.
+    let listed = if endpoints.is_empty() {
+        "there are no active output devices".to_string()
+    } else {
+        let names: Vec<String> = endpoints
+            .iter()
+            .map(|(name, _)| format!("{name:?}"))
+            .collect();
+        format!("devices: {}", names.join(", "))
+    };
+    Err(BackendError::new(
+        "selecting the output device",
+        format!(
+            "no output device matches {} (Wasio.toml output.device); {listed}",
+            describe_selector(selector)
+        ),
+    ))
+}
+
+/// The modes this version can open: shared event mode (`"auto"` falls back to it).
+/// Exclusive and low-latency modes get a clear refusal.
+pub fn check_mode_available(mode: Mode) -> Result<(), BackendError> {
+    match mode {
+        Mode::Auto | Mode::Shared => Ok(()),
+        other => Err(BackendError::new(
+            "opening the output stream",
+            format!(
+                "mode \"{other}\" is not available in this version; use \"shared\" or \"auto\""
+            ),
+        )),
+    }
 }
 
 /// What an opened stream looks like, for getLatencies, the log and the status line.
@@ -152,15 +254,18 @@ pub struct StreamReport {
 /// A device thread serving the driver. Calls come from host threads and may block until
 /// the device thread answers; none of them is made from the real-time path.
 pub trait Backend: Send + Sync {
-    /// The default output endpoint and its formats.
-    fn describe_output(&self) -> Result<EndpointInfo, BackendError>;
-    /// The capture endpoint inputs come from, if there is one. Backends without input
-    /// keep this default.
-    fn describe_input(&self) -> Result<Option<EndpointInfo>, BackendError> {
+    /// The output endpoint `device` selects and its formats.
+    fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError>;
+    /// The capture endpoint `device` selects (inputs come from it), if there is one.
+    /// Backends without input keep this default.
+    fn describe_input(
+        &self,
+        _device: &DeviceSelector,
+    ) -> Result<Option<EndpointInfo>, BackendError> {
         Ok(None)
     }
-    /// Whether the output endpoint can stream at `rate`.
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError>;
+    /// Whether the endpoint with this ID can stream at `rate`.
+    fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError>;
     /// Opens (initializes, does not start) the output stream, replacing any open one.
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError>;
     /// Starts streaming. `deferred_output`: the host does not call outputReady.

@@ -9,22 +9,41 @@
 //! thread to stop (the host's bufferSwitch may call back into the driver meanwhile).
 //! `getSamplePosition` and `outputReady`, which hosts call from inside bufferSwitch, are
 //! lock-free.
+//!
+//! Configuration: every `init` reads Wasio.toml from the profile directory the [`DriverEnv`]
+//! gives (a bad file fails `init` with `file:line:col: key: problem`) and applies the device
+//! selector, mode, channel subset, sample type, starting rate and buffer sizes. From the first
+//! `init` to release, a monitor thread watches the file (a change asks the host for a reset)
+//! and keeps the status file current.
+//!
+//! Logging: one process-wide log ([`crate::log::global`]), started by the first `init` that
+//! finds it enabled. Every call is logged at debug level with its arguments and result
+//! (except the two lock-free calls, which run on the host's audio thread); state changes, the
+//! stream chosen, backend failures and reset requests at info or error level. The audio
+//! thread gets a wait-free [`RtLogProducer`] through the [`OutputRequest`].
 
 use crate::backend::{
-    Backend, BackendError, CaptureRequest, EndpointInfo, OutputRequest, StreamHandler, StreamInfo,
-    StreamReport,
+    describe_selector, Backend, BackendError, CaptureRequest, EndpointInfo, OutputRequest,
+    ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::capture::{CaptureConfig, ClockRelation, InputMonitor};
 use crate::channels::{channel_names, to_asio_name};
 use crate::clock::PositionCell;
+use crate::config::{
+    default_config_path, ChannelSelection, LogLevel, LogSettings, SampleTypeChoice, Settings,
+};
 use crate::convert::HostSampleType;
+use crate::env::DriverEnv;
 use crate::error::{DriverError, DriverResult};
 use crate::latency_watch::{LatchedLatency, LatencyWatch};
+use crate::log::{self as wlog, LoggerOptions, RtLogProducer};
+use crate::monitor::{Monitor, StatusSource};
 use crate::render::{output_latency_frames, SwitchHandler, SwitchTiming};
 use crate::rt_guard;
-use crate::sizes::BufferSizeRange;
+use crate::sizes::BufferSizePolicy;
 use crate::state::{check_call, AsioCall, DriverState};
+use crate::status::{DriverStatus, StatusFile};
 use asio_abi::{
     future, message, time_flags, AsioBool, AsioBufferInfo, AsioCallbacks, AsioChannelInfo,
     AsioClockSource, AsioError, AsioInternalBufferInfo, AsioIoFormat, AsioSamples, AsioTime,
@@ -32,7 +51,8 @@ use asio_abi::{
     ASIO_TRUE,
 };
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The name hosts list and `getDriverName` returns.
@@ -42,6 +62,18 @@ pub const MIN_SAMPLE_RATE: f64 = 8_000.0;
 pub const MAX_SAMPLE_RATE: f64 = 768_000.0;
 /// `getErrorMessage` writes at most this many bytes, NUL included.
 pub const ERROR_MESSAGE_CAPACITY: usize = 124;
+/// Records the audio thread's log ring holds between two passes of the log writer.
+pub const RT_LOG_CAPACITY: usize = 1024;
+
+/// Writes a line to the process-wide log when it is on at this level; formats nothing
+/// otherwise.
+macro_rules! log_at {
+    ($level:expr, $($arg:tt)+) => {
+        if let Some(logger) = crate::log::global_at($level) {
+            logger.log($level, format_args!($($arg)+));
+        }
+    };
+}
 
 /// `getDriverVersion`: major × 10000 + minor × 100 + patch.
 pub fn driver_version_number() -> i32 {
@@ -58,8 +90,10 @@ pub fn driver_version_number() -> i32 {
 
 pub type BackendFactory = Box<dyn Fn() -> Result<Arc<dyn Backend>, BackendError> + Send + Sync>;
 
-/// Maps a backend failure to the ASIO code hosts understand.
+/// Maps a backend failure to the ASIO code hosts understand, and logs it (the HRESULT by
+/// name).
 fn backend_error(what: &str, e: BackendError) -> DriverError {
+    log_at!(LogLevel::Error, "{what}: {e}");
     if e.is_device_lost() {
         DriverError::not_present(format!("{what}: the audio device is gone: {e}"))
     } else {
@@ -116,12 +150,64 @@ impl HostMessenger {
     }
 }
 
+/// Sends the host `kAsioResetRequest` for whoever notices a reason: a failed stream, a
+/// changed Wasio.toml, a new Windows default device. Shared with those threads.
+struct Notifier {
+    /// The host's callbacks, from createBuffers to disposeBuffers.
+    messenger: Mutex<Option<HostMessenger>>,
+    last_error: Arc<Mutex<String>>,
+    resets_sent: AtomicU64,
+}
+
+impl Notifier {
+    /// Asks the host for a reset if it said it supports one. The message goes out from its
+    /// own thread: hosts may call back into the driver (stop, disposeBuffers, even release)
+    /// from their handler, and the caller may be the device or monitor thread.
+    fn request_reset(self: &Arc<Self>, reason: &str) {
+        let messenger = *lock(&self.messenger);
+        let Some(messenger) = messenger else {
+            log_at!(
+                LogLevel::Info,
+                "reset not requested ({reason}): no buffers exist, the next init applies it"
+            );
+            return;
+        };
+        if !messenger.reset_request {
+            log_at!(
+                LogLevel::Warn,
+                "reset not requested ({reason}): the host does not support kAsioResetRequest"
+            );
+            return;
+        }
+        let reason = reason.to_string();
+        let reason_for_thread = reason.clone();
+        let notifier = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("wasio-reset".into())
+            .spawn(move || {
+                log_at!(
+                    LogLevel::Info,
+                    "sending kAsioResetRequest: {reason_for_thread}"
+                );
+                messenger.send(message::RESET_REQUEST, true);
+                notifier.resets_sent.fetch_add(1, Ordering::AcqRel);
+            });
+        if let Err(e) = spawned {
+            log_at!(
+                LogLevel::Error,
+                "reset not requested ({}): no thread: {e}",
+                reason
+            );
+        }
+    }
+}
+
 /// The host's bufferSwitch, called on the device thread.
 struct HostSwitch {
     messenger: HostMessenger,
     time: Box<AsioTime>,
     sample_rate: f64,
-    last_error: Arc<Mutex<String>>,
+    notifier: Arc<Notifier>,
 }
 
 impl SwitchHandler for HostSwitch {
@@ -155,19 +241,15 @@ impl StreamHandler for HostSwitch {
     fn stream_failed(&mut self, error: &BackendError) {
         let text =
             format!("The stream stopped: {error}. Waiting for the host to reset the driver.");
-        *lock(&self.last_error) = text;
-        // Hosts may call back into the driver (stop, disposeBuffers) from the reset handler,
-        // so the message goes out from its own thread, never from the device thread.
-        let messenger = self.messenger;
-        let _ = std::thread::Builder::new()
-            .name("wasio-reset".into())
-            .spawn(move || messenger.send(message::RESET_REQUEST, messenger.reset_request));
+        log_at!(LogLevel::Error, "stream failed: {error}");
+        *lock(&self.notifier.last_error) = text;
+        self.notifier.request_reset("the stream failed");
     }
 }
 
 struct Prepared {
     buffers: Arc<HostBuffers>,
-    /// Device channel of each host buffer, in createBuffers order.
+    /// Host output channel of each buffer, in createBuffers order.
     output_channels: Vec<usize>,
     /// The same for inputs (capture device channels), in their own buffers.
     input_buffers: Arc<HostBuffers>,
@@ -186,10 +268,15 @@ struct Inner {
     sample_rate: u32,
     /// Rates asked about, with the answer (answers while running come from here).
     rate_answers: Vec<(u32, bool)>,
-    sizes: BufferSizeRange,
+    sizes: BufferSizePolicy,
     host_sample_type: HostSampleType,
+    /// Wasio.toml as read by the last init.
+    settings: Settings,
+    /// Device channel behind each host output channel, and its name.
+    exposed: Vec<(usize, String)>,
     prepared: Option<Prepared>,
     last_report: StreamReport,
+    monitor: Option<Monitor>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -201,9 +288,68 @@ const STATE_LOADED: u8 = 0;
 const STATE_PREPARED: u8 = 2;
 const STATE_RUNNING: u8 = 3;
 
+/// Numbers driver instances within the process (status file names, log lines).
+static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(1);
+
+fn state_word(state: DriverState) -> &'static str {
+    match state {
+        DriverState::Loaded => "loaded",
+        DriverState::Initialized => "initialized",
+        DriverState::Prepared => "prepared",
+        DriverState::Running => "running",
+    }
+}
+
+/// The ASIO sample type for a configured choice. Streams are shared-mode today, where
+/// `native` means the mixer's 32-bit float.
+pub fn host_sample_type(choice: SampleTypeChoice) -> HostSampleType {
+    match choice {
+        SampleTypeChoice::Native | SampleTypeChoice::Float32 => HostSampleType::Float32Lsb,
+        SampleTypeChoice::Float64 => HostSampleType::Float64Lsb,
+        SampleTypeChoice::Int16 => HostSampleType::Int16Lsb,
+        SampleTypeChoice::Int24 => HostSampleType::Int24Lsb,
+        SampleTypeChoice::Int32 => HostSampleType::Int32Lsb,
+        SampleTypeChoice::Int32Lsb16 => HostSampleType::Int32Lsb16,
+        SampleTypeChoice::Int32Lsb18 => HostSampleType::Int32Lsb18,
+        SampleTypeChoice::Int32Lsb20 => HostSampleType::Int32Lsb20,
+        SampleTypeChoice::Int32Lsb24 => HostSampleType::Int32Lsb24,
+    }
+}
+
+/// The device channels a `channels` setting exposes, in host order.
+fn exposed_channels(
+    selection: &ChannelSelection,
+    device_channels: usize,
+) -> DriverResult<Vec<usize>> {
+    let fail = |what: String| {
+        DriverError::invalid_parameter(format!(
+            "Wasio.toml: output.channels: {what}; the device has {device_channels}"
+        ))
+    };
+    match selection {
+        ChannelSelection::All => Ok((0..device_channels).collect()),
+        ChannelSelection::Count(count) if *count as usize <= device_channels => {
+            Ok((0..*count as usize).collect())
+        }
+        ChannelSelection::Count(count) => Err(fail(format!("{count} channels asked for"))),
+        ChannelSelection::List(list) => list
+            .iter()
+            .map(|&channel| {
+                if (channel as usize) < device_channels {
+                    Ok(channel as usize)
+                } else {
+                    Err(fail(format!("channel {channel} does not exist (0-based)")))
+                }
+            })
+            .collect(),
+    }
+}
+
 /// One driver instance.
 pub struct DriverCore {
     make_backend: BackendFactory,
+    env: DriverEnv,
+    instance: u32,
     inner: Mutex<Inner>,
     last_error: Arc<Mutex<String>>,
     positions: Arc<PositionCell>,
@@ -213,6 +359,9 @@ pub struct DriverCore {
     started_deferred: AtomicBool,
     /// Mirror of `Inner::state` for the lock-free calls.
     state: AtomicU8,
+    notifier: Arc<Notifier>,
+    counters: Arc<StreamCounters>,
+    status: Arc<Mutex<DriverStatus>>,
     /// The input side's measurements (latency, drift, counters), shared with the device thread.
     input_monitor: Arc<InputMonitor>,
     /// The measured input latency `getLatencies` reports while running (-1: not yet).
@@ -221,9 +370,20 @@ pub struct DriverCore {
 }
 
 impl DriverCore {
-    pub fn new(make_backend: BackendFactory) -> Self {
+    pub fn new(make_backend: BackendFactory, env: DriverEnv) -> Self {
+        let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+        let last_error = Arc::new(Mutex::new(String::new()));
+        let status = DriverStatus {
+            pid: env.process.pid,
+            process: env.process.name.clone(),
+            instance: instance.into(),
+            state: state_word(DriverState::Loaded).into(),
+            driver_version: crate::DRIVER_VERSION.into(),
+            ..DriverStatus::default()
+        };
         Self {
             make_backend,
+            instance,
             inner: Mutex::new(Inner {
                 state: DriverState::Loaded,
                 backend: None,
@@ -231,23 +391,54 @@ impl DriverCore {
                 input: None,
                 sample_rate: 0,
                 rate_answers: Vec::new(),
-                sizes: BufferSizeRange::decoupled(480),
+                sizes: BufferSizePolicy::decoupled(480),
                 host_sample_type: HostSampleType::Float32Lsb,
+                settings: Settings::default(),
+                exposed: Vec::new(),
                 prepared: None,
                 last_report: StreamReport::default(),
+                monitor: None,
             }),
-            last_error: Arc::new(Mutex::new(String::new())),
+            notifier: Arc::new(Notifier {
+                messenger: Mutex::new(None),
+                last_error: last_error.clone(),
+                resets_sent: AtomicU64::new(0),
+            }),
+            last_error,
             positions: Arc::new(PositionCell::new()),
             output_ready_seen: AtomicBool::new(false),
             started_deferred: AtomicBool::new(true),
             state: AtomicU8::new(STATE_LOADED),
+            counters: Arc::new(StreamCounters::default()),
+            status: Arc::new(Mutex::new(status)),
+            env,
             input_monitor: Arc::new(InputMonitor::new()),
             input_latency: Arc::new(AtomicI32::new(-1)),
             latency_watch: Mutex::new(None),
         }
     }
 
+    /// This instance's number within the process (as in its status file's name).
+    pub fn instance(&self) -> u32 {
+        self.instance
+    }
+
+    /// How many kAsioResetRequest messages were sent to the host.
+    pub fn resets_sent(&self) -> u64 {
+        self.notifier.resets_sent.load(Ordering::Acquire)
+    }
+
+    /// The status file of this instance, if the environment gives a directory for it.
+    pub fn status_path(&self) -> Option<std::path::PathBuf> {
+        self.env.status_dir.as_ref().map(|dir| {
+            StatusFile::new(dir, self.env.process.pid, self.instance.into())
+                .path()
+                .to_path_buf()
+        })
+    }
+
     fn set_state(&self, inner: &mut Inner, state: DriverState) {
+        let previous = inner.state;
         inner.state = state;
         self.state.store(
             match state {
@@ -258,6 +449,52 @@ impl DriverCore {
             },
             Ordering::Release,
         );
+        if previous != state {
+            log_at!(
+                LogLevel::Info,
+                "instance {}: state {} -> {}",
+                self.instance,
+                state_word(previous),
+                state_word(state)
+            );
+        }
+        self.update_status(inner);
+    }
+
+    /// Refreshes the status snapshot from `inner` and has the monitor write it.
+    fn update_status(&self, inner: &Inner) {
+        {
+            let mut status = lock(&self.status);
+            status.state = state_word(inner.state).into();
+            status.sample_rate = inner.sample_rate.into();
+            if let Some(output) = &inner.output {
+                status.device = output.name.clone();
+            }
+            match &inner.prepared {
+                Some(p) => {
+                    status.mode = p.info.mode.into();
+                    status.buffer_frames = p.block_frames as u32;
+                    status.period_frames = p.info.period_frames as u32;
+                    status.device_buffer_frames = p.info.device_buffer_frames as u32;
+                    status.format = format!(
+                        "{:?} {}ch {} Hz",
+                        p.info.format.encoding, p.info.format.channels, p.info.format.sample_rate
+                    );
+                }
+                None => {
+                    status.mode.clear();
+                    status.buffer_frames = 0;
+                    status.period_frames = 0;
+                    status.device_buffer_frames = 0;
+                    status.format.clear();
+                }
+            }
+            status.input_latency = 0;
+            status.output_latency = self.output_latency(inner) as i32;
+        }
+        if let Some(monitor) = &inner.monitor {
+            monitor.poke();
+        }
     }
 
     /// The current state (for logs and tests).
@@ -295,10 +532,96 @@ impl DriverCore {
 
     // ---- IASIO -------------------------------------------------------------------------
 
+    /// Reads Wasio.toml (a missing file gives the defaults); a bad file is refused here.
+    fn load_settings(&self) -> DriverResult<Settings> {
+        let Some(profile) = &self.env.user_profile_dir else {
+            return Ok(Settings::default());
+        };
+        let path = default_config_path(profile);
+        match Settings::load(&path) {
+            Ok(settings) => Ok(settings),
+            Err(e) => {
+                // Log with the default log settings (on if Wasio.log exists), so the error
+                // itself is recorded.
+                self.start_log(&LogSettings::default());
+                log_at!(LogLevel::Error, "configuration: {e}");
+                Err(DriverError::invalid_parameter(e.short()))
+            }
+        }
+    }
+
+    /// Starts the process-wide log if these settings turn it on and it is not running.
+    fn start_log(&self, settings: &LogSettings) {
+        if wlog::global().is_some() {
+            return;
+        }
+        let Some(profile) = &self.env.user_profile_dir else {
+            return;
+        };
+        let Some(path) = settings.active_path(profile) else {
+            return;
+        };
+        let mut options = LoggerOptions::from_settings(
+            settings,
+            path,
+            self.env.process.clone(),
+            crate::DRIVER_VERSION,
+        );
+        options.thread_id = self.env.thread_id;
+        // The driver works without its log; a file that cannot be opened is not an error.
+        let _ = wlog::start_global(options);
+    }
+
+    /// Starts this instance's monitor thread (config watch, status file) once.
+    fn start_monitor(&self, inner: &mut Inner) {
+        if inner.monitor.is_some() {
+            return;
+        }
+        let config_path = self
+            .env
+            .user_profile_dir
+            .as_deref()
+            .map(default_config_path);
+        let status = self.env.status_dir.as_ref().map(|dir| StatusSource {
+            file: StatusFile::new(dir, self.env.process.pid, self.instance.into()),
+            snapshot: self.status.clone(),
+            counters: self.counters.clone(),
+        });
+        let notifier = self.notifier.clone();
+        let instance = self.instance;
+        let started = Monitor::spawn(config_path, status, move || {
+            log_at!(LogLevel::Info, "instance {instance}: Wasio.toml changed");
+            notifier.request_reset("Wasio.toml changed");
+        });
+        match started {
+            Ok(monitor) => inner.monitor = Some(monitor),
+            Err(e) => log_at!(
+                LogLevel::Error,
+                "no monitor thread (config watch, status file): {e}"
+            ),
+        }
+    }
+
     pub fn init(&self, _sys_handle: *mut c_void) -> AsioBool {
         let result = (|| {
             let mut inner = lock(&self.inner);
             check_call(inner.state, AsioCall::Init)?;
+            self.start_monitor(&mut inner);
+            let settings = self.load_settings()?;
+            self.start_log(&settings.logging);
+            log_at!(
+                LogLevel::Info,
+                "instance {}: init in {} (pid {}), driver {}",
+                self.instance,
+                self.env.process.name,
+                self.env.process.pid,
+                crate::DRIVER_VERSION
+            );
+            if !settings.output.enabled {
+                return Err(DriverError::not_present(
+                    "Wasio.toml: output.enabled = false, and this version has no inputs: nothing to open",
+                ));
+            }
             let backend = match &inner.backend {
                 Some(b) => b.clone(),
                 None => {
@@ -308,34 +631,134 @@ impl DriverCore {
                     b
                 }
             };
-            let output = backend.describe_output().map_err(|e| match e.hresult {
-                Some(_) if !e.is_device_lost() => {
+            let selector = &settings.output.device;
+            let output = backend.describe_output(selector).map_err(|e| {
+                log_at!(
+                    LogLevel::Error,
+                    "no output device for {}: {e}",
+                    describe_selector(selector)
+                );
+                if e.hresult.is_none() && !selector.is_default() {
+                    // The selector matched nothing: the detail names it and lists devices.
+                    DriverError::not_present(e.detail)
+                } else if e.hresult.is_some() && !e.is_device_lost() {
                     DriverError::not_present(format!("no usable output device: {e}"))
+                } else {
+                    DriverError::not_present(format!("no output device: {e}"))
                 }
-                _ => DriverError::not_present(format!("no output device: {e}")),
             })?;
-            if inner.sample_rate == 0 || inner.output.as_ref().map(|o| &o.id) != Some(&output.id) {
-                inner.sample_rate = output.mix_format.sample_rate;
+            let exposed = exposed_channels(
+                &settings.output.channels,
+                output.mix_format.channels as usize,
+            )?;
+            let names = channel_names(
+                output.mix_format.channel_mask,
+                output.mix_format.channels as usize,
+            );
+            if inner.output.as_ref().map(|o| &o.id) != Some(&output.id) {
                 inner.rate_answers.clear();
             }
-            inner.sizes = BufferSizeRange::decoupled(scale_frames(
-                output.default_period_frames,
-                output.mix_format.sample_rate,
+            inner.sample_rate = output.mix_format.sample_rate;
+            inner.output = Some(output.clone());
+            if let Some(rate) = settings.sample_rate {
+                let hz = Self::valid_rate(rate).map_err(|e| {
+                    DriverError::no_clock(format!("Wasio.toml: sample_rate: {}", e.message))
+                })?;
+                if !Self::rate_supported(&mut inner, hz)? {
+                    return Err(DriverError::no_clock(format!(
+                        "Wasio.toml: sample_rate: the output device cannot run at {hz} Hz"
+                    )));
+                }
+                inner.sample_rate = hz;
+            }
+            inner.exposed = exposed
+                .into_iter()
+                .map(|channel| (channel, names[channel].clone()))
+                .collect();
+            inner.host_sample_type = host_sample_type(settings.output.sample_type);
+            inner.settings = settings;
+            Self::refresh_sizes(&mut inner);
+            log_at!(
+                LogLevel::Info,
+                "output: {} ({}), {} channels of {} exposed, {:?} to the host, {} Hz, mode {}, buffer sizes {:?}{}",
+                output.name,
+                output.id,
+                inner.exposed.len(),
+                output.mix_format.channels,
+                inner.host_sample_type,
                 inner.sample_rate,
-            ) as u32);
-            inner.output = Some(output);
+                inner.settings.output.mode,
+                inner.sizes.offered(),
+                if inner.settings.buffer.is_some() { " (from Wasio.toml)" } else { "" }
+            );
             // A machine without a capture device still plays: no inputs then.
-            inner.input = backend.describe_input().ok().flatten();
+            inner.input = if inner.settings.input.enabled {
+                backend
+                    .describe_input(&inner.settings.input.device)
+                    .ok()
+                    .flatten()
+            } else {
+                None
+            };
+            if let Some(input) = &inner.input {
+                log_at!(
+                    LogLevel::Info,
+                    "input: {} ({}), {} channels",
+                    input.name,
+                    input.id,
+                    input.mix_format.channels
+                );
+            }
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
-        match result {
+        let answer = match result {
             Ok(()) => ASIO_TRUE,
             Err(e) => {
                 self.fail(e);
                 ASIO_FALSE
             }
+        };
+        self.log_call("init", (answer != ASIO_TRUE).then_some("ASIOFalse"), |_| {});
+        answer
+    }
+
+    /// The sizes offered: Wasio.toml's `[buffer]`, else any size around the device period.
+    fn refresh_sizes(inner: &mut Inner) {
+        inner.sizes = match (inner.settings.buffer, &inner.output) {
+            (Some(policy), _) => policy,
+            (None, Some(o)) => BufferSizePolicy::decoupled(scale_frames(
+                o.default_period_frames,
+                o.mix_format.sample_rate,
+                inner.sample_rate,
+            ) as u32),
+            (None, None) => BufferSizePolicy::decoupled(480),
+        };
+    }
+
+    /// Logs one ASIO call at debug level: its name, what `details` writes (arguments and
+    /// what was returned through pointers) and the result (`None`: success; else the code's
+    /// name), with the error message on failure. Formats nothing when the log is off.
+    fn log_call(&self, call: &str, failure: Option<&str>, details: impl FnOnce(&mut String)) {
+        let Some(logger) = wlog::global_at(LogLevel::Debug) else {
+            return;
+        };
+        let mut text = String::new();
+        details(&mut text);
+        match failure {
+            None => logger.debug(format_args!("{call}({text}) -> ok")),
+            Some(code) => logger.debug(format_args!(
+                "{call}({text}) -> {code}: {}",
+                self.error_message()
+            )),
         }
+    }
+
+    /// [`Self::log_call`] for calls that return an ASIO error code; passes `code` through.
+    fn logged(&self, call: &str, code: AsioError, details: impl FnOnce(&mut String)) -> AsioError {
+        let failure = (code != ASE_OK && code != ASE_SUCCESS).then(|| asio_abi::error_name(code));
+        self.log_call(call, failure, details);
+        code
     }
 
     /// # Safety
@@ -391,10 +814,7 @@ impl DriverCore {
                     "getChannels: a null pointer was passed",
                 ));
             }
-            let channels = inner
-                .output
-                .as_ref()
-                .map_or(0, |o| o.mix_format.channels as i32);
+            let channels = inner.exposed.len() as i32;
             let input_channels = inner
                 .input
                 .as_ref()
@@ -406,7 +826,15 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getChannels", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointers are valid.
+                let _ = write!(t, "-> inputs {}, outputs {}", unsafe { *inputs }, unsafe {
+                    *outputs
+                });
+            }
+        })
     }
 
     /// The input latency the host is told now, in frames: measured while running,
@@ -501,7 +929,15 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getLatencies", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointers are valid.
+                let _ = write!(t, "-> input {}, output {}", unsafe { *input }, unsafe {
+                    *output
+                });
+            }
+        })
     }
 
     /// # Safety
@@ -520,17 +956,30 @@ impl DriverCore {
                     "getBufferSize: a null pointer was passed",
                 ));
             }
-            let s = inner.sizes;
+            let (offered_min, offered_max, offered_preferred, offered_granularity) =
+                inner.sizes.offered();
             // SAFETY: checked non-null.
             unsafe {
-                *min = s.min as i32;
-                *max = s.max as i32;
-                *preferred = s.preferred as i32;
-                *granularity = s.granularity;
+                *min = offered_min;
+                *max = offered_max;
+                *preferred = offered_preferred;
+                *granularity = offered_granularity;
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getBufferSize", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointers are valid.
+                let _ = unsafe {
+                    write!(
+                        t,
+                        "-> min {}, max {}, preferred {}, granularity {}",
+                        *min, *max, *preferred, *granularity
+                    )
+                };
+            }
+        })
     }
 
     /// Turns a host's rate into whole Hz, refusing what is not a sample rate.
@@ -563,8 +1012,13 @@ impl DriverCore {
             .backend
             .clone()
             .ok_or_else(|| DriverError::not_present("no device"))?;
+        let endpoint_id = inner
+            .output
+            .as_ref()
+            .map(|o| o.id.clone())
+            .unwrap_or_default();
         let answer = backend
-            .supports_rate(rate)
+            .supports_rate(&endpoint_id, rate)
             .map_err(|e| backend_error("checking the sample rate", e))?;
         inner.rate_answers.push((rate, answer));
         Ok(answer)
@@ -582,7 +1036,10 @@ impl DriverCore {
                 )))
             }
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("canSampleRate", code, |t| {
+            let _ = write!(t, "{rate}");
+        })
     }
 
     /// # Safety
@@ -599,7 +1056,13 @@ impl DriverCore {
             unsafe { *rate = inner.sample_rate as f64 };
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getSampleRate", code, |t| {
+            if code == ASE_OK {
+                // SAFETY: written above, so the pointer is valid.
+                let _ = write!(t, "-> {}", unsafe { *rate });
+            }
+        })
     }
 
     pub fn set_sample_rate(&self, rate: f64) -> AsioError {
@@ -621,23 +1084,22 @@ impl DriverCore {
             }
             let previous = inner.sample_rate;
             inner.sample_rate = hz;
-            if let Some(o) = &inner.output {
-                inner.sizes = BufferSizeRange::decoupled(scale_frames(
-                    o.default_period_frames,
-                    o.mix_format.sample_rate,
-                    hz,
-                ) as u32);
-            }
+            Self::refresh_sizes(&mut inner);
             if inner.prepared.is_some() {
                 // The buffers stay; the stream is re-opened at the new rate.
                 if let Err(e) = self.reopen(&mut inner) {
                     inner.sample_rate = previous;
+                    Self::refresh_sizes(&mut inner);
                     return Err(e);
                 }
             }
+            self.update_status(&inner);
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("setSampleRate", code, |t| {
+            let _ = write!(t, "{rate}");
+        })
     }
 
     /// # Safety
@@ -674,7 +1136,12 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getClockSources", code, |t| {
+            if code == ASE_OK {
+                t.push_str("-> 1 source: Device clock");
+            }
+        })
     }
 
     pub fn set_clock_source(&self, reference: i32) -> AsioError {
@@ -687,7 +1154,10 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("setClockSource", code, |t| {
+            let _ = write!(t, "{reference}");
+        })
     }
 
     /// Lock-free: hosts call it from inside bufferSwitch.
@@ -736,12 +1206,17 @@ impl DriverCore {
             // SAFETY: checked non-null; the host owns the struct.
             let info = unsafe { &mut *info };
             let (channel, is_input) = (info.channel, info.is_input != ASIO_FALSE);
-            let (endpoint, direction) = if is_input {
-                (inner.input.as_ref(), "input")
+            let (count, direction) = if is_input {
+                (
+                    inner
+                        .input
+                        .as_ref()
+                        .map_or(0, |i| i.mix_format.channels as i32),
+                    "input",
+                )
             } else {
-                (inner.output.as_ref(), "output")
+                (inner.exposed.len() as i32, "output")
             };
-            let count = endpoint.map_or(0, |e| e.mix_format.channels as i32);
             if count == 0 {
                 return Err(DriverError::invalid_parameter(format!(
                     "{direction} channel {channel} does not exist: there are no {direction}s"
@@ -753,8 +1228,6 @@ impl DriverCore {
                     count - 1
                 )));
             }
-            let mask = endpoint.map_or(0, |e| e.mix_format.channel_mask);
-            let names = channel_names(mask, count as usize);
             info.is_active = match &inner.prepared {
                 Some(p) if is_input && p.input_channels.contains(&(channel as usize)) => ASIO_TRUE,
                 Some(p) if !is_input && p.output_channels.contains(&(channel as usize)) => {
@@ -764,10 +1237,34 @@ impl DriverCore {
             };
             info.channel_group = 0;
             info.sample_type = inner.host_sample_type.asio_value();
-            info.name = to_asio_name(&names[channel as usize]);
+            info.name = if is_input {
+                let mask = inner
+                    .input
+                    .as_ref()
+                    .map_or(0, |i| i.mix_format.channel_mask);
+                to_asio_name(&channel_names(mask, count as usize)[channel as usize])
+            } else {
+                to_asio_name(&inner.exposed[channel as usize].1)
+            };
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("getChannelInfo", code, |t| {
+            if info.is_null() {
+                return;
+            }
+            // SAFETY: checked non-null; the host's struct.
+            let info = unsafe { &*info };
+            let (channel, input) = (info.channel, info.is_input);
+            let _ = write!(t, "channel {channel}, input {input}");
+            if code == ASE_OK {
+                let (active, sample_type) = (info.is_active, info.sample_type);
+                let name = info.name;
+                let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+                let name: String = name[..end].iter().map(|&c| c as u8 as char).collect();
+                let _ = write!(t, " -> {name:?}, active {active}, type {sample_type}");
+            }
+        })
     }
 
     /// # Safety
@@ -787,10 +1284,7 @@ impl DriverCore {
                     "createBuffers: a null pointer was passed",
                 ));
             }
-            let output_count = inner
-                .output
-                .as_ref()
-                .map_or(0, |o| o.mix_format.channels as usize);
+            let output_count = inner.exposed.len();
             let input_count = inner
                 .input
                 .as_ref()
@@ -862,6 +1356,7 @@ impl DriverCore {
                 request.buffers = [set.pointer(*next, 0), set.pointer(*next, 1)];
                 *next += 1;
             }
+            *lock(&self.notifier.messenger) = Some(messenger);
             inner.prepared = Some(Prepared {
                 buffers,
                 output_channels,
@@ -874,7 +1369,29 @@ impl DriverCore {
             self.set_state(&mut inner, DriverState::Prepared);
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("createBuffers", code, |t| {
+            let _ = write!(t, "{count} channels, {buffer_size} frames");
+            if !infos.is_null() && (1..=64).contains(&count) {
+                // SAFETY: the host's `count` entries (checked non-null).
+                let entries = unsafe { std::slice::from_raw_parts(infos, count as usize) };
+                let list: Vec<String> = entries
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}{}",
+                            if e.is_input != ASIO_FALSE {
+                                "in"
+                            } else {
+                                "out"
+                            },
+                            { e.channel_num }
+                        )
+                    })
+                    .collect();
+                let _ = write!(t, " [{}]", list.join(" "));
+            }
+        })
     }
 
     fn open_stream(
@@ -889,29 +1406,75 @@ impl DriverCore {
             .backend
             .clone()
             .ok_or_else(|| DriverError::not_present("no device"))?;
+        let endpoint_id = inner
+            .output
+            .as_ref()
+            .map(|o| o.id.clone())
+            .ok_or_else(|| DriverError::not_present("no output device"))?;
         let handler = HostSwitch {
             messenger,
             time: Box::new(AsioTime::zeroed()),
             sample_rate: inner.sample_rate as f64,
-            last_error: self.last_error.clone(),
+            notifier: self.notifier.clone(),
         };
+        let notifier = self.notifier.clone();
+        let request_reset: ResetRequester =
+            Arc::new(move |reason: &str| notifier.request_reset(reason));
+        let output = &inner.settings.output;
         let request = OutputRequest {
+            endpoint_id,
+            device: output.device.clone(),
+            mode: output.mode,
+            period: output.period,
+            buffer_duration: output.buffer_duration,
             sample_rate: inner.sample_rate,
             block_frames,
             buffers: buffers.clone(),
             host_sample_type: inner.host_sample_type,
-            routes: output_channels.iter().copied().enumerate().collect(),
+            routes: output_channels
+                .iter()
+                .map(|&host_channel| inner.exposed[host_channel].0)
+                .enumerate()
+                .collect(),
             positions: self.positions.clone(),
             handler: Box::new(handler),
+            rt_log: wlog::global().map_or_else(RtLogProducer::disabled, |logger| {
+                logger.rt_producer(RT_LOG_CAPACITY)
+            }),
+            counters: self.counters.clone(),
+            request_reset,
             capture: (!input_channels.is_empty()).then(|| CaptureRequest {
+                device: inner.settings.input.device.clone(),
                 buffers: input_buffers.clone(),
                 routes: input_channels.iter().copied().enumerate().collect(),
                 monitor: self.input_monitor.clone(),
             }),
         };
-        backend
+        let info = backend
             .open_output(request)
-            .map_err(|e| backend_error("opening the output stream", e))
+            .map_err(|e| backend_error("opening the output stream", e))?;
+        log_at!(
+            LogLevel::Info,
+            "stream opened: {} ({}), mode {}, {:?} {} ch {} Hz (host {:?}), period {} frames, device buffer {} frames, stream latency {} frames, ASIO buffer {} frames, latency out {} frames",
+            info.endpoint.name,
+            info.endpoint.id,
+            info.mode,
+            info.format.encoding,
+            info.format.channels,
+            info.format.sample_rate,
+            inner.host_sample_type,
+            info.period_frames,
+            info.device_buffer_frames,
+            info.stream_latency_frames,
+            block_frames,
+            output_latency_frames(
+                info.device_buffer_frames,
+                info.stream_latency_frames,
+                block_frames,
+                !self.output_ready_seen.load(Ordering::Acquire)
+            )
+        );
+        Ok(info)
     }
 
     fn reopen(&self, inner: &mut Inner) -> DriverResult<()> {
@@ -953,10 +1516,12 @@ impl DriverCore {
                     .map_err(|e| backend_error("closing the stream", e))?;
             }
             inner.prepared = None;
+            *lock(&self.notifier.messenger) = None;
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("disposeBuffers", code, |_| {})
     }
 
     pub fn start(&self) -> AsioError {
@@ -994,7 +1559,8 @@ impl DriverCore {
             }
             Ok(())
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("start", code, |_| {})
     }
 
     /// Stops a running stream without holding the lock while the device thread finishes:
@@ -1020,6 +1586,14 @@ impl DriverCore {
         let report = backend
             .stop()
             .map_err(|e| backend_error("stopping the stream", e))?;
+        log_at!(
+            LogLevel::Info,
+            "stream stopped: {} buffer switches, {} underruns, {} allocations on the audio thread{}",
+            report.stats.switches,
+            report.stats.underruns,
+            report.rt_allocations,
+            report.failure.as_ref().map_or(String::new(), |f| format!(", failed: {f}"))
+        );
         lock(&self.inner).last_report = report;
         Ok(())
     }
@@ -1029,18 +1603,33 @@ impl DriverCore {
             drop(self.checked(AsioCall::Stop)?);
             self.stop_stream()
         })();
-        self.finish(result)
+        let code = self.finish(result);
+        self.logged("stop", code, |_| {})
     }
 
+    /// Opens the settings window through the environment (the DLL starts
+    /// `wasio-panel.exe` and returns at once).
     pub fn control_panel(&self) -> AsioError {
-        self.fail(DriverError::not_present(
-            "Wasio has no settings window in this version; edit Wasio.toml instead",
-        ))
+        let code = match (self.env.control_panel)() {
+            Ok(()) => ASE_OK,
+            Err(e) => self.fail(e),
+        };
+        self.logged("controlPanel", code, |_| {})
     }
 
     /// # Safety
     /// `opt` must be null or point to what `selector` defines.
     pub unsafe fn future(&self, selector: i32, opt: *mut c_void) -> AsioError {
+        // SAFETY: forwarded under the same contract.
+        let code = unsafe { self.future_unlogged(selector, opt) };
+        self.logged("future", code, |t| {
+            let _ = write!(t, "{}", future::name(selector));
+        })
+    }
+
+    /// # Safety
+    /// As [`Self::future`].
+    unsafe fn future_unlogged(&self, selector: i32, opt: *mut c_void) -> AsioError {
         let inner = lock(&self.inner);
         match selector {
             future::CAN_TIME_INFO => ASE_SUCCESS,
@@ -1100,9 +1689,20 @@ impl Drop for DriverCore {
         // The host released the driver, maybe while running: stop and close first, then the
         // backend (its device thread) goes with the last reference.
         let _ = self.stop_stream();
-        let inner = lock(&self.inner);
-        if let Some(backend) = &inner.backend {
-            let _ = backend.close();
+        // Reset threads still pending must not call a host that released us.
+        *lock(&self.notifier.messenger) = None;
+        let monitor = {
+            let mut inner = lock(&self.inner);
+            if let Some(backend) = &inner.backend {
+                let _ = backend.close();
+            }
+            inner.monitor.take()
+        };
+        // Joins the monitor thread, which deletes the status file.
+        drop(monitor);
+        log_at!(LogLevel::Info, "instance {}: released", self.instance);
+        if let Some(logger) = wlog::global() {
+            logger.flush(std::time::Duration::from_millis(500));
         }
     }
 }

@@ -17,6 +17,8 @@
 //! - [`status`]: the status file a running instance writes for `wasio status` and the panel.
 //! - [`log`]: the log: background writer, wait-free records from the audio thread.
 //! - [`drift`]: clock-drift compensation between two devices (rubato + a PI fill controller).
+//! - [`env`]: what the driver needs from the OS (profile and status directories, process).
+//! - [`monitor`]: the per-instance thread that watches Wasio.toml and writes the status file.
 //! - [`sim`]: a simulated output device for native tests of the whole driver.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
@@ -30,11 +32,13 @@ pub mod convert;
 pub mod drift;
 pub mod driver;
 pub mod duplex;
+pub mod env;
 pub mod error;
 pub mod format;
 pub mod hresult;
 pub mod latency_watch;
 pub mod log;
+pub mod monitor;
 pub mod render;
 pub mod rt_guard;
 pub mod sim;

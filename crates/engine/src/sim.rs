@@ -5,8 +5,9 @@
 //! was played. The driver core is tested against it natively.
 
 use crate::backend::{
-    Backend, BackendError, CaptureRequest, EndpointInfo, InputStreamInfo, OutputRequest,
-    StreamHandler, StreamInfo, StreamReport,
+    check_mode_available, select_endpoint, Backend, BackendError, CaptureRequest, DeviceSelector,
+    EndpointInfo, InputStreamInfo, OutputRequest, ResetRequester, StreamCounters, StreamHandler,
+    StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::capture::{CaptureConfig, CapturePath, CaptureRoute, ClockRelation};
@@ -16,6 +17,7 @@ use crate::convert::{host_to_device, HostSampleType};
 use crate::drift::ResamplerQuality;
 use crate::duplex::{DuplexSwitch, InputOnlyScheduler};
 use crate::format::{DeviceFormat, StreamFormat};
+use crate::log::{RtEvent, RtLogProducer};
 use crate::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use crate::rt_guard;
 use std::collections::VecDeque;
@@ -34,6 +36,9 @@ pub struct SimDeviceSpec {
     pub supported_rates: Vec<u32>,
     /// Real time per simulated period (the simulation runs faster than real time).
     pub tick: Duration,
+    /// The active endpoints (friendly name, ID); the first is the Windows default. All
+    /// share the format above.
+    pub endpoints: Vec<(String, String)>,
     /// A capture endpoint, if the device has one.
     pub input: Option<SimInputSpec>,
 }
@@ -102,6 +107,7 @@ impl Default for SimDeviceSpec {
             supported_rates: vec![44_100, 48_000, 96_000],
             tick: Duration::from_millis(1),
             input: None,
+            endpoints: vec![("Simulated output".into(), "{sim}.output".into())],
         }
     }
 }
@@ -111,12 +117,17 @@ impl Default for SimDeviceSpec {
 pub struct SimControl {
     /// Make the next tick fail as a vanished device does.
     pub fail_next_tick: AtomicBool,
+    /// Make the device play out everything queued at the next tick (an underrun: the
+    /// driver's next write finds the device empty).
+    pub drain_next_tick: AtomicBool,
     /// Everything the device played, interleaved device bytes (kept when `record` is set).
     pub played: Mutex<Vec<u8>>,
     pub record: AtomicBool,
     pub ticks: AtomicU64,
     /// Capture packets delivered.
     pub capture_packets: AtomicU64,
+    /// The ID of the endpoint the last stream was opened on.
+    pub opened_endpoint: Mutex<Option<String>>,
 }
 
 struct Opened {
@@ -126,13 +137,18 @@ struct Opened {
     buffers: Arc<HostBuffers>,
     positions: Arc<PositionCell>,
     /// With the device thread while running.
-    handler: Option<Box<dyn StreamHandler>>,
+    handler: Option<(Box<dyn StreamHandler>, RtLogProducer)>,
+    counters: Arc<StreamCounters>,
+    device: DeviceSelector,
+    request_reset: ResetRequester,
     capture: Option<(CaptureConfig, Vec<CaptureRoute>, CaptureRequest)>,
 }
 
+type ThreadResult = ((Box<dyn StreamHandler>, RtLogProducer), StreamReport);
+
 struct Running {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<(Box<dyn StreamHandler>, StreamReport)>,
+    thread: JoinHandle<ThreadResult>,
 }
 
 pub struct SimulatedBackend {
@@ -152,10 +168,25 @@ impl SimulatedBackend {
         }
     }
 
-    fn endpoint(&self) -> EndpointInfo {
+    /// Simulates the user changing the Windows default output device: a stream opened with
+    /// `follow-default` asks the host for a reset, as the WASAPI backend's notification
+    /// client does. Returns whether a reset was requested.
+    pub fn change_default_endpoint(&self) -> bool {
+        let opened = self.opened.lock().unwrap();
+        match opened.as_ref() {
+            Some(o) if o.device == DeviceSelector::FollowDefault => {
+                (o.request_reset)("the Windows default output device changed");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn endpoint(&self, index: usize) -> EndpointInfo {
+        let (name, id) = self.spec.endpoints[index].clone();
         EndpointInfo {
-            id: "{sim}.output".into(),
-            name: "Simulated output".into(),
+            id,
+            name,
             mix_format: self.spec.mix_format,
             default_period_frames: self.spec.period_frames,
             min_period_frames: self.spec.period_frames / 2,
@@ -179,19 +210,42 @@ impl SimulatedBackend {
 }
 
 impl Backend for SimulatedBackend {
-    fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
-        Ok(self.endpoint())
+    fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError> {
+        if self.spec.endpoints.is_empty() {
+            return Err(BackendError::from_hresult(
+                "IMMDeviceEnumerator::GetDefaultAudioEndpoint",
+                0x8007_0490_u32 as i32,
+            ));
+        }
+        let index = if device.is_default() {
+            0
+        } else {
+            select_endpoint(device, &self.spec.endpoints)?
+        };
+        Ok(self.endpoint(index))
     }
 
-    fn describe_input(&self) -> Result<Option<EndpointInfo>, BackendError> {
+    fn describe_input(
+        &self,
+        _device: &DeviceSelector,
+    ) -> Result<Option<EndpointInfo>, BackendError> {
         Ok(self.input_endpoint())
     }
 
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
+    fn supports_rate(&self, _endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
         Ok(self.spec.supported_rates.contains(&rate))
     }
 
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
+        check_mode_available(request.mode)?;
+        let index = self
+            .spec
+            .endpoints
+            .iter()
+            .position(|(_, id)| *id == request.endpoint_id)
+            .ok_or_else(|| {
+                BackendError::from_hresult("IMMDeviceEnumerator::GetDevice", 0x8007_0490_u32 as i32)
+            })?;
         if !self.spec.supported_rates.contains(&request.sample_rate) {
             return Err(BackendError::from_hresult(
                 "IAudioClient::Initialize",
@@ -273,7 +327,7 @@ impl Backend for SimulatedBackend {
             capture = Some((config, routes, req));
         }
         let info = StreamInfo {
-            endpoint: self.endpoint(),
+            endpoint: self.endpoint(index),
             format,
             mode: "simulated",
             period_frames: self.spec.period_frames,
@@ -289,9 +343,13 @@ impl Backend for SimulatedBackend {
             routes,
             buffers: request.buffers,
             positions: request.positions,
-            handler: Some(request.handler),
+            handler: Some((request.handler, request.rt_log)),
+            counters: request.counters,
+            device: request.device,
+            request_reset: request.request_reset,
             capture,
         });
+        *self.control.opened_endpoint.lock().unwrap() = Some(request.endpoint_id);
         Ok(info)
     }
 
@@ -300,7 +358,7 @@ impl Backend for SimulatedBackend {
         let opened = opened
             .as_mut()
             .ok_or_else(|| BackendError::new("start", "no stream is open"))?;
-        let mut handler = opened
+        let (mut handler, mut rt_log) = opened
             .handler
             .take()
             .ok_or_else(|| BackendError::new("start", "already running"))?;
@@ -343,8 +401,11 @@ impl Backend for SimulatedBackend {
         let stop = Arc::new(AtomicBool::new(false));
         let (spec, control, rate) = (self.spec.clone(), self.control.clone(), opened.rate);
         let input = spec.input.clone().unwrap_or_default();
+        let counters = opened.counters.clone();
+        counters.publish(&pipeline.stats());
         let thread_stop = stop.clone();
         let thread = std::thread::spawn(move || {
+            let block_frames = pipeline.config().block_frames as u32;
             let frame_bytes = pipeline.frame_bytes();
             let mut device = vec![0u8; spec.buffer_frames * frame_bytes];
             pipeline.prefill_silence(&mut device);
@@ -371,6 +432,13 @@ impl Backend for SimulatedBackend {
             let mut next_capture_ns = capture_period_ns;
             let (mut packets_due, mut packets_done) = (0u64, 0u64);
             rt_guard::reset();
+            {
+                let _rt = rt_guard::enter_rt();
+                rt_log.push(RtEvent::StreamStarted {
+                    sample_rate: rate as f64,
+                    buffer_frames: block_frames,
+                });
+            }
             let mut failure = None;
             while !thread_stop.load(Ordering::Acquire) {
                 let render_now =
@@ -378,9 +446,14 @@ impl Backend for SimulatedBackend {
                 if render_now || input_only.is_some() {
                     std::thread::sleep(spec.tick);
                     if control.fail_next_tick.swap(false, Ordering::AcqRel) {
+                        const DEVICE_INVALIDATED: i32 = 0x8889_0004_u32 as i32;
+                        rt_log.push(RtEvent::DeviceError {
+                            call: "IAudioClient::GetCurrentPadding",
+                            hresult: DEVICE_INVALIDATED,
+                        });
                         failure = Some(BackendError::from_hresult(
                             "IAudioClient::GetCurrentPadding",
-                            0x8889_0004_u32 as i32,
+                            DEVICE_INVALIDATED,
                         ));
                         break;
                     }
@@ -453,7 +526,11 @@ impl Backend for SimulatedBackend {
                     continue;
                 }
                 next_render_ns += render_period_ns;
-                let played = spec.period_frames.min(queued);
+                let played = if control.drain_next_tick.swap(false, Ordering::AcqRel) {
+                    queued
+                } else {
+                    spec.period_frames.min(queued)
+                };
                 queued -= played;
                 position += played as u64;
                 if loopback_delay.is_some() {
@@ -471,6 +548,7 @@ impl Backend for SimulatedBackend {
                 let free = spec.buffer_frames - queued;
                 {
                     let _rt = rt_guard::enter_rt();
+                    let underruns = pipeline.stats().underruns;
                     let dst = &mut device[..free * frame_bytes];
                     match capture.as_mut() {
                         Some(path) => {
@@ -482,6 +560,13 @@ impl Backend for SimulatedBackend {
                         }
                         None => pipeline.render(dst, queued, &clock, handler.as_mut()),
                     }
+                    let stats = pipeline.stats();
+                    if stats.underruns > underruns {
+                        rt_log.push(RtEvent::OutputUnderrun {
+                            frames: free as u32,
+                        });
+                    }
+                    counters.publish(&stats);
                 }
                 if loopback_delay.is_some() {
                     device_queue.extend(&device[..free * frame_bytes]);
@@ -496,6 +581,12 @@ impl Backend for SimulatedBackend {
                 queued = spec.buffer_frames;
                 control.ticks.fetch_add(1, Ordering::Relaxed);
             }
+            {
+                let _rt = rt_guard::enter_rt();
+                rt_log.push(RtEvent::StreamStopped {
+                    sample_position: pipeline.stats().switches * block_frames as u64,
+                });
+            }
             let stats = match &input_only {
                 Some(scheduler) => scheduler.stats(),
                 None => pipeline.stats(),
@@ -508,7 +599,7 @@ impl Backend for SimulatedBackend {
             if let Some(e) = &failure {
                 handler.stream_failed(e);
             }
-            (handler, report)
+            ((handler, rt_log), report)
         });
         *self.running.lock().unwrap() = Some(Running { stop, thread });
         Ok(())

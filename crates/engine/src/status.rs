@@ -192,6 +192,38 @@ pub fn read_status_dir(
         .collect())
 }
 
+/// The status file of one driver instance (the writer side); deleted on drop.
+#[derive(Debug)]
+pub struct StatusFile {
+    path: PathBuf,
+}
+
+impl StatusFile {
+    /// `<dir>/status-<pid>-<instance>.json` (the directory is created on first write).
+    pub fn new(dir: &Path, pid: u32, instance: u64) -> Self {
+        Self {
+            path: status_file_path(dir, pid, instance),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file's content in one step.
+    pub fn write(&self, status: &DriverStatus) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        status.write_to(dir).map(|_| ())
+    }
+}
+
+impl Drop for StatusFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(self.path.with_extension("json.tmp"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,10 @@ fn empty_file_gives_defaults() {
     let settings = parse("").unwrap();
     assert_eq!(settings, Settings::default());
     assert_eq!(settings.sample_rate, None);
-    assert_eq!(settings.buffer.offered(), (32, 4096, 512, -1));
+    assert_eq!(settings.buffer, None, "no [buffer]: the driver's own range");
+    assert_eq!(BufferSizePolicy::default().offered(), (32, 4096, 512, -1));
+    let partial = parse("[buffer]\npreferred = 256\n").unwrap();
+    assert_eq!(partial.buffer.unwrap().offered(), (32, 4096, 256, -1));
     assert_eq!(settings.output.mode, Mode::Auto);
     assert_eq!(settings.output.device, DeviceSelector::Default);
     assert_eq!(settings.input.channels, ChannelSelection::All);
@@ -79,7 +82,7 @@ period_ms = 2.5
 "#;
     let settings = parse(text).unwrap();
     assert_eq!(settings.sample_rate, Some(44100.0));
-    assert_eq!(settings.buffer.offered(), (64, 1024, 256, 32));
+    assert_eq!(settings.buffer.unwrap().offered(), (64, 1024, 256, 32));
     assert_eq!(settings.logging.enabled, Some(true));
     assert_eq!(
         settings.logging.path,
@@ -142,9 +145,10 @@ fn every_keyword_parses() {
 #[test]
 fn single_buffer_size_reports_granularity_zero() {
     let settings = parse("[buffer]\nmin = 256\nmax = 256\npreferred = 256\n").unwrap();
-    assert_eq!(settings.buffer.offered(), (256, 256, 256, 0));
-    assert!(settings.buffer.accepts(256));
-    assert!(!settings.buffer.accepts(128));
+    let policy = settings.buffer.unwrap();
+    assert_eq!(policy.offered(), (256, 256, 256, 0));
+    assert!(policy.accepts(256));
+    assert!(!policy.accepts(128));
 }
 
 #[test]
@@ -417,12 +421,12 @@ fn example_settings() -> Vec<Settings> {
     all.push(duplex);
 
     let mut exclusive = Settings {
-        buffer: BufferSizePolicy {
+        buffer: Some(BufferSizePolicy {
             min: 48,
             max: 960,
             preferred: 144,
             step: BufferStep::Frames(48),
-        },
+        }),
         logging: LogSettings {
             enabled: Some(false),
             path: Some(PathBuf::from(r"C:\Temp\wasio log.txt")),

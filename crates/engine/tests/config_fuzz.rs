@@ -246,7 +246,7 @@ proptest! {
         let max = min + span / step * step;
         let text = format!("[buffer]\nmin = {min}\nmax = {max}\npreferred = {min}\ngranularity = {step}\n");
         let settings = Settings::parse(&text, Path::new("Wasio.toml")).unwrap();
-        let policy = settings.buffer;
+        let policy = settings.buffer.unwrap();
         prop_assert!(policy.accepts(policy.preferred));
         prop_assert!(policy.accepts(policy.nearest(frames)));
         let nearest = policy.nearest(frames);

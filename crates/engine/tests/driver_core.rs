@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use wasio_engine::backend::Backend;
 use wasio_engine::driver::DriverCore;
+use wasio_engine::env::DriverEnv;
 use wasio_engine::rt_guard::{self, CountingAllocator};
 use wasio_engine::sim::{SimDeviceSpec, SimulatedBackend};
 use wasio_engine::state::DriverState;
@@ -105,6 +106,8 @@ struct Host {
     _serial: MutexGuard<'static, ()>,
     driver: Arc<DriverCore>,
     backend: Arc<SimulatedBackend>,
+    /// %USERPROFILE% and %TEMP%\Wasio of this host (no Wasio.toml unless a test writes one).
+    _profile: tempfile::TempDir,
 }
 
 fn host_with(spec: SimDeviceSpec, time_info: bool) -> Host {
@@ -126,13 +129,19 @@ fn host_with(spec: SimDeviceSpec, time_info: bool) -> Host {
     BUFFER_POINTERS.lock().unwrap().clear();
     let backend = Arc::new(SimulatedBackend::new(spec));
     let shared = backend.clone();
-    let driver = Arc::new(DriverCore::new(Box::new(move || {
-        Ok(shared.clone() as Arc<dyn Backend>)
-    })));
+    let profile = tempfile::tempdir().unwrap();
+    let mut env = DriverEnv::detached("driver_core.exe");
+    env.user_profile_dir = Some(profile.path().to_path_buf());
+    env.status_dir = Some(profile.path().join("Temp").join("Wasio"));
+    let driver = Arc::new(DriverCore::new(
+        Box::new(move || Ok(shared.clone() as Arc<dyn Backend>)),
+        env,
+    ));
     Host {
         _serial: serial,
         driver,
         backend,
+        _profile: profile,
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use wasio_engine::backend::Backend;
 use wasio_engine::driver::DriverCore;
+use wasio_engine::env::DriverEnv;
 use wasio_engine::rt_guard::CountingAllocator;
 use wasio_engine::sim::{ramp_value, SimDeviceSpec, SimInputSpec, SimSignal, SimulatedBackend};
 
@@ -88,9 +89,10 @@ fn host(spec: SimDeviceSpec) -> Host {
     LATENCY_MESSAGES.store(0, Ordering::SeqCst);
     *STATE.lock().unwrap() = None;
     let backend = Arc::new(SimulatedBackend::new(spec));
-    let driver = Arc::new(DriverCore::new(Box::new(move || {
-        Ok(backend.clone() as Arc<dyn Backend>)
-    })));
+    let driver = Arc::new(DriverCore::new(
+        Box::new(move || Ok(backend.clone() as Arc<dyn Backend>)),
+        DriverEnv::detached("duplex.exe"),
+    ));
     assert_eq!(driver.init(std::ptr::null_mut()), ASIO_TRUE);
     Host {
         _serial: serial,

@@ -1,15 +1,16 @@
 //! The capture side: a shared-mode, event-driven capture client whose packets go into the
 //! engine's [`CapturePath`], and the decision whether it shares the render device's clock.
 
-use crate::endpoint::{activate_client, describe};
+use crate::endpoint::{activate_client, default_endpoint, describe, endpoint_by_id};
+use crate::enumerate::{find_endpoint, Flow};
 use crate::error::Context;
-use wasio_engine::backend::{BackendError, EndpointInfo};
+use wasio_engine::backend::{describe_selector, BackendError, DeviceSelector, EndpointInfo};
 use wasio_engine::capture::{CapturePath, ClockRelation};
 use wasio_engine::format::StreamFormat;
 use windows::Win32::Devices::FunctionDiscovery::PKEY_Device_ContainerId;
 use windows::Win32::Foundation::HANDLE;
 use windows::Win32::Media::Audio::{
-    IAudioCaptureClient, IAudioClient, IMMDevice, AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY,
+    eCapture, IAudioCaptureClient, IAudioClient, IMMDevice, AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY,
     AUDCLNT_BUFFERFLAGS_SILENT, AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM,
     AUDCLNT_STREAMFLAGS_EVENTCALLBACK, AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
@@ -20,6 +21,26 @@ use windows::Win32::System::Variant::VT_CLSID;
 const MONITOR_PREFIX: &str = "Monitor of ";
 /// The container every built-in device of a PC belongs to: no evidence of one clock.
 const COMPUTER_CONTAINER: u128 = 0x00000000_0000_0000_ffff_ffffffffffff;
+
+/// The capture endpoint a selector (Wasio.toml `[input] device`) picks: the Windows default
+/// capture device, or the first active one matching a name, ID or regex.
+pub(crate) fn select_capture_endpoint(
+    selector: &DeviceSelector,
+) -> Result<IMMDevice, BackendError> {
+    if selector.is_default() {
+        return default_endpoint(eCapture);
+    }
+    match find_endpoint(Flow::Capture, selector)? {
+        Some(details) => endpoint_by_id(&details.id),
+        None => Err(BackendError::new(
+            "selecting the input device",
+            format!(
+                "no input device matches {} (Wasio.toml input.device)",
+                describe_selector(selector)
+            ),
+        )),
+    }
+}
 
 /// An opened (initialized, not started) capture stream.
 pub(crate) struct CaptureStream {

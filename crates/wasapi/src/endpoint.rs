@@ -1,12 +1,12 @@
 //! Endpoints: finding them, naming them, and reading their formats.
 
 use crate::error::Context;
-use wasio_engine::backend::{BackendError, EndpointInfo};
+use wasio_engine::backend::{select_endpoint, BackendError, DeviceSelector, EndpointInfo};
 use wasio_engine::format::{hns_to_frames, StreamFormat};
 use windows::Win32::Devices::FunctionDiscovery::PKEY_Device_FriendlyName;
 use windows::Win32::Media::Audio::{
-    eConsole, EDataFlow, IAudioClient, IMMDevice, IMMDeviceEnumerator, MMDeviceEnumerator,
-    AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_EVENTCALLBACK, WAVEFORMATEX,
+    eConsole, eRender, EDataFlow, IAudioClient, IMMDevice, IMMDeviceEnumerator, MMDeviceEnumerator,
+    AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_EVENTCALLBACK, DEVICE_STATE_ACTIVE, WAVEFORMATEX,
 };
 use windows::Win32::System::Com::{CoCreateInstance, CoTaskMemFree, CLSCTX_ALL, STGM_READ};
 use windows::Win32::System::Variant::VT_LPWSTR;
@@ -22,6 +22,54 @@ pub(crate) fn default_endpoint(flow: EDataFlow) -> Result<IMMDevice, BackendErro
     // SAFETY: plain COM call on a valid interface.
     unsafe { enumerator.GetDefaultAudioEndpoint(flow, eConsole) }
         .context("IMMDeviceEnumerator::GetDefaultAudioEndpoint")
+}
+
+/// The endpoint with this ID (`IMMDevice::GetId`).
+pub(crate) fn endpoint_by_id(id: &str) -> Result<IMMDevice, BackendError> {
+    let enumerator = enumerator()?;
+    let wide: Vec<u16> = id.encode_utf16().chain([0]).collect();
+    // SAFETY: a NUL-terminated wide string that outlives the call.
+    unsafe { enumerator.GetDevice(windows::core::PCWSTR(wide.as_ptr())) }
+        .context("IMMDeviceEnumerator::GetDevice")
+}
+
+/// Every active render endpoint with its friendly name and ID, in Windows' order.
+pub(crate) fn active_render_endpoints() -> Result<Vec<(IMMDevice, String, String)>, BackendError> {
+    let enumerator = enumerator()?;
+    // SAFETY: plain COM calls on valid interfaces; indices below the count.
+    unsafe {
+        let collection = enumerator
+            .EnumAudioEndpoints(eRender, DEVICE_STATE_ACTIVE)
+            .context("IMMDeviceEnumerator::EnumAudioEndpoints")?;
+        let count = collection
+            .GetCount()
+            .context("IMMDeviceCollection::GetCount")?;
+        let mut endpoints = Vec::with_capacity(count as usize);
+        for index in 0..count {
+            let device = collection
+                .Item(index)
+                .context("IMMDeviceCollection::Item")?;
+            let id = endpoint_id(&device)?;
+            let name = friendly_name(&device).unwrap_or_else(|_| "(unnamed endpoint)".into());
+            endpoints.push((device, name, id));
+        }
+        Ok(endpoints)
+    }
+}
+
+/// The render endpoint a selector picks: the Windows default, or the first active endpoint
+/// matching a name, ID or regex (an error lists the endpoints that exist).
+pub(crate) fn select_render_endpoint(selector: &DeviceSelector) -> Result<IMMDevice, BackendError> {
+    if selector.is_default() {
+        return default_endpoint(eRender);
+    }
+    let mut endpoints = active_render_endpoints()?;
+    let listed: Vec<(String, String)> = endpoints
+        .iter()
+        .map(|(_, name, id)| (name.clone(), id.clone()))
+        .collect();
+    let index = select_endpoint(selector, &listed)?;
+    Ok(endpoints.swap_remove(index).0)
 }
 
 pub(crate) fn activate_client(device: &IMMDevice) -> Result<IAudioClient, BackendError> {

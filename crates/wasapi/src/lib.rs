@@ -12,6 +12,7 @@ mod com;
 mod endpoint;
 mod enumerate;
 mod error;
+mod notify;
 mod worker;
 
 pub use enumerate::{

@@ -5,16 +5,17 @@
 //! While streaming, the thread waits on exactly two things: the device's audio event and
 //! the wake event the driver sets to stop it.
 
-use crate::capture::{clock_relation, CaptureStream};
+use crate::capture::{clock_relation, select_capture_endpoint, CaptureStream};
 use crate::com::MtaGuard;
-use crate::endpoint::{activate_client, default_endpoint, describe};
+use crate::endpoint::{activate_client, describe, endpoint_by_id, select_render_endpoint};
 use crate::error::Context;
+use crate::notify::DefaultDeviceRegistration;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use wasio_engine::backend::{
-    Backend, BackendError, EndpointInfo, InputStreamInfo, OutputRequest, StreamHandler, StreamInfo,
-    StreamReport,
+    check_mode_available, Backend, BackendError, DeviceSelector, EndpointInfo, InputStreamInfo,
+    OutputRequest, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use wasio_engine::buffers::HostBuffers;
 use wasio_engine::capture::{
@@ -25,12 +26,13 @@ use wasio_engine::convert::host_to_device;
 use wasio_engine::drift::ResamplerQuality;
 use wasio_engine::duplex::{DuplexSwitch, InputOnlyScheduler};
 use wasio_engine::format::{frames_to_hns, hns_to_frames, StreamFormat};
+use wasio_engine::log::{RtEvent, RtLogProducer};
 use wasio_engine::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use wasio_engine::rt_guard;
 use windows::core::w;
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows::Win32::Media::Audio::{
-    eCapture, eRender, IAudioClient, IAudioClock, IAudioRenderClient, AUDCLNT_BUFFERFLAGS_SILENT,
+    IAudioClient, IAudioClock, IAudioRenderClient, AUDCLNT_BUFFERFLAGS_SILENT,
     AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM,
     AUDCLNT_STREAMFLAGS_EVENTCALLBACK, AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
@@ -49,9 +51,9 @@ const MAX_SILENT_WAITS: u32 = 5;
 type Reply<T> = Sender<Result<T, BackendError>>;
 
 enum Command {
-    DescribeOutput(Reply<EndpointInfo>),
-    DescribeInput(Reply<Option<EndpointInfo>>),
-    SupportsRate(u32, Reply<bool>),
+    DescribeOutput(DeviceSelector, Reply<EndpointInfo>),
+    DescribeInput(DeviceSelector, Reply<Option<EndpointInfo>>),
+    SupportsRate(String, u32, Reply<bool>),
     OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
     Start(bool, Reply<()>),
     Stop(Reply<StreamReport>),
@@ -138,16 +140,22 @@ impl DeviceWorker {
 }
 
 impl Backend for DeviceWorker {
-    fn describe_output(&self) -> Result<EndpointInfo, BackendError> {
-        self.ask(Command::DescribeOutput)
+    fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError> {
+        let device = device.clone();
+        self.ask(|reply| Command::DescribeOutput(device, reply))
     }
 
-    fn describe_input(&self) -> Result<Option<EndpointInfo>, BackendError> {
-        self.ask(Command::DescribeInput)
+    fn describe_input(
+        &self,
+        device: &DeviceSelector,
+    ) -> Result<Option<EndpointInfo>, BackendError> {
+        let device = device.clone();
+        self.ask(|reply| Command::DescribeInput(device, reply))
     }
 
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
-        self.ask(|reply| Command::SupportsRate(rate, reply))
+    fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
+        let id = endpoint_id.to_string();
+        self.ask(|reply| Command::SupportsRate(id, rate, reply))
     }
 
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
@@ -196,6 +204,10 @@ struct OpenStream {
     buffers: Arc<HostBuffers>,
     positions: Arc<PositionCell>,
     handler: Box<dyn StreamHandler>,
+    rt_log: RtLogProducer,
+    counters: Arc<StreamCounters>,
+    /// Watches the Windows default for `follow-default`; dropped with the stream.
+    _default_watch: Option<DefaultDeviceRegistration>,
     running: bool,
     last_report: StreamReport,
     /// The input side (dropped before its event, declared below it).
@@ -245,22 +257,22 @@ impl Worker {
     fn serve(mut self) {
         while let Ok(command) = self.inbox.recv() {
             match command {
-                Command::DescribeOutput(reply) => {
+                Command::DescribeOutput(selector, reply) => {
                     let _ = reply.send(
-                        default_endpoint(eRender)
+                        select_render_endpoint(&selector)
                             .and_then(|d| describe(&d))
                             .map(|(info, _)| info),
                     );
                 }
-                Command::DescribeInput(reply) => {
+                Command::DescribeInput(selector, reply) => {
                     // No capture device is not an error: the driver then has no inputs.
-                    let _ = reply.send(Ok(default_endpoint(eCapture)
+                    let _ = reply.send(Ok(select_capture_endpoint(&selector)
                         .and_then(|d| describe(&d))
                         .map(|(info, _)| info)
                         .ok()));
                 }
-                Command::SupportsRate(rate, reply) => {
-                    let _ = reply.send(self.supports_rate(rate));
+                Command::SupportsRate(id, rate, reply) => {
+                    let _ = reply.send(self.supports_rate(&id, rate));
                 }
                 Command::OpenOutput(request, reply) => {
                     self.stream = None;
@@ -288,8 +300,8 @@ impl Worker {
         self.stop();
     }
 
-    fn supports_rate(&self, rate: u32) -> Result<bool, BackendError> {
-        let device = default_endpoint(eRender)?;
+    fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
+        let device = endpoint_by_id(endpoint_id)?;
         let (info, client) = describe(&device)?;
         let format = StreamFormat {
             sample_rate: rate,
@@ -312,7 +324,9 @@ impl Worker {
     }
 
     fn open_output(&mut self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
-        let device = default_endpoint(eRender)?;
+        // Exclusive and low-latency modes are not implemented yet: refuse them clearly.
+        check_mode_available(request.mode)?;
+        let device = endpoint_by_id(&request.endpoint_id)?;
         let (endpoint, _) = describe(&device)?;
         let client = activate_client(&device)?;
         let rate = request.sample_rate;
@@ -323,13 +337,17 @@ impl Worker {
         let bytes = format.to_extensible();
         let flags = AUDCLNT_STREAMFLAGS_EVENTCALLBACK
             | shared_flags(rate != endpoint.mix_format.sample_rate);
-        // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call. Buffer
-        // duration 0 asks for the smallest buffer the engine allows in event mode.
+        // Buffer duration 0 asks for the smallest buffer the engine allows in event mode;
+        // `buffer_ms` in Wasio.toml overrides it.
+        let buffer_duration_hns = request
+            .buffer_duration
+            .map_or(0, |d| (d.as_nanos() / 100) as i64);
+        // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call.
         unsafe {
             client.Initialize(
                 AUDCLNT_SHAREMODE_SHARED,
                 flags,
-                0,
+                buffer_duration_hns,
                 0,
                 bytes.as_ptr() as *const WAVEFORMATEX,
                 None,
@@ -416,6 +434,13 @@ impl Worker {
             }),
             has_output: !input_only,
         };
+        let default_watch = match request.device {
+            DeviceSelector::FollowDefault => Some(DefaultDeviceRegistration::register(
+                &info.endpoint.id,
+                request.request_reset.clone(),
+            )?),
+            _ => None,
+        };
         self.stream = Some(OpenStream {
             client,
             render_client,
@@ -428,6 +453,9 @@ impl Worker {
             buffers: request.buffers,
             positions: request.positions,
             handler: request.handler,
+            rt_log: request.rt_log,
+            counters: request.counters,
+            _default_watch: default_watch,
             running: false,
             last_report: StreamReport::default(),
             capture,
@@ -500,6 +528,7 @@ impl Worker {
         );
         stream.buffers.clear();
         stream.positions.clear();
+        stream.counters.publish(&Default::default());
         // SAFETY: plain COM call on an initialized client.
         unsafe { stream.client.Start() }.context("IAudioClient::Start")?;
         stream.running = true;
@@ -547,7 +576,11 @@ impl Worker {
             .map(|path| InputOnlyScheduler::new(path, stream.positions.clone()));
         let failure = {
             let _rt = rt_guard::enter_rt();
-            match capture_path.as_mut() {
+            stream.rt_log.push(RtEvent::StreamStarted {
+                sample_rate: stream.render_config.sample_rate,
+                buffer_frames: stream.render_config.block_frames as u32,
+            });
+            let failure = match capture_path.as_mut() {
                 Some(path) => run_duplex_loop(
                     stream,
                     &mut pipeline,
@@ -556,7 +589,22 @@ impl Worker {
                     self.wake.0,
                 ),
                 None => run_render_loop(stream, &mut pipeline, self.wake.0),
+            };
+            if let Some(RtFailure {
+                step,
+                hresult: Some(hresult),
+            }) = failure
+            {
+                stream.rt_log.push(RtEvent::DeviceError {
+                    call: step,
+                    hresult,
+                });
             }
+            stream.rt_log.push(RtEvent::StreamStopped {
+                sample_position: pipeline.stats().switches
+                    * stream.render_config.block_frames as u64,
+            });
+            failure
         };
         let rt_allocations = rt_guard::rt_allocations();
         if let Some(task) = mmcss {
@@ -688,7 +736,13 @@ fn run_render_loop(
                 Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
+            let underruns = pipeline.stats().underruns;
             pipeline.render(dst, padding as usize, &reading, stream.handler.as_mut());
+            let stats = pipeline.stats();
+            if stats.underruns > underruns {
+                stream.rt_log.push(RtEvent::OutputUnderrun { frames });
+            }
+            stream.counters.publish(&stats);
             if let Err(e) = stream.render_client.ReleaseBuffer(frames, 0) {
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
@@ -709,7 +763,7 @@ fn open_capture(
     render_period_frames: usize,
     input_only: bool,
 ) -> Result<OpenCapture, BackendError> {
-    let device = default_endpoint(eCapture)?;
+    let device = select_capture_endpoint(&request.device)?;
     let event = OwnedEvent::new_auto_reset()?;
     let stream = CaptureStream::open(&device, sample_rate, event.0)?;
     let relation = if input_only {

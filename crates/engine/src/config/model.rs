@@ -115,6 +115,12 @@ keyword_enum! {
         Int24 = "int24",
         /// `ASIOSTInt32LSB`.
         Int32 = "int32",
+        /// `ASIOSTInt32LSB16`: 16-bit samples in the low bits of 32-bit words.
+        Int32Lsb16 = "int32-16",
+        /// `ASIOSTInt32LSB18`: 18-bit samples in the low bits of 32-bit words.
+        Int32Lsb18 = "int32-18",
+        /// `ASIOSTInt32LSB20`: 20-bit samples in the low bits of 32-bit words.
+        Int32Lsb20 = "int32-20",
         /// `ASIOSTInt32LSB24`: 24-bit samples in the low bits of 32-bit words.
         Int32Lsb24 = "int32-24",
     }

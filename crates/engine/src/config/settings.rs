@@ -41,7 +41,10 @@ pub fn default_log_path(user_profile_dir: &Path) -> PathBuf {
 pub struct Settings {
     /// Sample rate used until the host sets one; `None`: the output device's mix format rate.
     pub sample_rate: Option<f64>,
-    pub buffer: BufferSizePolicy,
+    /// The sizes offered to the host when `[buffer]` is in the file; `None`: the driver's
+    /// own range (any size from 32 to 8192 frames, preferred = the device period). Keys left
+    /// out of a written `[buffer]` take [`BufferSizePolicy::default`]'s values.
+    pub buffer: Option<BufferSizePolicy>,
     pub logging: LogSettings,
     pub output: DirectionSettings,
     pub input: DirectionSettings,
@@ -275,7 +278,7 @@ pub enum ChannelSelection {
     All,
     /// The first n channels.
     Count(u32),
-    /// These 0-based device channels, in this order (ASIO channel i is device channel list[i]).
+    /// These 0-based device channels, in this order (ASIO channel `i` is device channel `list[i]`).
     List(Vec<u32>),
 }
 
@@ -381,7 +384,8 @@ impl Config {
             .sample_rate
             .map(|rate| check.float_in(&["sample_rate"], rate, SAMPLE_RATE_RANGE, " Hz"));
 
-        let buffer = validate_buffer(&mut check, &self.buffer, defaults.buffer);
+        let buffer = (!self.buffer.is_empty())
+            .then(|| validate_buffer(&mut check, &self.buffer, BufferSizePolicy::default()));
         let logging = validate_logging(&mut check, &self.logging, &defaults.logging);
         let output = validate_direction(&mut check, "output", &self.output);
         let input = validate_direction(&mut check, "input", &self.input);
@@ -745,24 +749,21 @@ impl From<&Settings> for Config {
     /// The file contents for these settings, writing only values that differ from the defaults.
     fn from(settings: &Settings) -> Config {
         let defaults = Settings::default();
-        let differs = |a, b| if a != b { Some(a as i64) } else { None };
-        let buffer = &settings.buffer;
-        let step = match buffer.step {
-            BufferStep::PowerOfTwo => GranularityConfig::PowerOfTwo,
-            BufferStep::Frames(step) => GranularityConfig::Step(step as i64),
-        };
-        let default_step = match defaults.buffer.step {
-            BufferStep::PowerOfTwo => GranularityConfig::PowerOfTwo,
-            BufferStep::Frames(step) => GranularityConfig::Step(step as i64),
-        };
         let logging = &settings.logging;
         Config {
             sample_rate: settings.sample_rate,
-            buffer: BufferConfig {
-                min: differs(buffer.min, defaults.buffer.min),
-                max: differs(buffer.max, defaults.buffer.max),
-                preferred: differs(buffer.preferred, defaults.buffer.preferred),
-                granularity: (step != default_step).then_some(step),
+            buffer: match settings.buffer {
+                None => BufferConfig::default(),
+                // A written [buffer] is saved whole, so that it stays written.
+                Some(buffer) => BufferConfig {
+                    min: Some(buffer.min as i64),
+                    max: Some(buffer.max as i64),
+                    preferred: Some(buffer.preferred as i64),
+                    granularity: Some(match buffer.step {
+                        BufferStep::PowerOfTwo => GranularityConfig::PowerOfTwo,
+                        BufferStep::Frames(step) => GranularityConfig::Step(step as i64),
+                    }),
+                },
             },
             logging: LoggingConfig {
                 enabled: logging.enabled,

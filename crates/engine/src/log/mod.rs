@@ -18,7 +18,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -49,6 +49,35 @@ pub fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64)
+}
+
+static GLOBAL: OnceLock<Logger> = OnceLock::new();
+
+/// The process-wide log, once [`start_global`] has started it.
+#[inline]
+pub fn global() -> Option<&'static Logger> {
+    GLOBAL.get()
+}
+
+/// The process-wide log if it writes lines of `level`.
+#[inline]
+pub fn global_at(level: LogLevel) -> Option<&'static Logger> {
+    GLOBAL.get().filter(|logger| logger.enabled(level))
+}
+
+/// Starts the process-wide log unless it is running already (then `options` are ignored:
+/// one file per process, whichever driver instance turned it on first).
+pub fn start_global(options: LoggerOptions) -> io::Result<&'static Logger> {
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(logger) = GLOBAL.get() {
+        return Ok(logger);
+    }
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(logger) = GLOBAL.get() {
+        return Ok(logger);
+    }
+    let logger = Logger::start(options)?;
+    Ok(GLOBAL.get_or_init(|| logger))
 }
 
 /// The running process, as the OS layer describes it.
