@@ -36,6 +36,10 @@ pub enum ClockRelation {
     Shared,
     /// Two clocks: adaptive resampling onto the render clock.
     Independent,
+    /// Not known: start bit-exact as [`Self::Shared`], and change to resampling (once, for
+    /// the rest of the run) if the FIFO level drifts away by more than
+    /// [`CaptureConfig::drift_threshold_frames`].
+    Detect,
 }
 
 impl ClockRelation {
@@ -43,6 +47,7 @@ impl ClockRelation {
         match self {
             ClockRelation::Shared => "same clock, bit-exact",
             ClockRelation::Independent => "independent clocks, adaptive resampling",
+            ClockRelation::Detect => "clock relation detected while running",
         }
     }
 }
@@ -89,10 +94,17 @@ impl CaptureConfig {
     /// the resampler's delay.
     pub fn predicted_latency_frames(&self) -> usize {
         let resampler = match self.relation {
-            ClockRelation::Shared => 0,
+            ClockRelation::Shared | ClockRelation::Detect => 0,
             ClockRelation::Independent => self.quality_taps() / 2,
         };
         self.target_fill_frames() + self.packet_frames + resampler
+    }
+
+    /// How far (frames) the smoothed FIFO level of a [`ClockRelation::Detect`] stream may move
+    /// from where it settled before the clocks count as different: well inside the FIFO's
+    /// margin (3/4 packet beyond the capture burstiness), far outside the jitter of one clock.
+    pub fn drift_threshold_frames(&self) -> f64 {
+        (self.packet_frames / 4 + 16) as f64
     }
 
     fn quality_taps(&self) -> usize {
@@ -125,6 +137,8 @@ pub struct InputMonitor {
     pub discontinuities: AtomicU64,
     pub packets: AtomicU64,
     pub frames_captured: AtomicU64,
+    /// Set once a [`ClockRelation::Detect`] stream found two clocks and resamples.
+    pub resampling: AtomicBool,
     drift: std::sync::OnceLock<Arc<DriftMonitor>>,
 }
 
@@ -148,6 +162,7 @@ impl InputMonitor {
     /// Forgets the previous run's measurement (a new stream starts).
     pub fn clear(&self) {
         self.measured.store(false, Ordering::Release);
+        self.resampling.store(false, Ordering::Relaxed);
     }
 
     fn publish_latency(&self, frames: f64) {
@@ -279,6 +294,13 @@ pub struct CapturePath {
     float_convert: DeviceToHost,
     buffers: Arc<HostBuffers>,
     fifo: Fifo,
+    /// A drift FIFO built in advance for a [`ClockRelation::Detect`] stream.
+    standby: Option<Fifo>,
+    /// Detection state: smoothed FIFO level (fill + capture phase), the level it settled
+    /// at, and switches seen.
+    level_ema: f64,
+    level_reference: Option<f64>,
+    detect_switches: u64,
     /// Capture stream index of the next frame to arrive.
     frames_pushed: u64,
     /// Device position the next packet should start at (to detect lost frames).
@@ -300,30 +322,38 @@ impl CapturePath {
         let frame_bytes = config.device_channels * config.device_format.bytes_per_sample();
         let target = config.target_fill_frames();
         let capacity = 4 * (target + 2 * config.block_frames) + 2 * config.max_packet_frames;
-        let fifo = match config.relation {
-            ClockRelation::Shared => Fifo::Bytes(ByteFifo::new(frame_bytes, capacity, target)),
-            ClockRelation::Independent => {
-                let drift = DriftConfig::new(
-                    routes.len().max(1),
-                    1.0,
-                    config.sample_rate,
-                    config.block_frames,
-                    target,
-                )
-                .mode(CompensationMode::Adaptive)
-                .quality(config.quality)
-                .fifo_capacity_frames(capacity);
-                let compensator = Box::new(DriftCompensator::new(drift)?);
-                let _ = monitor.drift.set(compensator.monitor());
-                let channels = routes.len().max(1);
-                Fifo::Drift {
-                    compensator,
-                    planar: vec![0; DRIFT_CHUNK_FRAMES * 4],
-                    interleaved_in: vec![0.0; DRIFT_CHUNK_FRAMES * channels],
-                    interleaved_out: vec![0.0; config.block_frames * channels],
-                    out_bytes: vec![0; config.block_frames * channels * 4],
-                }
-            }
+        let build_drift = |monitor: &InputMonitor| -> Result<Fifo, DriftError> {
+            let drift = DriftConfig::new(
+                routes.len().max(1),
+                1.0,
+                config.sample_rate,
+                config.block_frames,
+                target,
+            )
+            .mode(CompensationMode::Adaptive)
+            .quality(config.quality)
+            .fifo_capacity_frames(capacity);
+            let compensator = Box::new(DriftCompensator::new(drift)?);
+            let _ = monitor.drift.set(compensator.monitor());
+            let channels = routes.len().max(1);
+            Ok(Fifo::Drift {
+                compensator,
+                planar: vec![0; DRIFT_CHUNK_FRAMES * 4],
+                interleaved_in: vec![0.0; DRIFT_CHUNK_FRAMES * channels],
+                interleaved_out: vec![0.0; config.block_frames * channels],
+                out_bytes: vec![0; config.block_frames * channels * 4],
+            })
+        };
+        let (fifo, standby) = match config.relation {
+            ClockRelation::Shared => (
+                Fifo::Bytes(ByteFifo::new(frame_bytes, capacity, target)),
+                None,
+            ),
+            ClockRelation::Independent => (build_drift(&monitor)?, None),
+            ClockRelation::Detect => (
+                Fifo::Bytes(ByteFifo::new(frame_bytes, capacity, target)),
+                Some(build_drift(&monitor)?),
+            ),
         };
         monitor.clear();
         Ok(Self {
@@ -333,6 +363,10 @@ impl CapturePath {
             routes,
             buffers,
             fifo,
+            standby,
+            level_ema: 0.0,
+            level_reference: None,
+            detect_switches: 0,
             frames_pushed: 0,
             expected_device_position: None,
             clock: None,
@@ -366,7 +400,7 @@ impl CapturePath {
         if frames == 0 {
             return;
         }
-        let m = &self.monitor;
+        let m = self.monitor.clone();
         m.packets.fetch_add(1, Ordering::Relaxed);
         m.frames_captured
             .fetch_add(frames as u64, Ordering::Relaxed);
@@ -383,46 +417,14 @@ impl CapturePath {
         });
         self.frames_pushed += frames as u64;
         let data = data.map(|d| &d[..frames * self.frame_bytes]);
-        let overrun = match &mut self.fifo {
-            Fifo::Bytes(fifo) => fifo.push(data, frames),
-            Fifo::Drift {
-                compensator,
-                planar,
-                interleaved_in,
-                ..
-            } => {
-                let before = compensator.overruns();
-                let channels = self.routes.len().max(1);
-                let mut done = 0;
-                while done < frames {
-                    let chunk = (frames - done).min(DRIFT_CHUNK_FRAMES);
-                    let dst = &mut interleaved_in[..chunk * channels];
-                    match data {
-                        None => dst.fill(0.0),
-                        Some(src) => {
-                            let src = &src[done * self.frame_bytes..];
-                            let bps = self.config.device_format.bytes_per_sample();
-                            for (k, route) in self.routes.iter().enumerate() {
-                                let planar = &mut planar[..chunk * 4];
-                                (to_f32(self.config.device_format))(
-                                    &src[route.device_channel * bps..],
-                                    self.frame_bytes,
-                                    planar,
-                                    chunk,
-                                );
-                                for (i, s) in planar.chunks_exact(4).enumerate() {
-                                    dst[i * channels + k] =
-                                        f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-                                }
-                            }
-                        }
-                    }
-                    compensator.push_input(dst);
-                    done += chunk;
-                }
-                compensator.overruns() > before
-            }
-        };
+        let overrun = push_into(
+            &mut self.fifo,
+            &self.routes,
+            self.config.device_format,
+            self.frame_bytes,
+            data,
+            frames,
+        );
         if overrun {
             m.overruns.fetch_add(1, Ordering::Relaxed);
         }
@@ -437,11 +439,86 @@ impl CapturePath {
         }
     }
 
+    /// The capture phase at a switch: how old (frames) the newest captured frame is.
+    fn phase_at(&self, switch_time_ns: u64) -> f64 {
+        self.clock.map_or(0.0, |clock| {
+            let newest = self.frames_pushed.saturating_sub(1) as f64;
+            let newest_ns = clock.qpc_ns as f64
+                + (newest - clock.position_frames) * 1e9 / self.config.sample_rate;
+            (switch_time_ns as f64 - newest_ns) * self.config.sample_rate / 1e9
+        })
+    }
+
+    /// For a [`ClockRelation::Detect`] stream: follows the FIFO level (`fill` before the pull
+    /// plus the capture phase; constant on one clock) and, once it has moved from where it
+    /// settled by more than the threshold, hands the FIFO's frames to the drift compensator
+    /// and resamples from then on.
+    fn detect_drift(&mut self, fill: usize, phase: f64) {
+        if self.standby.is_none() || self.is_resampling() {
+            return;
+        }
+        let level = fill as f64 + phase;
+        let block = self.config.block_frames as f64;
+        // Smoothing over about a second; the reference is taken after two.
+        let alpha = (block / self.config.sample_rate).min(1.0);
+        self.detect_switches += 1;
+        let elapsed_s = self.detect_switches as f64 * block / self.config.sample_rate;
+        if self.detect_switches == 1 {
+            self.level_ema = level;
+        } else {
+            self.level_ema += alpha * (level - self.level_ema);
+        }
+        match self.level_reference {
+            None if elapsed_s >= 2.0 => self.level_reference = Some(self.level_ema),
+            Some(reference)
+                if (self.level_ema - reference).abs() > self.config.drift_threshold_frames() =>
+            {
+                self.start_resampling(phase)
+            }
+            _ => {}
+        }
+    }
+
+    fn start_resampling(&mut self, phase: f64) {
+        let Some(mut drift) = self.standby.take() else {
+            return;
+        };
+        if let Fifo::Bytes(bytes) = &mut self.fifo {
+            let queued = bytes.len_frames;
+            if let Some((a, b)) = bytes.peek(queued) {
+                let fb = self.frame_bytes;
+                for part in [a, b] {
+                    push_into(
+                        &mut drift,
+                        &self.routes,
+                        self.config.device_format,
+                        fb,
+                        Some(part),
+                        part.len() / fb,
+                    );
+                }
+            }
+        }
+        if let Fifo::Drift { compensator, .. } = &mut drift {
+            compensator.resume(phase);
+        }
+        // The byte FIFO is kept (and freed with the path, outside the real-time loop).
+        self.standby = Some(std::mem::replace(&mut self.fifo, drift));
+        self.monitor.resampling.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the stream resamples now.
+    pub fn is_resampling(&self) -> bool {
+        matches!(self.fifo, Fifo::Drift { .. })
+    }
+
     /// Fills the host's input `half` with the next block; `switch_time_ns` is the switch's
     /// system time (QPC ns), against which the block's age is measured.
     pub fn pull_block(&mut self, half: usize, switch_time_ns: u64) -> InputBlock {
         let block = self.config.block_frames;
         let host_bps = self.buffers.bytes_per_sample();
+        let phase = self.phase_at(switch_time_ns);
+        let mut detect_fill = None;
         // The block's first frame, counted back from the newest frame captured.
         let (outcome, age_frames) = match &mut self.fifo {
             Fifo::Bytes(fifo) => {
@@ -473,6 +550,7 @@ impl CapturePath {
                             }
                         }
                         fifo.discard(block);
+                        detect_fill = Some(fill);
                         (InputBlock::Audio, fill as f64 - 1.0)
                     }
                     None if primed => {
@@ -497,13 +575,6 @@ impl CapturePath {
                         .fill_frames()
                         .min(compensator.target_fill_frames())
                 };
-                // Age of the newest frame at this switch: the capture phase.
-                let phase = self.clock.map_or(0.0, |clock| {
-                    let newest = self.frames_pushed.saturating_sub(1) as f64;
-                    let newest_ns = clock.qpc_ns as f64
-                        + (newest - clock.position_frames) * 1e9 / self.config.sample_rate;
-                    (switch_time_ns as f64 - newest_ns) * self.config.sample_rate / 1e9
-                });
                 let outcome =
                     match compensator.pull_output_with_phase(interleaved_out, block, phase) {
                         PullOutcome::Audio => InputBlock::Audio,
@@ -526,6 +597,9 @@ impl CapturePath {
                 )
             }
         };
+        if let Some(fill) = detect_fill {
+            self.detect_drift(fill, phase);
+        }
         match outcome {
             InputBlock::Audio => self.measure_latency(age_frames, switch_time_ns),
             InputBlock::Underrun => {
@@ -577,4 +651,56 @@ impl CapturePath {
 /// Device samples (strided) to contiguous little-endian f32.
 fn to_f32(format: DeviceFormat) -> DeviceToHost {
     device_to_host(format, HostSampleType::Float32Lsb)
+}
+
+/// Appends frames to either FIFO (the drift one takes the routed channels as f32). Returns
+/// true on an overrun.
+fn push_into(
+    fifo: &mut Fifo,
+    routes: &[CaptureRoute],
+    format: DeviceFormat,
+    frame_bytes: usize,
+    data: Option<&[u8]>,
+    frames: usize,
+) -> bool {
+    match fifo {
+        Fifo::Bytes(fifo) => fifo.push(data, frames),
+        Fifo::Drift {
+            compensator,
+            planar,
+            interleaved_in,
+            ..
+        } => {
+            let before = compensator.overruns();
+            let channels = routes.len().max(1);
+            let bps = format.bytes_per_sample();
+            let mut done = 0;
+            while done < frames {
+                let chunk = (frames - done).min(DRIFT_CHUNK_FRAMES);
+                let dst = &mut interleaved_in[..chunk * channels];
+                match data {
+                    None => dst.fill(0.0),
+                    Some(src) => {
+                        let src = &src[done * frame_bytes..];
+                        for (k, route) in routes.iter().enumerate() {
+                            let planar = &mut planar[..chunk * 4];
+                            (to_f32(format))(
+                                &src[route.device_channel * bps..],
+                                frame_bytes,
+                                planar,
+                                chunk,
+                            );
+                            for (i, s) in planar.chunks_exact(4).enumerate() {
+                                dst[i * channels + k] =
+                                    f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+                            }
+                        }
+                    }
+                }
+                compensator.push_input(dst);
+                done += chunk;
+            }
+            compensator.overruns() > before
+        }
+    }
 }

@@ -617,6 +617,17 @@ impl DriftCompensator {
         outcome
     }
 
+    /// Takes over a running stream: delivers from what the FIFO holds at once (no priming),
+    /// with `phase_frames` as the capture phase of the next pull (see
+    /// [`Self::pull_output_with_phase`]). The controller then steers the fill from where it
+    /// is back to the target. Real-time safe.
+    pub fn resume(&mut self, phase_frames: f64) {
+        self.state = StreamState::Running;
+        self.controller.resync();
+        self.phase_frames = phase_frames;
+        self.phase_reference = Some(phase_frames);
+    }
+
     fn pull_blocks(&mut self, out: &mut [f32], frames: usize) -> PullOutcome {
         if self.state == StreamState::Priming {
             if self.fifo.len() < self.target_fill {

@@ -66,6 +66,9 @@ pub struct SimInputSpec {
     pub buffer_frames: usize,
     /// Runs on the render clock (true) or on its own, `ppm` faster.
     pub shared_clock: bool,
+    /// Report the clock relation as unknown ([`ClockRelation::Detect`]), as a backend does
+    /// that cannot tell, instead of what `shared_clock` says.
+    pub detect_clock: bool,
     pub ppm: f64,
     /// Every `burst_every`-th packet arrives together with the next (a late wake-up);
     /// 0: never.
@@ -85,6 +88,7 @@ impl Default for SimInputSpec {
             period_frames: 480,
             buffer_frames: 1440,
             shared_clock: true,
+            detect_clock: false,
             ppm: 0.0,
             burst_every: 7,
             signal: SimSignal::Ramp,
@@ -287,8 +291,10 @@ impl Backend for SimulatedBackend {
                 sample_rate: request.sample_rate,
                 ..spec.mix_format
             };
-            let relation = if spec.shared_clock || !has_output {
+            let relation = if !has_output || (spec.shared_clock && !spec.detect_clock) {
                 ClockRelation::Shared
+            } else if spec.detect_clock {
+                ClockRelation::Detect
             } else {
                 ClockRelation::Independent
             };

@@ -444,3 +444,65 @@ fn reported_latencies_match_the_round_trip_through_a_loopback() {
         assert_eq!(d.dispose_buffers(), ASE_OK);
     }
 }
+
+#[test]
+fn an_unknown_clock_relation_stays_bit_exact_while_the_clocks_agree() {
+    let h = host(SimDeviceSpec {
+        tick: Duration::ZERO,
+        input: Some(SimInputSpec {
+            detect_clock: true,
+            ..SimInputSpec::default()
+        }),
+        ..SimDeviceSpec::default()
+    });
+    let d = &h.driver;
+    assert_eq!(create(d, &[(true, 1), (false, 0)], 256, 0), ASE_OK);
+    // A simulated minute.
+    run_switches(d, 48_000 * 60 / 256);
+    assert_continuous_ramp(&recorded(0), 1);
+    let monitor = d.input_monitor();
+    assert!(!monitor.resampling.load(Ordering::Relaxed));
+    assert_eq!(monitor.underruns.load(Ordering::Relaxed), 0);
+    assert_eq!(monitor.overruns.load(Ordering::Relaxed), 0);
+    assert_eq!(d.dispose_buffers(), ASE_OK);
+}
+
+#[test]
+fn an_unknown_clock_relation_turns_to_resampling_when_the_clocks_drift() {
+    for ppm in [200.0, -50.0] {
+        let h = host(SimDeviceSpec {
+            tick: Duration::ZERO,
+            input: Some(SimInputSpec {
+                shared_clock: false,
+                detect_clock: true,
+                ppm,
+                ..SimInputSpec::default()
+            }),
+            ..SimDeviceSpec::default()
+        });
+        let d = &h.driver;
+        assert_eq!(create(d, &[(true, 0), (false, 0)], 256, 0), ASE_OK);
+        // Three simulated minutes: -50 ppm crosses the threshold after about a minute.
+        run_switches(d, 48_000 * 180 / 256);
+        let monitor = d.input_monitor();
+        assert!(monitor.resampling.load(Ordering::Relaxed), "{ppm} ppm");
+        assert_eq!(monitor.underruns.load(Ordering::Relaxed), 0, "{ppm} ppm");
+        assert_eq!(monitor.overruns.load(Ordering::Relaxed), 0, "{ppm} ppm");
+        assert!(
+            (monitor.drift_ppm() - ppm).abs() < 5.0,
+            "estimated {} ppm, simulated {ppm}",
+            monitor.drift_ppm()
+        );
+        // No block of silence after the hand-over: the last minute is all signal.
+        let input = recorded(0);
+        let last_minute = &input[input.len() - 48_000 * 60..];
+        let silent_run = last_minute
+            .split(|&v| v != 0.0)
+            .map(<[f32]>::len)
+            .max()
+            .unwrap_or(0);
+        assert!(silent_run < 4, "{silent_run} silent samples in a row");
+        assert_eq!(d.last_report().rt_allocations, 0);
+        assert_eq!(d.dispose_buffers(), ASE_OK);
+    }
+}

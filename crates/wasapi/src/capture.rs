@@ -161,7 +161,8 @@ impl CaptureStream {
 
 /// Whether the capture device runs on the render device's clock: a PulseAudio monitor of
 /// that very sink, or both endpoints in one physical device (same container, other than
-/// "this computer", whose built-in devices may each have their own clock).
+/// "this computer", whose built-in devices may each have their own clock). Otherwise the
+/// engine finds out while running ([`ClockRelation::Detect`]).
 pub(crate) fn clock_relation(
     render: &IMMDevice,
     render_name: &str,
@@ -173,7 +174,9 @@ pub(crate) fn clock_relation(
     }
     match (container_id(render), container_id(capture)) {
         (Some(a), Some(b)) if a == b && a != COMPUTER_CONTAINER => ClockRelation::Shared,
-        _ => ClockRelation::Independent,
+        // No evidence either way (Wine's default "PulseAudio" endpoints, say): start
+        // bit-exact and watch the FIFO.
+        _ => ClockRelation::Detect,
     }
 }
 
