@@ -489,8 +489,25 @@ impl DriverCore {
                     status.format.clear();
                 }
             }
-            status.input_latency = 0;
+            status.input_latency = self.input_latency(inner) as i32;
             status.output_latency = self.output_latency(inner) as i32;
+            match inner
+                .prepared
+                .as_ref()
+                .filter(|p| !p.input_channels.is_empty())
+                .and_then(|p| p.info.input.as_ref())
+            {
+                Some(input) => {
+                    status.input_device = input.endpoint.name.clone();
+                    status.input_mode = input.relation.describe().into();
+                    status.drift_ppm = self.input_monitor.drift_ppm();
+                }
+                None => {
+                    status.input_device.clear();
+                    status.input_mode.clear();
+                    status.drift_ppm = 0.0;
+                }
+            }
         }
         if let Some(monitor) = &inner.monitor {
             monitor.poke();
@@ -586,6 +603,7 @@ impl DriverCore {
             file: StatusFile::new(dir, self.env.process.pid, self.instance.into()),
             snapshot: self.status.clone(),
             counters: self.counters.clone(),
+            input: self.input_monitor.clone(),
         });
         let notifier = self.notifier.clone();
         let instance = self.instance;
@@ -1474,6 +1492,20 @@ impl DriverCore {
                 !self.output_ready_seen.load(Ordering::Acquire)
             )
         );
+        if let Some(input) = &info.input {
+            log_at!(
+                LogLevel::Info,
+                "input opened: {} ({}), {:?} {} ch, period {} frames, device buffer {} frames, {}, input latency {} frames until measured",
+                input.endpoint.name,
+                input.endpoint.id,
+                input.format.encoding,
+                input.format.channels,
+                input.period_frames,
+                input.device_buffer_frames,
+                input.relation.describe(),
+                input.predicted_latency_frames
+            );
+        }
         Ok(info)
     }
 
@@ -1594,6 +1626,29 @@ impl DriverCore {
             report.rt_allocations,
             report.failure.as_ref().map_or(String::new(), |f| format!(", failed: {f}"))
         );
+        let has_inputs = lock(&self.inner)
+            .prepared
+            .as_ref()
+            .is_some_and(|p| !p.input_channels.is_empty());
+        if has_inputs {
+            let m = &self.input_monitor;
+            log_at!(
+                LogLevel::Info,
+                "input stopped: latency {} frames measured, drift {:+.1} ppm{}, {} packets, {} underruns, {} overruns, {} device discontinuities",
+                m.measured_latency_frames()
+                    .map_or("not".into(), |l| format!("{l:.1}")),
+                m.drift_ppm(),
+                if m.resampling.load(Ordering::Relaxed) {
+                    " (two clocks detected: resampled)"
+                } else {
+                    ""
+                },
+                m.packets.load(Ordering::Relaxed),
+                m.underruns.load(Ordering::Relaxed),
+                m.overruns.load(Ordering::Relaxed),
+                m.discontinuities.load(Ordering::Relaxed)
+            );
+        }
         lock(&self.inner).last_report = report;
         Ok(())
     }

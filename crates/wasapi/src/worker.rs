@@ -877,6 +877,7 @@ fn run_duplex_loop(
         }
         if let Some(scheduler) = input_only.as_deref_mut() {
             scheduler.run_ready(path, stream.handler.as_mut());
+            stream.counters.publish(&scheduler.stats());
             continue;
         }
         if render_index != Some(index) {
@@ -908,11 +909,17 @@ fn run_duplex_loop(
                 Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
+            let underruns = pipeline.stats().underruns;
             let mut duplex = DuplexSwitch {
                 capture: path,
                 host: stream.handler.as_mut(),
             };
             pipeline.render(dst, padding as usize, &reading, &mut duplex);
+            let stats = pipeline.stats();
+            if stats.underruns > underruns {
+                stream.rt_log.push(RtEvent::OutputUnderrun { frames });
+            }
+            stream.counters.publish(&stats);
             if let Err(e) = stream.render_client.ReleaseBuffer(frames, 0) {
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
