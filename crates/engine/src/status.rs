@@ -256,6 +256,9 @@ mod tests {
             xruns: 2,
             updated_unix_ms,
             driver_version: "0.1.0".into(),
+            input_device: "Microphone (USB)".into(),
+            input_mode: "independent clocks, adaptive resampling".into(),
+            drift_ppm: -37.5,
         }
     }
 
@@ -281,6 +284,9 @@ mod tests {
             "xruns",
             "updated_unix_ms",
             "driver_version",
+            "input_device",
+            "input_mode",
+            "drift_ppm",
         ] {
             assert!(text.contains(&format!("\"{field}\":")), "{field} in {text}");
         }
