@@ -817,9 +817,7 @@ fn run_duplex_loop(
     mut input_only: Option<&mut InputOnlyScheduler>,
     wake: HANDLE,
 ) -> Option<RtFailure> {
-    let Some(capture) = stream.capture.as_ref() else {
-        return None;
-    };
+    let capture = stream.capture.as_ref()?;
     let capture_event = capture.event.0;
     let duplex_handles = [stream.audio_event.0, capture_event, wake];
     let input_handles = [capture_event, wake];
