@@ -128,6 +128,9 @@ pub struct Check {
     pub passed: bool,
     pub measured: String,
     pub expected: String,
+    /// A failure no other attempt may excuse (a process that failed, a tone on the wrong
+    /// sink): it ends a realtime test's attempts at once. See `wine_tests::REALTIME_ATTEMPTS`.
+    pub definitive: bool,
 }
 
 impl Check {
@@ -142,7 +145,14 @@ impl Check {
             passed,
             measured: measured.into(),
             expected: expected.into(),
+            definitive: false,
         }
+    }
+
+    /// Marks the check definitive.
+    pub fn definitive(mut self) -> Check {
+        self.definitive = true;
+        self
     }
 }
 
@@ -193,32 +203,27 @@ impl ToneExpectation {
                 self.duration_frames, self.duration_tolerance_frames
             ),
         ));
-        checks.push(Check::new(
-            "dropouts",
-            report.dropouts.is_empty(),
-            describe_list(&report.dropouts, |d| {
-                format!("ch{} @{} ({} frames)", d.channel, d.frame, d.frames)
-            }),
-            "none",
-        ));
-        checks.push(Check::new(
-            "glitches",
-            report.glitches.is_empty(),
-            describe_list(&report.glitches, |g| {
-                format!("ch{} @{} (residual {:.3})", g.channel, g.frame, g.residual)
-            }),
-            "none",
-        ));
-        checks.push(Check::new(
-            "phase jumps",
-            report.phase_jumps.is_empty(),
-            describe_list(&report.phase_jumps, |p| {
-                format!("ch{} @{} ({:+.3} rad)", p.channel, p.frame, p.radians)
-            }),
-            "none",
-        ));
+        checks.push(none_of("dropouts", &report.dropouts, |d| {
+            format!("ch{} @{} ({} frames)", d.channel, d.frame, d.frames)
+        }));
+        checks.push(none_of("glitches", &report.glitches, |g| {
+            format!("ch{} @{} (residual {:.3})", g.channel, g.frame, g.residual)
+        }));
+        checks.push(none_of("phase jumps", &report.phase_jumps, |p| {
+            format!("ch{} @{} ({:+.3} rad)", p.channel, p.frame, p.radians)
+        }));
         checks
     }
+}
+
+/// A check that `items` is empty; the measured text lists the first few otherwise.
+fn none_of<T>(name: &str, items: &[T], describe: impl Fn(&T) -> String) -> Check {
+    Check::new(
+        name,
+        items.is_empty(),
+        describe_list(items, describe),
+        "none",
+    )
 }
 
 fn describe_list<T>(items: &[T], describe: impl Fn(&T) -> String) -> String {

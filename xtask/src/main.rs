@@ -12,25 +12,30 @@
 //! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
 //!                                      analyse a raw float32le recording
 //! cargo xtask list-tests               the Wine test names
+//! cargo xtask package                  release zip and installer in target/package (package.rs)
 //! ```
 //! xtask uses std only, so building it costs nothing on CI.
 
 mod analysis;
 mod bench;
+mod bench_alsa;
 mod impulses;
 mod json;
+mod package;
 mod setup;
 mod util;
 mod wine_tests;
 mod wine_tests_config;
 mod wine_tests_duplex;
+mod wine_tests_exclusive;
 mod wine_tests_latency;
+mod wine_tests_package;
 mod wine_tests_tools;
 
 use std::process::ExitCode;
 use util::{step, Res};
 
-const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests>";
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests | package>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -182,10 +187,16 @@ fn run(args: &[String]) -> Res<bool> {
                 wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
             Ok(failed == 0)
         }
+        "package" => {
+            options.reject_values()?;
+            setup::setup(&root)?;
+            package::package(&root, true).map(|_| true)
+        }
         "analyse" | "analyze" => analyse_file(&options),
         "list-tests" => {
             for test in wine_tests::all_tests() {
-                println!("{:24} {}", test.name, test.about);
+                let kind = if test.realtime { "realtime" } else { "" };
+                println!("{:24} {kind:8} {}", test.name, test.about);
             }
             Ok(true)
         }

@@ -24,6 +24,9 @@ const APT_PACKAGES: &[&str] = &[
     // xwd and ImageMagick: screenshots of the control panel under Xvfb.
     "x11-apps",
     "imagemagick",
+    // `cargo xtask package`: the zip and the NSIS installer.
+    "zip",
+    "nsis",
 ];
 
 const RUST_TARGETS: &[&str] = &[

@@ -141,7 +141,12 @@ impl PlaySpec {
         }
     }
 
-    fn args(&self) -> Vec<String> {
+    /// How long the host may take: the tone, its tail and 40 s for Wine and PortAudio.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.seconds + self.tail_seconds + 40.0)
+    }
+
+    pub fn args(&self) -> Vec<String> {
         let mut args = vec![
             "play".to_string(),
             "--device".to_string(),
@@ -270,27 +275,32 @@ impl WineContext<'_> {
         let recording = self
             .bench
             .start_recording(&format!("{}.monitor", bench::SINK_A), &recording_path)?;
-        let timeout = Duration::from_secs_f64(spec.seconds + spec.tail_seconds + 40.0);
-        let output = self.pa_host(label, &spec.args(), timeout)?;
+        let output = self.pa_host(label, &spec.args(), spec.timeout())?;
         let samples = recording.stop()?;
-        let report = json::parse_lines(&output.stdout).ok().and_then(|lines| {
-            lines
-                .into_iter()
-                .rev()
-                .find(|line| line.str("kind") == Some("play"))
-        });
-        let config = AnalysisConfig {
-            sample_rate: bench::SINK_RATE as f64,
-            channels: bench::SINK_CHANNELS as usize,
-            ..AnalysisConfig::default()
-        };
-        let analysis = analysis::analyse(&samples, &config);
         Ok(PlayMeasurement {
+            report: last_report(&output, "play"),
             output,
-            report,
             recording: recording_path,
-            analysis,
+            analysis: analysis::analyse(&samples, &sink_analysis_config()),
         })
+    }
+}
+
+/// The last JSON line of `kind` a `wasio-pa-host` run printed.
+pub fn last_report(output: &ExeOutput, kind: &str) -> Option<Json> {
+    let lines = json::parse_lines(&output.stdout).ok()?;
+    lines
+        .into_iter()
+        .rev()
+        .find(|line| line.str("kind") == Some(kind))
+}
+
+/// How a recording of a bench sink's monitor is analysed.
+pub fn sink_analysis_config() -> AnalysisConfig {
+    AnalysisConfig {
+        sample_rate: bench::SINK_RATE as f64,
+        channels: bench::SINK_CHANNELS as usize,
+        ..AnalysisConfig::default()
     }
 }
 
@@ -340,6 +350,8 @@ pub struct WineTest {
     pub name: &'static str,
     pub about: &'static str,
     pub run: TestFn,
+    /// The verdict rests on a real-time recording: up to [`REALTIME_ATTEMPTS`] attempts.
+    pub realtime: bool,
 }
 
 /// Every Wine test, in run order (bench self-tests first, then the driver).
@@ -348,61 +360,73 @@ pub fn all_tests() -> Vec<WineTest> {
         WineTest {
             name: "bench-loopback",
             about: "pacat plays a synthetic 997 Hz tone into wasio_a; parec records it intact",
+            realtime: true,
             run: bench_loopback,
         },
         WineTest {
             name: "rust-exe-runs",
             about: "a Rust Windows exe starts under Wine (bcryptprimitives shim) and rejects bad usage",
+            realtime: false,
             run: rust_exe_runs,
         },
         WineTest {
             name: "portaudio-loads",
             about: "PortAudio's ASIO build loads under Wine and lists its host APIs, ASIO among them",
+            realtime: false,
             run: portaudio_loads,
         },
         WineTest {
             name: "bench-pa-wasapi",
             about: "the play/record/analyse chain without the driver: PortAudio's WASAPI host plays into wasio_a",
+            realtime: true,
             run: bench_pa_wasapi,
         },
         WineTest {
             name: "driver-exports",
             about: "wasio_driver.dll exports the four COM server entry points",
+            realtime: false,
             run: driver_exports,
         },
         WineTest {
             name: "register",
             about: "regsvr32 registers the driver under HKLM\\SOFTWARE\\ASIO with an existing InprocServer32",
+            realtime: false,
             run: register,
         },
         WineTest {
             name: "listed",
             about: "PortAudio's ASIO host lists Wasio with >= 2 outputs and its buffer sizes",
+            realtime: false,
             run: listed,
         },
         WineTest {
             name: "cli-drivers",
             about: "`wasio drivers` lists Wasio",
+            realtime: false,
             run: cli_drivers,
         },
         WineTest {
             name: "misuse",
             about: "`wasio misuse` calls the driver out of order and with bad arguments; every call is refused cleanly and the host lives",
+            realtime: false,
             run: misuse,
         },
         WineTest {
             name: "play-256",
             about: "997 Hz for 5 s at 48 kHz, 256 frames per buffer, recorded and analysed",
+            realtime: true,
             run: |ctx| play_test(ctx, "play-256", &PlaySpec::standard(256)),
         },
         WineTest {
             name: "play-441",
             about: "997 Hz for 5 s at 48 kHz, 441 frames per buffer, recorded and analysed",
+            realtime: true,
             run: |ctx| play_test(ctx, "play-441", &PlaySpec::standard(441)),
         },
         WineTest {
             name: "unregister-round-trip",
             about: "regsvr32 /u removes the driver from the registry and from PortAudio; registering again brings it back",
+            realtime: false,
             run: unregister_round_trip,
         },
     ]
@@ -411,18 +435,22 @@ pub fn all_tests() -> Vec<WineTest> {
     .chain(crate::wine_tests_latency::tests())
     .chain(crate::wine_tests_config::tests())
     .chain(crate::wine_tests_duplex::tests())
+    .chain(crate::wine_tests_exclusive::tests())
+    .chain(crate::wine_tests_package::tests())
     .collect()
 }
 
 /// Bench self-tests only: they need no driver.
-pub const BENCH_TESTS: [&str; 4] = [
+pub const BENCH_TESTS: [&str; 6] = [
     "bench-loopback",
     "rust-exe-runs",
     "portaudio-loads",
     "bench-pa-wasapi",
+    "duplex-wasapi-loopback",
+    "duplex-wasapi-across",
 ];
 
-/// Outcome of one test case.
+/// Outcome of one attempt at a test case.
 pub struct TestOutcome {
     pub name: &'static str,
     pub checks: Vec<Check>,
@@ -433,10 +461,225 @@ impl TestOutcome {
     pub fn passed(&self) -> bool {
         self.error.is_none() && self.checks.iter().all(|check| check.passed)
     }
+
+    /// Whether another attempt may excuse this failure: the test is realtime, ran to its end
+    /// and no definitive check failed. A process that failed or a test that stopped on an
+    /// error is never a downstream gap.
+    fn may_retry(&self, test: &WineTest) -> bool {
+        test.realtime
+            && self.error.is_none()
+            && !self
+                .checks
+                .iter()
+                .any(|check| !check.passed && check.definitive)
+    }
 }
 
-/// Runs the tests whose names pass `filter`, prints a PASS/FAIL table per test, a summary,
-/// and the final `N passed, M failed` line. Returns (passed, failed).
+/// Attempts a realtime test gets. Under load, the path downstream of the driver (Wine's
+/// winepulse timer thread writing to PulseAudio) sometimes inserts silence that the driver
+/// never produced: its own log shows 0 underruns for those runs, and PortAudio's WASAPI host
+/// without the driver shows the same gaps. One clean attempt shows the driver delivers; every
+/// failed attempt is printed and counted, so flakiness stays visible.
+pub const REALTIME_ATTEMPTS: usize = 3;
+
+/// One test's attempts in one run; it passed if its last attempt did.
+struct TestRun {
+    name: &'static str,
+    attempts: Vec<TestOutcome>,
+}
+
+impl TestRun {
+    fn passed(&self) -> bool {
+        self.attempts.last().is_some_and(TestOutcome::passed)
+    }
+}
+
+/// What the driver's log says about one attempt: Wasio.log in the prefix's user profile turns
+/// the driver's logging on (its default), and the runner empties it before each attempt.
+#[derive(Debug, Default, PartialEq)]
+pub struct DriverLogCounts {
+    /// `stream stopped:` lines (one per stream the driver ran to its stop).
+    pub streams: usize,
+    /// Underruns summed over those lines (the driver's own counters).
+    pub underruns: u64,
+    /// `audio thread: output underrun` records.
+    pub output_underrun_records: usize,
+    /// `audio thread: input overrun` records.
+    pub input_overrun_records: usize,
+}
+
+impl DriverLogCounts {
+    pub fn parse(log: &str) -> DriverLogCounts {
+        let mut counts = DriverLogCounts::default();
+        for line in log.lines() {
+            if let Some(stopped) = line.split("stream stopped: ").nth(1) {
+                counts.streams += 1;
+                counts.underruns += stopped
+                    .split(", ")
+                    .find_map(|part| part.strip_suffix(" underruns")?.trim().parse::<u64>().ok())
+                    .unwrap_or(0);
+            } else if line.contains("audio thread: output underrun") {
+                counts.output_underrun_records += 1;
+            } else if line.contains("audio thread: input overrun") {
+                counts.input_overrun_records += 1;
+            }
+        }
+        counts
+    }
+
+    /// The driver itself dropped audio in this run.
+    pub fn driver_gap(&self) -> bool {
+        self.underruns > 0 || self.output_underrun_records > 0 || self.input_overrun_records > 0
+    }
+
+    fn describe(&self) -> String {
+        if self.streams == 0 && !self.driver_gap() {
+            return "no stream in the driver log (the driver did not stream, or the test \
+                    managed Wasio.log itself: see its checks)"
+                .to_string();
+        }
+        format!(
+            "driver log: {} stream(s), {} underrun(s) counted by the driver, {} output-underrun \
+             and {} input-overrun record(s) from its audio thread",
+            self.streams, self.underruns, self.output_underrun_records, self.input_overrun_records
+        )
+    }
+}
+
+/// Wasio.log for one attempt of a realtime test; removed again when the attempt ends.
+struct AttemptLog {
+    path: PathBuf,
+}
+
+impl AttemptLog {
+    /// Creates an empty Wasio.log; `None` (and a note) when the profile is not there.
+    fn start(ctx: &WineContext) -> Option<AttemptLog> {
+        let profile = match crate::wine_tests_config::user_profile(ctx.bench) {
+            Ok(profile) => profile,
+            Err(error) => {
+                detail(&format!("driver log unavailable: {error}"));
+                return None;
+            }
+        };
+        let path = profile.join("Wasio.log");
+        match std::fs::write(&path, "") {
+            Ok(()) => Some(AttemptLog { path }),
+            Err(error) => {
+                detail(&format!("cannot create {}: {error}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// Reads and removes the log.
+    fn finish(self) -> String {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.path);
+        text
+    }
+}
+
+/// Renames the result files an attempt wrote (modified since `since`) to
+/// `failed-attempt-<n>-<name>`, so the next attempt does not overwrite them.
+fn keep_failed_attempt_results(ctx: &WineContext, since: std::time::SystemTime, attempt: usize) {
+    let Ok(entries) = std::fs::read_dir(&ctx.results) else {
+        return;
+    };
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let path = entry.path();
+        let fresh = entry
+            .metadata()
+            .ok()
+            .filter(|meta| meta.is_file())
+            .and_then(|meta| meta.modified().ok())
+            .is_some_and(|modified| modified >= since);
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if fresh && !name.starts_with("failed-attempt-") {
+            let _ = std::fs::rename(
+                &path,
+                ctx.results.join(format!("failed-attempt-{attempt}-{name}")),
+            );
+        }
+    }
+}
+
+fn run_attempt(ctx: &WineContext, test: &WineTest) -> TestOutcome {
+    match (test.run)(ctx) {
+        Ok(checks) => TestOutcome {
+            name: test.name,
+            checks,
+            error: None,
+        },
+        Err(error) => TestOutcome {
+            name: test.name,
+            checks: Vec::new(),
+            error: Some(error),
+        },
+    }
+}
+
+/// Runs one test: once, or for a realtime test up to [`REALTIME_ATTEMPTS`] times until an
+/// attempt passes or fails definitively. Every attempt's table is printed.
+fn run_test(ctx: &WineContext, test: &WineTest, run_label: &str) -> TestRun {
+    step(&format!("test {}{run_label}: {}", test.name, test.about));
+    let mut attempts = Vec::new();
+    let limit = if test.realtime { REALTIME_ATTEMPTS } else { 1 };
+    for attempt in 1..=limit {
+        if attempt > 1 {
+            step(&format!(
+                "test {}{run_label}: attempt {attempt}/{limit}",
+                test.name
+            ));
+        }
+        let started = std::time::SystemTime::now();
+        let log = test.realtime.then(|| AttemptLog::start(ctx)).flatten();
+        let outcome = run_attempt(ctx, test);
+        let passed = outcome.passed();
+        let log_text = log.map(AttemptLog::finish);
+        let counts = log_text.as_deref().map(DriverLogCounts::parse);
+        print_outcome(&outcome);
+        let retry = !passed && attempt < limit && outcome.may_retry(test);
+        if let (true, Some(counts)) = (passed, &counts) {
+            detail(&counts.describe());
+        }
+        if test.realtime && !passed {
+            let why = if !outcome.may_retry(test) {
+                "definitive failure, not retried"
+            } else if counts.as_ref().is_some_and(DriverLogCounts::driver_gap) {
+                "the driver itself dropped audio"
+            } else {
+                "downstream gap?"
+            };
+            println!("  attempt {attempt}/{limit} FAILED ({why})");
+            if let Some(counts) = &counts {
+                println!("    {}", counts.describe());
+            }
+            if retry {
+                keep_failed_attempt_results(ctx, started, attempt);
+            }
+            if let Some(text) = &log_text {
+                let name = format!("{}-attempt-{attempt}-driver.log", test.name);
+                let _ = std::fs::write(ctx.results.join(name), text);
+            }
+        }
+        attempts.push(outcome);
+        if !retry {
+            break;
+        }
+    }
+    TestRun {
+        name: test.name,
+        attempts,
+    }
+}
+
+fn plural(count: usize, word: &str) -> String {
+    format!("{count} {word}{}", if count == 1 { "" } else { "s" })
+}
+
+/// Runs the tests whose names pass `filter`, prints a PASS/FAIL table per attempt, a summary
+/// (with the attempts each realtime test took), and the final `N passed, M failed` line.
+/// Returns (passed, failed), counted per test and run.
 pub fn run_tests(
     ctx: &WineContext,
     tests: &[WineTest],
@@ -445,51 +688,67 @@ pub fn run_tests(
 ) -> (usize, usize) {
     let selected: Vec<&WineTest> = tests.iter().filter(|test| filter(test.name)).collect();
     let repeat = repeat.max(1);
-    let mut outcomes = Vec::new();
+    let mut runs = Vec::new();
     for round in 1..=repeat {
         for test in &selected {
-            let run = if repeat > 1 {
+            let label = if repeat > 1 {
                 format!(" (run {round}/{repeat})")
             } else {
                 String::new()
             };
-            step(&format!("test {}{run}: {}", test.name, test.about));
-            let outcome = match (test.run)(ctx) {
-                Ok(checks) => TestOutcome {
-                    name: test.name,
-                    checks,
-                    error: None,
-                },
-                Err(error) => TestOutcome {
-                    name: test.name,
-                    checks: Vec::new(),
-                    error: Some(error),
-                },
-            };
-            print_outcome(&outcome);
-            outcomes.push(outcome);
+            runs.push(run_test(ctx, test, &label));
         }
     }
-    let passed = outcomes.iter().filter(|outcome| outcome.passed()).count();
-    let failed = outcomes.len() - passed;
+    let passed = runs.iter().filter(|run| run.passed()).count();
+    let failed = runs.len() - passed;
     println!();
     println!("Wine test summary:");
     for test in &selected {
-        let runs: Vec<&TestOutcome> = outcomes
-            .iter()
-            .filter(|outcome| outcome.name == test.name)
-            .collect();
-        let passes = runs.iter().filter(|outcome| outcome.passed()).count();
-        let verdict = if passes == runs.len() { "PASS" } else { "FAIL" };
-        if repeat > 1 {
-            println!(
-                "  {verdict}  {:24} {passes}/{} runs passed",
-                test.name,
-                runs.len()
-            );
+        let test_runs: Vec<&TestRun> = runs.iter().filter(|run| run.name == test.name).collect();
+        let passes = test_runs.iter().filter(|run| run.passed()).count();
+        let verdict = if passes == test_runs.len() {
+            "PASS"
         } else {
-            println!("  {verdict}  {}", test.name);
+            "FAIL"
+        };
+        let attempts: Vec<usize> = test_runs.iter().map(|run| run.attempts.len()).collect();
+        if repeat == 1 {
+            if test.realtime {
+                println!(
+                    "  {verdict}  {} ({})",
+                    test.name,
+                    plural(attempts[0], "attempt")
+                );
+            } else {
+                println!("  {verdict}  {}", test.name);
+            }
+            continue;
         }
+        let mut line = format!(
+            "  {verdict}  {:24} {passes}/{} runs passed",
+            test.name,
+            test_runs.len()
+        );
+        if test.realtime {
+            let per_attempt: Vec<String> = (0..REALTIME_ATTEMPTS)
+                .filter_map(|index| {
+                    let tried: Vec<&TestOutcome> = test_runs
+                        .iter()
+                        .filter_map(|run| run.attempts.get(index))
+                        .collect();
+                    let ok = tried.iter().filter(|outcome| outcome.passed()).count();
+                    (!tried.is_empty())
+                        .then(|| format!("attempt {}: {ok}/{}", index + 1, tried.len()))
+                })
+                .collect();
+            let counts: Vec<String> = attempts.iter().map(|n| n.to_string()).collect();
+            line.push_str(&format!(
+                "; attempts per run {}; passed per attempt: {}",
+                counts.join(" "),
+                per_attempt.join(", ")
+            ));
+        }
+        println!("{line}");
     }
     println!("{passed} passed, {failed} failed");
     (passed, failed)
@@ -533,7 +792,7 @@ pub fn exit_check(name: &str, output: &ExeOutput) -> Check {
             measured = format!("{measured}: {}", last.trim());
         }
     }
-    Check::new(name, output.success(), measured, "exit code 0")
+    Check::new(name, output.success(), measured, "exit code 0").definitive()
 }
 
 fn bench_loopback(ctx: &WineContext) -> Res<Vec<Check>> {
@@ -767,14 +1026,9 @@ fn cli_drivers(ctx: &WineContext) -> Res<Vec<Check>> {
 }
 
 fn misuse(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = ctx.bench.run_windows(
+    let output = ctx.cli(
         "misuse",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &[
-            "misuse".to_string(),
-            "--driver".to_string(),
-            DRIVER_NAME.to_string(),
-        ],
+        &["misuse", "--driver", DRIVER_NAME],
         Duration::from_secs(120),
     )?;
     let summary = output
@@ -832,12 +1086,15 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
     match &measurement.report {
         Some(report) => {
             let error = report.str("error");
-            checks.push(Check::new(
-                "PortAudio error",
-                error.is_none(),
-                error.unwrap_or("none").to_string(),
-                "none",
-            ));
+            checks.push(
+                Check::new(
+                    "PortAudio error",
+                    error.is_none(),
+                    error.unwrap_or("none").to_string(),
+                    "none",
+                )
+                .definitive(),
+            );
             let expected_frames = (spec.seconds + spec.tail_seconds) * spec.rate as f64;
             let frames = report.num("frames_played").unwrap_or(0.0);
             checks.push(Check::new(
@@ -876,12 +1133,15 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
                 "> 0",
             ));
         }
-        None => checks.push(Check::new(
-            "play report",
-            false,
-            "no JSON report on stdout",
-            "one {\"kind\":\"play\"} line",
-        )),
+        None => checks.push(
+            Check::new(
+                "play report",
+                false,
+                "no JSON report on stdout",
+                "one {\"kind\":\"play\"} line",
+            )
+            .definitive(),
+        ),
     }
     match &measurement.analysis {
         Ok(report) => {
@@ -906,42 +1166,25 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
 }
 
 fn unregister_round_trip(ctx: &WineContext) -> Res<Vec<Check>> {
-    let mut checks = Vec::new();
-    let present = |label: &str| -> Res<(bool, bool)> {
+    // Whether the driver is in the registry and listed by PortAudio, both as `expected`.
+    let presence = |name: &str, label: &str, expected: bool| -> Res<Check> {
         let in_registry = ctx.asio_registry_clsid(DRIVER_NAME)?.is_some();
         let (_, lines) = ctx.list_devices(label)?;
-        Ok((in_registry, find_asio_device(&lines, DRIVER_NAME).is_some()))
+        let listed = find_asio_device(&lines, DRIVER_NAME).is_some();
+        Ok(Check::new(
+            name,
+            in_registry == expected && listed == expected,
+            format!("registry {in_registry}, PortAudio {listed}"),
+            format!("registry {expected}, PortAudio {expected}"),
+        ))
     };
-    let before = present("round-trip-before")?;
-    checks.push(Check::new(
-        "registered before",
-        before == (true, true),
-        format!("registry {}, PortAudio {}", before.0, before.1),
-        "registry true, PortAudio true",
-    ));
-    checks.push(exit_check(
-        "regsvr32 /u",
-        &ctx.regsvr32("regsvr32-u", true)?,
-    ));
-    let gone = present("round-trip-gone")?;
-    checks.push(Check::new(
-        "gone after /u",
-        gone == (false, false),
-        format!("registry {}, PortAudio {}", gone.0, gone.1),
-        "registry false, PortAudio false",
-    ));
-    checks.push(exit_check(
-        "regsvr32 again",
-        &ctx.regsvr32("regsvr32-again", false)?,
-    ));
-    let back = present("round-trip-back")?;
-    checks.push(Check::new(
-        "listed again",
-        back == (true, true),
-        format!("registry {}, PortAudio {}", back.0, back.1),
-        "registry true, PortAudio true",
-    ));
-    Ok(checks)
+    Ok(vec![
+        presence("registered before", "round-trip-before", true)?,
+        exit_check("regsvr32 /u", &ctx.regsvr32("regsvr32-u", true)?),
+        presence("gone after /u", "round-trip-gone", false)?,
+        exit_check("regsvr32 again", &ctx.regsvr32("regsvr32-again", false)?),
+        presence("listed again", "round-trip-back", true)?,
+    ])
 }
 
 /// Runs the cross-build, the bench and the selected tests. Returns (passed, failed).
@@ -952,6 +1195,25 @@ pub fn wine_test(
     filter: &dyn Fn(&str) -> bool,
     repeat: usize,
 ) -> Res<(usize, usize)> {
+    with_context(root, tools, choice, |ctx| {
+        let outcome = run_tests(ctx, &all_tests(), filter, repeat);
+        detail(&format!(
+            "logs: {}, recordings: {}",
+            ctx.bench.logs.display(),
+            ctx.results.display()
+        ));
+        Ok(outcome)
+    })
+}
+
+/// Cross-builds, brings the bench up and runs `f` with a context whose recordings go to the
+/// bench's `results` folder.
+fn with_context<R>(
+    root: &Path,
+    tools: &setup::Tools,
+    choice: &BuildChoice,
+    f: impl FnOnce(&WineContext) -> Res<R>,
+) -> Res<R> {
     let artifacts = build_windows(root, choice)?;
     let bench = Bench::up(root, tools)?;
     let results = bench.dir.join("results");
@@ -962,122 +1224,103 @@ pub fn wine_test(
         artifacts: &artifacts,
         results,
     };
-    let outcome = run_tests(&ctx, &all_tests(), filter, repeat);
-    detail(&format!(
-        "logs: {}, recordings: {}",
-        bench.logs.display(),
-        ctx.results.display()
-    ));
-    Ok(outcome)
+    f(&ctx)
 }
 
 /// `cargo xtask demo`: plays the test signal through PortAudio's ASIO host and shows what was measured.
 pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> {
-    let artifacts = build_windows(root, choice)?;
-    let bench = Bench::up(root, tools)?;
-    let results = bench.dir.join("results");
-    std::fs::create_dir_all(&results)
-        .map_err(|e| format!("cannot create {}: {e}", results.display()))?;
-    let ctx = WineContext {
-        bench: &bench,
-        artifacts: &artifacts,
-        results,
-    };
-    step("demo: register the driver");
-    let output = ctx.regsvr32("demo-regsvr32", false)?;
-    if !output.success() {
-        return Err(format!("regsvr32 failed: {}", output.describe_end()));
-    }
-    let (_, lines) = ctx.list_devices("demo-list")?;
-    let device = find_asio_device(&lines, DRIVER_NAME)
-        .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
-    step("demo: what the driver reports (`wasio info`)");
-    let info = ctx.bench.run_windows(
-        "demo-info",
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &[
-            "info".to_string(),
-            "--driver".to_string(),
-            DRIVER_NAME.to_string(),
-        ],
-        Duration::from_secs(60),
-    )?;
-    for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
-        detail(line);
-    }
-    step("demo: what PortAudio's ASIO host sees");
-    detail(&format!(
-        "device {:?}: {} in / {} out channels, default rate {} Hz",
-        DRIVER_NAME,
-        device.num("max_input_channels").unwrap_or(0.0),
-        device.num("max_output_channels").unwrap_or(0.0),
-        device.num("default_sample_rate").unwrap_or(0.0)
-    ));
-    detail(&format!(
-        "buffer sizes offered: {}",
-        describe_buffer_sizes(device)
-    ));
-    let spec = PlaySpec::standard(256);
-    step(&format!(
-        "demo: play {} Hz at amplitude {} for {} s, {} frames per buffer, recording {}.monitor",
-        spec.frequency,
-        spec.amplitude,
-        spec.seconds,
-        spec.frames_per_buffer,
-        bench::SINK_A
-    ));
-    let measurement = ctx.play_and_record("demo-play", &spec)?;
-    if let Some(report) = &measurement.report {
+    with_context(root, tools, choice, |ctx| {
+        step("demo: register the driver");
+        let output = ctx.regsvr32("demo-regsvr32", false)?;
+        if !output.success() {
+            return Err(format!("regsvr32 failed: {}", output.describe_end()));
+        }
+        let (_, lines) = ctx.list_devices("demo-list")?;
+        let device = find_asio_device(&lines, DRIVER_NAME)
+            .ok_or("PortAudio's ASIO host does not list Wasio after registration")?;
+        step("demo: what the driver reports (`wasio info`)");
+        let info = ctx.cli(
+            "demo-info",
+            &["info", "--driver", DRIVER_NAME],
+            Duration::from_secs(60),
+        )?;
+        for line in info.stdout.lines().filter(|line| !line.trim().is_empty()) {
+            detail(line);
+        }
+        step("demo: what PortAudio's ASIO host sees");
         detail(&format!(
-            "PortAudio: output latency {:.2} ms, {} callbacks, {} frames, error: {}",
-            report.num("output_latency_s").unwrap_or(f64::NAN) * 1000.0,
-            report.num("callbacks").unwrap_or(0.0),
-            report.num("frames_played").unwrap_or(0.0),
-            report.str("error").unwrap_or("none")
+            "device {:?}: {} in / {} out channels, default rate {} Hz",
+            DRIVER_NAME,
+            device.num("max_input_channels").unwrap_or(0.0),
+            device.num("max_output_channels").unwrap_or(0.0),
+            device.num("default_sample_rate").unwrap_or(0.0)
         ));
-    }
-    match &measurement.analysis {
-        Ok(report) => {
+        detail(&format!(
+            "buffer sizes offered: {}",
+            describe_buffer_sizes(device)
+        ));
+        let spec = PlaySpec::standard(256);
+        step(&format!(
+            "demo: play {} Hz at amplitude {} for {} s, {} frames per buffer, recording {}.monitor",
+            spec.frequency,
+            spec.amplitude,
+            spec.seconds,
+            spec.frames_per_buffer,
+            bench::SINK_A
+        ));
+        let measurement = ctx.play_and_record("demo-play", &spec)?;
+        if let Some(report) = &measurement.report {
             detail(&format!(
-                "recorded frequency: {:.4} Hz",
-                report.frequency_hz
-            ));
-            for channel in 0..report.channels.len() {
-                detail(&format!(
-                    "channel {channel}: level {:+.3} dB re {} (rms {:.4}, peak {:.4})",
-                    report.level_db(channel, spec.amplitude),
-                    spec.amplitude,
-                    report.channels[channel].rms,
-                    report.channels[channel].peak
-                ));
-            }
-            detail(&format!(
-                "duration: {} frames ({:.4} s); {} problem(s): dropouts {}, glitches {}, phase jumps {}",
-                report.duration_frames(),
-                report.duration_seconds(),
-                report.problem_count(),
-                report.dropouts.len(),
-                report.glitches.len(),
-                report.phase_jumps.len()
+                "PortAudio: output latency {:.2} ms, {} callbacks, {} frames, error: {}",
+                report.num("output_latency_s").unwrap_or(f64::NAN) * 1000.0,
+                report.num("callbacks").unwrap_or(0.0),
+                report.num("frames_played").unwrap_or(0.0),
+                report.str("error").unwrap_or("none")
             ));
         }
-        Err(error) => detail(&format!("recording: {error}")),
-    }
-    let checks = play_checks(&spec, &measurement);
-    let failed = checks.iter().filter(|check| !check.passed).count();
-    print_outcome(&TestOutcome {
-        name: "demo",
-        checks,
-        error: None,
-    });
-    detail(&format!(
-        "recording kept at {}",
-        measurement.recording.display()
-    ));
-    if failed > 0 {
-        return Err(format!("{failed} check(s) failed"));
-    }
-    Ok(())
+        match &measurement.analysis {
+            Ok(report) => {
+                detail(&format!(
+                    "recorded frequency: {:.4} Hz",
+                    report.frequency_hz
+                ));
+                for channel in 0..report.channels.len() {
+                    detail(&format!(
+                        "channel {channel}: level {:+.3} dB re {} (rms {:.4}, peak {:.4})",
+                        report.level_db(channel, spec.amplitude),
+                        spec.amplitude,
+                        report.channels[channel].rms,
+                        report.channels[channel].peak
+                    ));
+                }
+                detail(&format!(
+                    "duration: {} frames ({:.4} s); {} problem(s): dropouts {}, glitches {}, phase jumps {}",
+                    report.duration_frames(),
+                    report.duration_seconds(),
+                    report.problem_count(),
+                    report.dropouts.len(),
+                    report.glitches.len(),
+                    report.phase_jumps.len()
+                ));
+            }
+            Err(error) => detail(&format!("recording: {error}")),
+        }
+        let checks = play_checks(&spec, &measurement);
+        let failed = checks.iter().filter(|check| !check.passed).count();
+        print_outcome(&TestOutcome {
+            name: "demo",
+            checks,
+            error: None,
+        });
+        detail(&format!(
+            "recording kept at {}",
+            measurement.recording.display()
+        ));
+        if failed > 0 {
+            return Err(format!("{failed} check(s) failed"));
+        }
+        Ok(())
+    })
 }
 
 /// The cross-checks `cargo xtask test` runs besides the x86_64 build: the 32-bit driver.
@@ -1157,6 +1400,102 @@ mod tests {
         assert_eq!(names.len(), tests.len());
         for name in BENCH_TESTS {
             assert!(names.contains(&name));
+        }
+    }
+
+    #[test]
+    fn driver_log_counts_streams_and_underruns() {
+        let log = "00:00:01.000001 I stream opened: wasio_a ({id}), shared\n\
+                   00:00:02.000000 W audio thread: output underrun, 256 frames of silence\n\
+                   00:00:02.500000 W audio thread: input overrun, 128 frames lost\n\
+                   00:00:03.000000 I stream stopped: 900 buffer switches, 1 underruns, 0 allocations on the audio thread\n\
+                   00:00:04.000000 I stream stopped: 10 buffer switches, 2 underruns, 0 allocations on the audio thread, failed: gone\n";
+        let counts = DriverLogCounts::parse(log);
+        assert_eq!(
+            counts,
+            DriverLogCounts {
+                streams: 2,
+                underruns: 3,
+                output_underrun_records: 1,
+                input_overrun_records: 1,
+            }
+        );
+        assert!(counts.driver_gap());
+        let clean = DriverLogCounts::parse(
+            "I stream stopped: 900 buffer switches, 0 underruns, 0 allocations on the audio thread\n",
+        );
+        assert_eq!(clean.streams, 1);
+        assert!(!clean.driver_gap());
+        assert!(!DriverLogCounts::parse("").driver_gap());
+    }
+
+    fn outcome(checks: Vec<Check>, error: Option<&str>) -> TestOutcome {
+        TestOutcome {
+            name: "t",
+            checks,
+            error: error.map(String::from),
+        }
+    }
+
+    #[test]
+    fn only_realtime_failures_without_a_definitive_check_are_retried() {
+        let realtime = WineTest {
+            name: "t",
+            about: "",
+            realtime: true,
+            run: |_| Ok(Vec::new()),
+        };
+        let plain = WineTest {
+            realtime: false,
+            ..realtime
+        };
+        let gap = outcome(vec![Check::new("dropouts", false, "1", "0")], None);
+        assert!(gap.may_retry(&realtime));
+        assert!(!gap.may_retry(&plain));
+        let crashed = outcome(
+            vec![
+                Check::new("exit", false, "exit code 3", "exit code 0").definitive(),
+                Check::new("dropouts", false, "1", "0"),
+            ],
+            None,
+        );
+        assert!(!crashed.may_retry(&realtime));
+        // A definitive check that passed does not stop the attempts.
+        let exited = outcome(
+            vec![
+                Check::new("exit", true, "exit code 0", "exit code 0").definitive(),
+                Check::new("dropouts", false, "1", "0"),
+            ],
+            None,
+        );
+        assert!(exited.may_retry(&realtime));
+        assert!(!outcome(Vec::new(), Some("timed out")).may_retry(&realtime));
+    }
+
+    #[test]
+    fn realtime_tests_are_the_recording_ones() {
+        let tests = all_tests();
+        let flagged = |name: &str| {
+            tests
+                .iter()
+                .find(|test| test.name == name)
+                .map(|test| test.realtime)
+        };
+        for name in [
+            "play-256",
+            "play-441",
+            "bench-pa-wasapi",
+            "duplex-loopback-256",
+        ] {
+            assert_eq!(flagged(name), Some(true), "{name}");
+        }
+        for name in [
+            "register",
+            "misuse",
+            "cli-play-record",
+            "unregister-round-trip",
+        ] {
+            assert_eq!(flagged(name), Some(false), "{name}");
         }
     }
 

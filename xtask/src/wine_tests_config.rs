@@ -5,11 +5,14 @@
 //! The files go to the prefix's user profile (`drive_c/users/<name>`), which is
 //! `%USERPROFILE%` for every Windows program of the bench. Each test removes what it wrote.
 
-use crate::analysis::{self, AnalysisConfig, Check};
+use crate::analysis::{self, Check};
 use crate::bench::{self, Bench, ExeOutput};
 use crate::json::{self, Json};
 use crate::util::{detail, Res};
-use crate::wine_tests::{play_checks, PlayMeasurement, PlaySpec, WineContext, WineTest};
+use crate::wine_tests::{
+    last_report, play_checks, sink_analysis_config, PlayMeasurement, PlaySpec, WineContext,
+    WineTest,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,36 +21,43 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "config-device-name",
             about: "Wasio.toml output.device = { name = \"wasio_b\" }: the tone plays on wasio_b, wasio_a stays silent",
+            realtime: true,
             run: |ctx| device_test(ctx, "config-device-name", "device = { name = \"wasio_b\" }"),
         },
         WineTest {
             name: "config-device-id",
             about: "output.device = { id = <wasio_b's endpoint ID, read from the log> }: the tone plays on wasio_b only",
+            realtime: true,
             run: device_by_id,
         },
         WineTest {
             name: "config-device-regex",
             about: "output.device = { regex = \"(?i)^WASIO_B$\" }: the tone plays on wasio_b only",
+            realtime: true,
             run: |ctx| device_test(ctx, "config-device-regex", "device = { regex = \"(?i)^WASIO_B$\" }"),
         },
         WineTest {
             name: "config-invalid",
             about: "a bad Wasio.toml: PortAudio's ASIO host fails cleanly (process alive, clear message); `wasio info` shows file:line:key",
+            realtime: false,
             run: invalid_config,
         },
         WineTest {
             name: "config-int32",
             about: "output.sample_type = \"int32\": the driver offers Int32LSB and PortAudio's 997 Hz tone plays correctly",
+            realtime: true,
             run: int32,
         },
         WineTest {
             name: "config-log",
             about: "[logging] enabled: Wasio.log in the user profile has every call, state change, the stream and audio-thread records, with µs timestamps",
+            realtime: false,
             run: log_file,
         },
         WineTest {
             name: "config-watch-reset",
             about: "editing Wasio.toml while `wasio watch` streams sends kAsioResetRequest",
+            realtime: false,
             run: watch_reset,
         },
     ]
@@ -55,7 +65,7 @@ pub fn tests() -> Vec<WineTest> {
 
 /// `%USERPROFILE%` of the prefix: the one directory under `drive_c/users` that is not
 /// `Public`.
-fn user_profile(bench: &Bench) -> Res<PathBuf> {
+pub fn user_profile(bench: &Bench) -> Res<PathBuf> {
     let users = bench.prefix.join("drive_c/users");
     let entries =
         std::fs::read_dir(&users).map_err(|e| format!("cannot list {}: {e}", users.display()))?;
@@ -102,31 +112,6 @@ impl Drop for ConfigFiles {
     }
 }
 
-fn wasio(ctx: &WineContext, label: &str, args: &[&str], timeout: Duration) -> Res<ExeOutput> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    ctx.bench.run_windows(
-        label,
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &args,
-        timeout,
-    )
-}
-
-fn play_args(spec: &PlaySpec) -> Vec<String> {
-    vec![
-        "play".to_string(),
-        "--device".to_string(),
-        spec.device.clone(),
-        format!("--rate={}", spec.rate),
-        format!("--frames-per-buffer={}", spec.frames_per_buffer),
-        format!("--freq={}", spec.frequency),
-        format!("--amplitude={}", spec.amplitude),
-        format!("--seconds={}", spec.seconds),
-        format!("--tail-seconds={}", spec.tail_seconds),
-        format!("--channels={}", spec.channels),
-    ]
-}
-
 /// Plays `spec` through PortAudio's ASIO host while recording both sinks' monitors.
 /// Returns the measurement of `sink` and the peak level of the other sink.
 fn play_recording_both(
@@ -148,22 +133,11 @@ fn play_recording_both(
     let other_recording = ctx
         .bench
         .start_recording(&format!("{other}.monitor"), &other_path)?;
-    let timeout = Duration::from_secs_f64(spec.seconds + spec.tail_seconds + 40.0);
-    let output = ctx.pa_host(label, &play_args(spec), timeout)?;
+    let output = ctx.pa_host(label, &spec.args(), spec.timeout())?;
     let samples = recording.stop()?;
     let other_samples = other_recording.stop()?;
-    let report = json::parse_lines(&output.stdout).ok().and_then(|lines| {
-        lines
-            .into_iter()
-            .rev()
-            .find(|line| line.str("kind") == Some("play"))
-    });
-    let config = AnalysisConfig {
-        sample_rate: bench::SINK_RATE as f64,
-        channels: bench::SINK_CHANNELS as usize,
-        ..AnalysisConfig::default()
-    };
-    let analysis = analysis::analyse(&samples, &config);
+    let report = last_report(&output, "play");
+    let analysis = analysis::analyse(&samples, &sink_analysis_config());
     let other_peak = other_samples
         .iter()
         .fold(0.0f32, |peak, s| peak.max(s.abs()));
@@ -178,6 +152,7 @@ fn play_recording_both(
     ))
 }
 
+/// Definitive: a tone on the wrong sink is never a downstream gap.
 fn silence_check(sink: &str, peak: f32) -> Check {
     Check::new(
         format!("{sink} silent"),
@@ -185,6 +160,7 @@ fn silence_check(sink: &str, peak: f32) -> Check {
         format!("peak {peak:.6}"),
         "< 0.0001",
     )
+    .definitive()
 }
 
 fn device_test(ctx: &WineContext, label: &str, selector: &str) -> Res<Vec<Check>> {
@@ -208,7 +184,8 @@ fn device_test(ctx: &WineContext, label: &str, selector: &str) -> Res<Vec<Check>
             .unwrap_or("no `stream opened` line in the log")
             .to_string(),
         "stream opened: wasio_b (…)",
-    )];
+    )
+    .definitive()];
     let stopped = log
         .lines()
         .find(|line| line.contains("stream stopped: "))
@@ -244,12 +221,7 @@ fn device_by_id(ctx: &WineContext) -> Res<Vec<Check>> {
         ctx,
         "[output]\ndevice = { regex = \"^wasio_b$\" }\n[logging]\nenabled = true\n",
     )?;
-    let info = wasio(
-        ctx,
-        "config-device-id-info",
-        &["info"],
-        Duration::from_secs(60),
-    )?;
+    let info = ctx.cli("config-device-id-info", &["info"], Duration::from_secs(60))?;
     let log = files.log_text();
     let Some(id) = logged_endpoint_id(&log, "wasio_b") else {
         return Ok(vec![Check::new(
@@ -286,11 +258,7 @@ fn invalid_config(ctx: &WineContext) -> Res<Vec<Check>> {
         seconds: 1.0,
         ..PlaySpec::standard(256)
     };
-    let played = ctx.pa_host(
-        "config-invalid-play",
-        &play_args(&spec),
-        Duration::from_secs(60),
-    )?;
+    let played = ctx.pa_host("config-invalid-play", &spec.args(), Duration::from_secs(60))?;
     let ended_cleanly =
         !played.timed_out && matches!(played.code, Some(code) if code != 139 && code >= 0);
     checks.push(Check::new(
@@ -312,12 +280,7 @@ fn invalid_config(ctx: &WineContext) -> Res<Vec<Check>> {
         error,
         "a failed play with an error message",
     ));
-    let info = wasio(
-        ctx,
-        "config-invalid-info",
-        &["info"],
-        Duration::from_secs(60),
-    )?;
+    let info = ctx.cli("config-invalid-info", &["info"], Duration::from_secs(60))?;
     checks.push(Check::new(
         "wasio info fails",
         info.code == Some(1),
@@ -338,8 +301,7 @@ fn invalid_config(ctx: &WineContext) -> Res<Vec<Check>> {
 
 fn int32(ctx: &WineContext) -> Res<Vec<Check>> {
     let _files = ConfigFiles::write(ctx, "[output]\nsample_type = \"int32\"\n")?;
-    let info = wasio(
-        ctx,
+    let info = ctx.cli(
         "config-int32-info",
         &["info", "--json"],
         Duration::from_secs(60),
@@ -386,11 +348,7 @@ fn log_file(ctx: &WineContext) -> Res<Vec<Check>> {
         seconds: 2.0,
         ..PlaySpec::standard(256)
     };
-    let played = ctx.pa_host(
-        "config-log-play",
-        &play_args(&spec),
-        Duration::from_secs(60),
-    )?;
+    let played = ctx.pa_host("config-log-play", &spec.args(), Duration::from_secs(60))?;
     let log = files.log_text();
     let _ = std::fs::write(ctx.results.join("config-log-Wasio.log"), &log);
     let mut checks = vec![Check::new(
@@ -447,14 +405,8 @@ fn log_file(ctx: &WineContext) -> Res<Vec<Check>> {
 /// Runs `wasio watch --seconds 8`, calling `during` 4 s in (once it streams).
 fn watch_while(ctx: &WineContext, label: &str, during: impl FnOnce() -> Res<()>) -> Res<ExeOutput> {
     std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| {
-            wasio(
-                ctx,
-                label,
-                &["watch", "--seconds", "8"],
-                Duration::from_secs(90),
-            )
-        });
+        let watcher =
+            scope.spawn(|| ctx.cli(label, &["watch", "--seconds", "8"], Duration::from_secs(90)));
         // Let it start streaming (Wine start-up takes a while).
         std::thread::sleep(Duration::from_secs(4));
         let done = during();

@@ -32,6 +32,7 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "duplex-wasapi-loopback",
             about: "bench self-test: impulses through PortAudio's WASAPI host in duplex, wasio_a -> default capture (wasio_a.monitor), constant delay",
+            realtime: true,
             run: |ctx| {
                 duplex_impulse_test(
                     ctx,
@@ -43,6 +44,7 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "duplex-wasapi-across",
             about: "bench self-test: WASAPI duplex out to wasio_a, default capture switched to wasio_b.monitor holding pacat's sine, no glitch",
+            realtime: true,
             run: |ctx| {
                 across_test(
                     ctx,
@@ -57,6 +59,7 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "duplex-loopback-256",
             about: "Wasio duplex 2 in / 2 out, 256 frames: impulses for 30 s come back at a constant delay (±1 frame) that matches the reported latencies",
+            realtime: true,
             run: |ctx| {
                 duplex_impulse_test(ctx, "duplex-loopback-256", &DuplexSpec::wasio(256, 30.0))
             },
@@ -64,6 +67,7 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "duplex-loopback-sine",
             about: "Wasio duplex, 256 frames: a 997 Hz sine played out comes back in whole, without a glitch",
+            realtime: true,
             run: |ctx| {
                 loopback_sine_test(
                     ctx,
@@ -81,6 +85,7 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "duplex-across-devices",
             about: "Wasio duplex for 60 s: output to wasio_a, input from wasio_b.monitor (pacat's sine), no glitch",
+            realtime: true,
             run: |ctx| across_test(ctx, "duplex-across-devices", &DuplexSpec::wasio(256, 60.0)),
         },
     ]

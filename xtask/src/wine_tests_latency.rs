@@ -18,6 +18,7 @@ pub fn tests() -> Vec<WineTest> {
         name: "cli-latency",
         about: "`wasio latency` at 256 and 441 frames through the sink's monitor: every impulse back once, at one delay (±1 frame), close to getLatencies",
         run: cli_latency,
+        realtime: true,
     }]
 }
 

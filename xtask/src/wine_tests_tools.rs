@@ -6,7 +6,7 @@ use crate::bench;
 use crate::bench::{Bench, ExeOutput};
 use crate::json::{self, Json};
 use crate::util::{self, detail, Res};
-use crate::wine_tests::{WineContext, WineTest, DRIVER_NAME, WINDOWS_TARGET};
+use crate::wine_tests::{sink_analysis_config, WineContext, WineTest, DRIVER_NAME, WINDOWS_TARGET};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,51 +17,67 @@ pub fn tests() -> Vec<WineTest> {
         WineTest {
             name: "cli-devices",
             about: "`wasio devices --json` lists wasio_a and wasio_b and their monitors with state, ID, mix format and periods",
+            realtime: false,
             run: cli_devices,
         },
         WineTest {
             name: "cli-config-check",
             about: "`wasio config check` passes a good file and lists every problem of a broken one with its line (exit 1)",
+            realtime: false,
             run: cli_config_check,
         },
         WineTest {
             name: "cli-register",
             about: "`wasio unregister` and `wasio register` remove and restore the driver's registry key",
+            realtime: false,
             run: cli_register,
         },
         WineTest {
             name: "cli-test",
             about: "`wasio test` runs a whole host session on the registered driver, every step PASS",
+            realtime: false,
             run: cli_test,
         },
         WineTest {
             name: "cli-play-record",
             about: "`wasio test --play tone.wav --record out.wav` (16- and 24-bit): the recording equals the file sample for sample",
+            realtime: false,
             run: cli_play_record,
         },
         WineTest {
             name: "cli-status",
             about: "`wasio status` says none is running, and reports a left-over status file as stale",
+            realtime: false,
             run: cli_status,
+        },
+        WineTest {
+            name: "cli-status-live",
+            about: "while `wasio watch` streams, `wasio status --json` and the panel's status line show it running (PID, rate, buffer, device, format, latencies, switches growing); after it exits no file is left",
+            realtime: false,
+            run: cli_status_live,
         },
         WineTest {
             name: "panel-tone",
             about: "the panel's test tone goes to the chosen endpoint (wasio_b): 1 kHz, -12 dBFS, 1 s, clean",
+            realtime: true,
             run: panel_tone,
         },
         WineTest {
             name: "panel-96",
             about: "the control panel at 96 DPI under Xvfb: every control exists, pickers filled; screenshot",
+            realtime: false,
             run: |ctx| panel_test(ctx, 96),
         },
         WineTest {
             name: "panel-problem",
             about: "the control panel explains a combination that cannot work (exclusive mode on a sink that refuses it)",
+            realtime: false,
             run: panel_problem_test,
         },
         WineTest {
             name: "panel-144",
             about: "the control panel at 144 DPI (150 %) under Xvfb: scaled layout, pickers filled; screenshot",
+            realtime: false,
             run: |ctx| panel_test(ctx, 144),
         },
     ]
@@ -85,16 +101,7 @@ fn exit_is(name: &str, output: &ExeOutput, expected: i32) -> Check {
         measured,
         format!("exit code {expected}"),
     )
-}
-
-fn wasio(ctx: &WineContext, label: &str, args: &[&str], timeout_s: u64) -> Res<ExeOutput> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    ctx.bench.run_windows(
-        label,
-        Bench::windows_path(&ctx.artifacts.cli_exe),
-        &args,
-        Duration::from_secs(timeout_s),
-    )
+    .definitive()
 }
 
 /// The JSON document on stdout (Wine may print lines of its own before it).
@@ -121,7 +128,11 @@ fn boolean(value: Option<&Json>) -> Option<bool> {
 }
 
 fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
-    let output = wasio(ctx, "cli-devices", &["devices", "--json"], 60)?;
+    let output = ctx.cli(
+        "cli-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
     let mut checks = vec![exit_is("wasio devices --json", &output, 0)];
     let list = stdout_json(&output)?;
     let endpoints = array(Some(&list));
@@ -182,7 +193,7 @@ fn cli_devices(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{defaults} endpoints marked default"),
         "2 (one render, one capture)",
     ));
-    let text = wasio(ctx, "cli-devices-text", &["devices"], 60)?;
+    let text = ctx.cli("cli-devices-text", &["devices"], Duration::from_secs(60))?;
     checks.push(exit_is("wasio devices", &text, 0));
     checks.push(Check::new(
         "text listing names the sinks",
@@ -212,11 +223,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
     let good_path = Bench::windows_path(&good);
     let broken_path = Bench::windows_path(&broken);
     let mut checks = Vec::new();
-    let ok = wasio(
-        ctx,
+    let ok = ctx.cli(
         "config-good",
         &["config", "check", "--file", &good_path],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("good file", &ok, 0));
     checks.push(Check::new(
@@ -225,11 +235,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
         ok.stdout.trim().to_string(),
         "…: valid",
     ));
-    let bad = wasio(
-        ctx,
+    let bad = ctx.cli(
         "config-broken",
         &["config", "check", "--file", &broken_path],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("broken file", &bad, 1));
     for (line, key) in [
@@ -253,11 +262,10 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
             format!("broken.toml:{line}:… {key}: …"),
         ));
     }
-    let json_out = wasio(
-        ctx,
+    let json_out = ctx.cli(
         "config-broken-json",
         &["config", "check", "--file", &broken_path, "--json"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("broken file --json", &json_out, 1));
     let report = stdout_json(&json_out)?;
@@ -271,7 +279,11 @@ fn cli_config_check(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("valid {:?}, lines {lines:?}", boolean(report.get("valid"))),
         "valid false, lines [2, 4, 6]",
     ));
-    let usage = wasio(ctx, "config-usage", &["config", "frobnicate"], 60)?;
+    let usage = ctx.cli(
+        "config-usage",
+        &["config", "frobnicate"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("unknown subcommand is a usage error", &usage, 2));
     Ok(checks)
 }
@@ -283,7 +295,11 @@ fn registered(ctx: &WineContext) -> Res<bool> {
 fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
     let dll = Bench::windows_path(&ctx.artifacts.driver_dll);
     let mut checks = Vec::new();
-    let off = wasio(ctx, "cli-unregister", &["unregister", &dll, "--json"], 60)?;
+    let off = ctx.cli(
+        "cli-unregister",
+        &["unregister", &dll, "--json"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("wasio unregister", &off, 0));
     let gone = !registered(ctx)?;
     checks.push(Check::new(
@@ -292,7 +308,11 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{}", !gone),
         "false",
     ));
-    let on = wasio(ctx, "cli-register", &["register", &dll, "--json"], 60)?;
+    let on = ctx.cli(
+        "cli-register",
+        &["register", &dll, "--json"],
+        Duration::from_secs(60),
+    )?;
     checks.push(exit_is("wasio register", &on, 0));
     let back = registered(ctx)?;
     checks.push(Check::new("key restored", back, format!("{back}"), "true"));
@@ -303,11 +323,10 @@ fn cli_register(ctx: &WineContext) -> Res<Vec<Check>> {
         on.stdout.trim().replace('\n', " "),
         "{\"ok\": true, …}",
     ));
-    let missing = wasio(
-        ctx,
+    let missing = ctx.cli(
         "cli-register-missing",
         &["register", "C:\\no\\such.dll"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("a missing DLL fails cleanly", &missing, 1));
     Ok(checks)
@@ -340,8 +359,7 @@ fn step_checks(report: &Json) -> Vec<Check> {
 
 fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
     ensure_registered(ctx)?;
-    let output = wasio(
-        ctx,
+    let output = ctx.cli(
         "cli-test",
         &[
             "test",
@@ -351,7 +369,7 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
             "200",
             "--json",
         ],
-        120,
+        Duration::from_secs(120),
     )?;
     let mut checks = vec![exit_is("wasio test --json", &output, 0)];
     let report = stdout_json(&output)?;
@@ -362,7 +380,11 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
         format!("{:?}", report.num("switches")),
         ">= 200",
     ));
-    let text = wasio(ctx, "cli-test-text", &["test", "--buffer", "441"], 120)?;
+    let text = ctx.cli(
+        "cli-test-text",
+        &["test", "--buffer", "441"],
+        Duration::from_secs(120),
+    )?;
     checks.push(exit_is("wasio test --buffer 441", &text, 0));
     let summary = text
         .stdout
@@ -377,11 +399,10 @@ fn cli_test(ctx: &WineContext) -> Res<Vec<Check>> {
         summary,
         "test: N passed, 0 failed",
     ));
-    let missing = wasio(
-        ctx,
+    let missing = ctx.cli(
         "cli-test-missing",
         &["test", "--driver", "NoSuchDriver"],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("an unknown driver fails cleanly", &missing, 1));
     Ok(checks)
@@ -451,8 +472,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
         let out = dir.join(format!("out{bits}.wav"));
         let _ = fs::remove_file(&out);
         let expected = write_tone_wav(&tone, bits, 48_000, 62_400)?;
-        let output = wasio(
-            ctx,
+        let output = ctx.cli(
             &format!("cli-play-record-{bits}"),
             &[
                 "test",
@@ -464,7 +484,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
                 &Bench::windows_path(&out),
                 "--json",
             ],
-            120,
+            Duration::from_secs(120),
         )?;
         checks.push(exit_is(&format!("{bits}-bit play/record"), &output, 0));
         if let Ok(report) = stdout_json(&output) {
@@ -494,8 +514,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
     }
     let wrong_rate = dir.join("tone44k.wav");
     write_tone_wav(&wrong_rate, 16, 44_100, 4_410)?;
-    let refused = wasio(
-        ctx,
+    let refused = ctx.cli(
         "cli-play-wrong-rate",
         &[
             "test",
@@ -504,7 +523,7 @@ fn cli_play_record(ctx: &WineContext) -> Res<Vec<Check>> {
             "--play",
             &Bench::windows_path(&wrong_rate),
         ],
-        60,
+        Duration::from_secs(60),
     )?;
     checks.push(exit_is("a rate mismatch is refused", &refused, 1));
     checks.push(Check::new(
@@ -551,7 +570,7 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
     // Leave no status file of ours behind from an earlier run.
     let fake = status_dir.join("status-999999-7.json");
     let _ = fs::remove_file(&fake);
-    let none = wasio(ctx, "cli-status", &["status"], 60)?;
+    let none = ctx.cli("cli-status", &["status"], Duration::from_secs(60))?;
     checks.push(exit_is("wasio status", &none, 0));
     checks.push(Check::new(
         "says none is running",
@@ -571,7 +590,11 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let stale = wasio(ctx, "cli-status-stale", &["status", "--json"], 60)?;
+    let stale = ctx.cli(
+        "cli-status-stale",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
     let _ = fs::remove_file(&fake);
     checks.push(exit_is("wasio status --json", &stale, 0));
     let report = stdout_json(&stale)?;
@@ -593,6 +616,410 @@ fn cli_status(ctx: &WineContext) -> Res<Vec<Check>> {
             instance.as_ref().and_then(|i| i.str("staleness"))
         ),
         "running 0, stale: the process no longer exists",
+    ));
+    Ok(checks)
+}
+
+/// How long `wasio watch` streams in `cli-status-live`: enough for two status calls and a
+/// panel start on a loaded machine (each Wine process takes seconds to start).
+const LIVE_WATCH_SECONDS: &str = "30";
+
+/// Windows PIDs of the processes called `exe`, from `winedbg --command "info proc"` (Wine's
+/// `tasklist` is a stub): an independent witness of the PID the status file claims.
+fn windows_pids(ctx: &WineContext, exe: &str) -> Res<Vec<u32>> {
+    let output = ctx
+        .bench
+        .wine("winedbg")
+        .args(["--command", "info proc"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run winedbg: {e}"))?;
+    Ok(parse_info_proc(
+        &String::from_utf8_lossy(&output.stdout),
+        exe,
+    ))
+}
+
+/// Parses winedbg's `info proc` lines, e.g. ` 00000104 1        \_ 'wasio.exe'` (hex PIDs).
+fn parse_info_proc(text: &str, exe: &str) -> Vec<u32> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim_start().trim_start_matches('=');
+            let pid = u32::from_str_radix(line.split_whitespace().next()?, 16).ok()?;
+            let name = line.split('\'').nth(1)?;
+            name.eq_ignore_ascii_case(exe).then_some(pid)
+        })
+        .collect()
+}
+
+/// Waits until `wasio watch` (stderr in `err_path`) says it streams; returns its buffer size.
+fn wait_until_streaming(err_path: &Path, watch_done: impl Fn() -> bool) -> Res<u32> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let text = fs::read_to_string(err_path).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("wasio: streaming silence on"))
+        {
+            // "wasio: streaming silence on 2 channels, 256 frames, for 30 s"
+            return line
+                .split(", ")
+                .nth(1)
+                .and_then(|part| part.strip_suffix(" frames"))
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("cannot read the buffer size from {line:?}"));
+        }
+        if watch_done() || Instant::now() > deadline {
+            return Err(format!("`wasio watch` did not start streaming: {text}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The name of the render endpoint `wasio devices --json` marks as the default.
+fn default_render_name(ctx: &WineContext) -> Res<String> {
+    let output = ctx.cli(
+        "cli-status-live-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
+    let list = stdout_json(&output)?;
+    array(Some(&list))
+        .iter()
+        .find(|e| e.str("flow") == Some("render") && boolean(e.get("default")) == Some(true))
+        .and_then(|e| e.str("name"))
+        .map(str::to_string)
+        .ok_or_else(|| "`wasio devices --json` marks no default render endpoint".to_string())
+}
+
+/// The live instance of process `pid` in a `wasio status --json` report.
+fn live_instance(report: &Json, pid: u32) -> Option<Json> {
+    array(report.get("instances"))
+        .iter()
+        .find(|i| i.num("pid") == Some(pid as f64) && boolean(i.get("live")) == Some(true))
+        .cloned()
+}
+
+/// The panel's status line (`--self-check` reports every control's text).
+fn panel_status_line(ctx: &WineContext, panel: &Path, display: &str) -> Res<String> {
+    let output = run_with_display(
+        ctx,
+        "cli-status-live-panel",
+        panel,
+        &["--self-check"],
+        display,
+        Duration::from_secs(60),
+    )?;
+    let report = json::parse_lines(&output.stdout)
+        .ok()
+        .and_then(|lines| lines.into_iter().find(|l| l.get("controls").is_some()))
+        .ok_or_else(|| {
+            format!(
+                "no self-check report from the panel: {}: {}",
+                output.describe_end(),
+                output.stderr.lines().last().unwrap_or("")
+            )
+        })?;
+    array(report.get("controls"))
+        .iter()
+        .find(|c| c.str("name") == Some("status"))
+        .and_then(|c| c.str("text"))
+        .map(str::to_string)
+        .ok_or_else(|| "the self-check report has no status control".to_string())
+}
+
+/// Waits until this prefix has no desktop process (`explorer.exe`) left from earlier Wine
+/// processes, which may have started it without a display.
+fn wait_for_no_desktop(ctx: &WineContext) -> Res<()> {
+    let prefix = format!("WINEPREFIX={}", ctx.bench.prefix.display());
+    let desktop_running = || {
+        fs::read_dir("/proc")
+            .map(|listing| {
+                listing.filter_map(|e| e.ok()).any(|entry| {
+                    let path = entry.path();
+                    let command = fs::read(path.join("cmdline")).unwrap_or_default();
+                    let program = command.split(|&b| b == 0).next().unwrap_or_default();
+                    String::from_utf8_lossy(program).ends_with("explorer.exe")
+                        && fs::read(path.join("environ"))
+                            .unwrap_or_default()
+                            .split(|&b| b == 0)
+                            .any(|var| var == prefix.as_bytes())
+                })
+            })
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while desktop_running() {
+        if Instant::now() > deadline {
+            return Err("the prefix's desktop process did not exit within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Ok(())
+}
+
+/// The checks made while the watch streams; returns them with the switch count last seen.
+fn live_status_checks(
+    ctx: &WineContext,
+    panel: &Path,
+    display: &str,
+    watch_err: &Path,
+    watch_done: &dyn Fn() -> bool,
+) -> Res<(Vec<Check>, u32, f64)> {
+    let buffer = wait_until_streaming(watch_err, watch_done)?;
+    let pids = windows_pids(ctx, "wasio.exe")?;
+    let [pid] = pids[..] else {
+        return Err(format!(
+            "expected one wasio.exe (the watch) in winedbg's process list, found PIDs {pids:?}"
+        ));
+    };
+    let default_device = default_render_name(ctx)?;
+    let mut checks = Vec::new();
+    // The file is written at `start` (0 switches), then about twice a second: read until it
+    // shows the first switches.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (first, first_report, instance) = loop {
+        let first = ctx.cli(
+            "cli-status-live-1",
+            &["status", "--json"],
+            Duration::from_secs(60),
+        )?;
+        let report = stdout_json(&first)?;
+        let instance = live_instance(&report, pid);
+        let counting = instance
+            .as_ref()
+            .and_then(|i| i.num("switches"))
+            .is_some_and(|n| n > 0.0);
+        if counting || Instant::now() > deadline {
+            break (first, report, instance);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    checks.push(exit_is("wasio status --json while streaming", &first, 0));
+    let Some(instance) = instance else {
+        return Err(format!(
+            "`wasio status --json` lists no live instance of PID {pid}: {}",
+            first.stdout.trim()
+        ));
+    };
+    checks.push(Check::new(
+        "one instance running",
+        first_report.num("running") == Some(1.0),
+        format!("running {:?}", first_report.num("running")),
+        "1",
+    ));
+    checks.push(Check::new(
+        "process and PID",
+        instance
+            .str("process")
+            .is_some_and(|p| p.eq_ignore_ascii_case("wasio.exe")),
+        format!("{:?} PID {pid:#x}", instance.str("process")),
+        format!("wasio.exe, PID {pid:#x} as winedbg lists it"),
+    ));
+    checks.push(Check::new(
+        "state and mode",
+        instance.str("state") == Some("running")
+            && instance
+                .str("mode")
+                .is_some_and(|m| m.starts_with("shared")),
+        format!("{:?}, {:?}", instance.str("state"), instance.str("mode")),
+        "running, shared…",
+    ));
+    checks.push(Check::new(
+        "device",
+        instance.str("device") == Some(default_device.as_str()),
+        format!("{:?}", instance.str("device")),
+        format!("{default_device:?} (the default render endpoint in `wasio devices`)"),
+    ));
+    checks.push(Check::new(
+        "rate and buffer",
+        instance.num("sample_rate") == Some(bench::SINK_RATE as f64)
+            && instance.num("buffer_frames") == Some(buffer as f64)
+            && instance.num("period_frames").is_some_and(|p| p > 0.0)
+            && instance
+                .num("device_buffer_frames")
+                .is_some_and(|d| d >= instance.num("period_frames").unwrap_or(f64::MAX)),
+        format!(
+            "{:?} Hz, buffer {:?}, period {:?}, device buffer {:?}",
+            instance.num("sample_rate"),
+            instance.num("buffer_frames"),
+            instance.num("period_frames"),
+            instance.num("device_buffer_frames")
+        ),
+        format!(
+            "48000 Hz, buffer {buffer} (as the watch chose), period > 0, device buffer >= period"
+        ),
+    ));
+    checks.push(Check::new(
+        "format",
+        instance
+            .str("format")
+            .is_some_and(|f| f.contains("48000 Hz") && (f.contains("2ch") || f.contains("2 ch"))),
+        format!("{:?}", instance.str("format")),
+        "names 48000 Hz and 2 channels",
+    ));
+    let output_latency = instance.num("output_latency").unwrap_or(0.0);
+    checks.push(Check::new(
+        "latencies",
+        output_latency >= buffer as f64 && instance.num("input_latency").is_some(),
+        format!(
+            "input {:?}, output {output_latency} frames",
+            instance.num("input_latency")
+        ),
+        format!("input reported, output >= one buffer ({buffer})"),
+    ));
+    let first_switches = instance.num("switches").unwrap_or(0.0);
+    let xruns = instance.num("xruns");
+    checks.push(Check::new(
+        "xruns reported",
+        xruns.is_some(),
+        format!("{xruns:?}"),
+        "a count",
+    ));
+    // The file is rewritten about twice a second: 1.5 s later the count must have grown.
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = ctx.cli(
+        "cli-status-live-2",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
+    let second_switches = stdout_json(&second)
+        .ok()
+        .and_then(|report| live_instance(&report, pid))
+        .and_then(|i| i.num("switches"))
+        .unwrap_or(0.0);
+    checks.push(Check::new(
+        "switches > 0 and growing",
+        first_switches > 0.0 && second_switches > first_switches,
+        format!("{first_switches} then {second_switches}"),
+        "> 0, then more",
+    ));
+    let text = ctx.cli("cli-status-live-text", &["status"], Duration::from_secs(60))?;
+    let headline = format!("(PID {pid}), instance");
+    checks.push(Check::new(
+        "text report",
+        text.stdout.contains(&headline) && text.stdout.contains("running [live]"),
+        text.stdout.lines().next().unwrap_or("").to_string(),
+        format!("wasio.exe (PID {pid}), instance N: running [live]"),
+    ));
+    let line = panel_status_line(ctx, panel, display)?;
+    let still_streaming = !watch_done();
+    checks.push(Check::new(
+        "panel status line",
+        still_streaming
+            && line.contains(&format!("running in wasio.exe (PID {pid})"))
+            && line.contains(&format!("buffer {buffer} frames")),
+        format!(
+            "{line:?}{}",
+            if still_streaming {
+                ""
+            } else {
+                " (the watch had ended)"
+            }
+        ),
+        format!("Driver: running in wasio.exe (PID {pid}): shared, …, buffer {buffer} frames, …"),
+    ));
+    Ok((checks, pid, second_switches))
+}
+
+fn cli_status_live(ctx: &WineContext) -> Res<Vec<Check>> {
+    // A Wine program run through log files first: the first Wine process on a fresh
+    // wineserver starts its services, which would inherit (and hold open) the pipes of a
+    // captured command such as `reg query` below.
+    let before = ctx.cli(
+        "cli-status-live-before",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
+    let mut checks = vec![Check::new(
+        "none running before",
+        stdout_json(&before)?.num("running") == Some(0.0),
+        before
+            .stdout
+            .lines()
+            .find(|l| l.contains("\"running\""))
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        "\"running\": 0",
+    )];
+    ensure_registered(ctx)?;
+    let panel = build_panel(ctx)?;
+    let status_dir = wine_temp_dir(ctx)?.join("Wasio");
+    // The watch starts the prefix's desktop process, which then lives as long as the watch:
+    // it must start with a display for the panel to get a window (see `panel_case`).
+    wait_for_no_desktop(ctx)?;
+    let xvfb = Xvfb::start(&ctx.bench.logs.join("xvfb-cli-status-live.log"))?;
+    let watch_label = "cli-status-live-watch";
+    let watch_err = ctx.bench.logs.join(format!("{watch_label}.err"));
+    let _ = fs::remove_file(&watch_err);
+    let (live, watch) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            run_with_display(
+                ctx,
+                watch_label,
+                &ctx.artifacts.cli_exe,
+                &[
+                    "watch",
+                    "--driver",
+                    DRIVER_NAME,
+                    "--seconds",
+                    LIVE_WATCH_SECONDS,
+                ],
+                &xvfb.display,
+                Duration::from_secs(150),
+            )
+        });
+        let live = live_status_checks(ctx, &panel, &xvfb.display, &watch_err, &|| {
+            watcher.is_finished()
+        });
+        let watch = watcher
+            .join()
+            .map_err(|_| "the watch thread panicked".to_string());
+        (live, watch)
+    });
+    let watch = watch??;
+    let (live_checks, pid, seen_switches) = live?;
+    checks.extend(live_checks);
+    checks.push(exit_is("wasio watch", &watch, 0));
+    let final_switches = stdout_json(&watch)
+        .ok()
+        .and_then(|r| r.num("buffer_switches"))
+        .unwrap_or(0.0);
+    checks.push(Check::new(
+        "the watch's own count covers the status's",
+        final_switches >= seen_switches,
+        format!("watch {final_switches}, status {seen_switches}"),
+        "watch >= status",
+    ));
+    let after = ctx.cli(
+        "cli-status-live-after",
+        &["status", "--json"],
+        Duration::from_secs(60),
+    )?;
+    let report = stdout_json(&after)?;
+    let left = array(report.get("instances"))
+        .iter()
+        .filter(|i| i.num("pid") == Some(pid as f64))
+        .count();
+    let prefix = format!("status-{pid}-");
+    let files: Vec<String> = fs::read_dir(&status_dir)
+        .map(|listing| {
+            listing
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    checks.push(Check::new(
+        "nothing left after the host exits",
+        report.num("running") == Some(0.0) && left == 0 && files.is_empty(),
+        format!(
+            "running {:?}, {left} instance(s) of PID {pid}, files {files:?}",
+            report.num("running")
+        ),
+        "running 0, no instance or file of that PID",
     ));
     Ok(checks)
 }
@@ -978,7 +1405,11 @@ fn take_screenshot(display: &str, dir: &Path, png: &Path) -> Res<u64> {
 
 /// The endpoint ID `wasio devices` reports for the render endpoint called `name`.
 fn endpoint_id(ctx: &WineContext, name: &str) -> Res<String> {
-    let output = wasio(ctx, "panel-tone-devices", &["devices", "--json"], 60)?;
+    let output = ctx.cli(
+        "panel-tone-devices",
+        &["devices", "--json"],
+        Duration::from_secs(60),
+    )?;
     let list = stdout_json(&output)?;
     array(Some(&list))
         .iter()
@@ -1010,11 +1441,9 @@ fn panel_tone(ctx: &WineContext) -> Res<Vec<Check>> {
     drop(xvfb);
     let mut checks = vec![exit_is("wasio-panel --test-tone", &output, 0)];
     let config = AnalysisConfig {
-        sample_rate: bench::SINK_RATE as f64,
-        channels: bench::SINK_CHANNELS as usize,
         // The tone fades in and out over 5 ms (240 frames): keep the checks off the fades.
         edge_margin: 480,
-        ..AnalysisConfig::default()
+        ..sink_analysis_config()
     };
     let expectation = ToneExpectation {
         frequency_hz: 1000.0,
@@ -1071,4 +1500,17 @@ fn run_with_display(
         timed_out: status.is_none(),
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn winedbg_process_list_is_parsed() {
+        let text = " pid      threads  executable (all id:s are in hex)\n 00000044 2        'explorer.exe'\n 000000e0 7        \\_ 'rpcss.exe'\n 0000012c 5        \\_ 'WASIO.EXE'\n=00000104 1        \\_ 'winedbg.exe'\n";
+        assert_eq!(parse_info_proc(text, "wasio.exe"), vec![0x12c]);
+        assert_eq!(parse_info_proc(text, "winedbg.exe"), vec![0x104]);
+        assert!(parse_info_proc(text, "nothing.exe").is_empty());
+    }
 }

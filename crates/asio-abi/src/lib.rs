@@ -68,6 +68,19 @@ pub const ASE_NO_CLOCK: AsioError = -995;
 /// Not enough memory to complete the request.
 pub const ASE_NO_MEMORY: AsioError = -994;
 
+/// Every defined `ASIOError` code, `ASE_OK` first.
+pub const ALL_ASIO_ERRORS: [AsioError; 9] = [
+    ASE_OK,
+    ASE_SUCCESS,
+    ASE_NOT_PRESENT,
+    ASE_HW_MALFUNCTION,
+    ASE_INVALID_PARAMETER,
+    ASE_INVALID_MODE,
+    ASE_SP_NOT_ADVANCING,
+    ASE_NO_CLOCK,
+    ASE_NO_MEMORY,
+];
+
 /// The SDK name of an error code (`"ASE_InvalidMode"`), or `"unknown ASIO error"`.
 pub fn error_name(error: AsioError) -> &'static str {
     match error {
@@ -127,17 +140,7 @@ mod tests {
 
     #[test]
     fn error_names_are_distinct_and_known() {
-        let codes = [
-            ASE_OK,
-            ASE_SUCCESS,
-            ASE_NOT_PRESENT,
-            ASE_HW_MALFUNCTION,
-            ASE_INVALID_PARAMETER,
-            ASE_INVALID_MODE,
-            ASE_SP_NOT_ADVANCING,
-            ASE_NO_CLOCK,
-            ASE_NO_MEMORY,
-        ];
+        let codes = ALL_ASIO_ERRORS;
         for (i, a) in codes.iter().enumerate() {
             assert_ne!(error_name(*a), "unknown ASIO error");
             for b in &codes[i + 1..] {

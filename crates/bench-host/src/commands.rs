@@ -3,6 +3,7 @@
 use crate::args::Args;
 use crate::json::JsonObject;
 use crate::pa::*;
+use crate::pattern::{CounterPattern, SampleFormat};
 use crate::tone::ToneGenerator;
 use crate::{Failure, EXIT_DEVICE, EXIT_NO_PORTAUDIO, EXIT_OPEN, EXIT_STREAM, EXIT_USAGE};
 use std::cell::UnsafeCell;
@@ -248,6 +249,8 @@ struct PlayOptions {
     tail_seconds: f64,
     channels: u32,
     non_interleaved: bool,
+    /// `--pattern counter`: the counter in this format instead of the tone.
+    counter: Option<SampleFormat>,
     /// Suggested output latency in seconds; defaults to one buffer so PortAudio's ASIO host
     /// uses exactly `frames_per_buffer` when the driver allows it.
     suggested_latency: Option<f64>,
@@ -266,6 +269,17 @@ impl PlayOptions {
             tail_seconds: args.value("tail-seconds", 0.5)?,
             channels: args.value("channels", 2)?,
             non_interleaved: args.flag("non-interleaved")?,
+            counter: match args.text("pattern")?.as_deref() {
+                None | Some("tone") => None,
+                Some("counter") => Some(SampleFormat::parse(
+                    &args
+                        .text("sample-format")?
+                        .unwrap_or_else(|| "float32".to_string()),
+                )?),
+                Some(other) => {
+                    return Err(format!("--pattern: {other:?} (expected tone or counter)"))
+                }
+            },
             suggested_latency: args
                 .text("suggested-latency")?
                 .map(|text| text.parse())
@@ -299,6 +313,9 @@ impl PlayOptions {
                 "--seconds must be within [0, 3600] and --tail-seconds within [0, 60]".to_string(),
             );
         }
+        if options.counter.is_some() && options.non_interleaved {
+            return Err("--pattern counter writes interleaved buffers only".to_string());
+        }
         if options.channels == 0 || options.channels > 64 {
             return Err(format!(
                 "--channels must be within 1..=64 (got {})",
@@ -313,6 +330,8 @@ impl PlayOptions {
 struct PlayState {
     /// Only touched by the callback; PortAudio never runs two callbacks of a stream at once.
     tone: UnsafeCell<ToneGenerator>,
+    /// `--pattern counter`: replaces the tone. Touched only by the callback, like `tone`.
+    counter: Option<UnsafeCell<CounterPattern>>,
     channels: usize,
     non_interleaved: bool,
     frames_per_buffer: u64,
@@ -323,7 +342,7 @@ struct PlayState {
     flag_counts: [AtomicU64; STATUS_FLAGS.len()],
 }
 
-// SAFETY: `tone` is only accessed from the stream callback, which PortAudio serialises; all other
+// SAFETY: `tone` and `counter` are only accessed from the stream callback, which PortAudio serialises; all other
 // fields are atomics or immutable.
 unsafe impl Sync for PlayState {}
 
@@ -341,7 +360,14 @@ unsafe extern "C" fn play_callback(
         // SAFETY: only this callback touches the generator, never concurrently (see PlayState).
         let tone = unsafe { &mut *state.tone.get() };
         let frames = frame_count as usize;
-        if !output.is_null() && frames > 0 {
+        if let (Some(counter), false) = (&state.counter, output.is_null()) {
+            // SAFETY: only this callback touches the pattern (see PlayState).
+            let counter = unsafe { &mut *counter.get() };
+            let bytes = frames * counter.channels() * counter.format.bytes();
+            // SAFETY: an interleaved stream in the counter's format gives `bytes` bytes.
+            let buffer = unsafe { std::slice::from_raw_parts_mut(output as *mut u8, bytes) };
+            counter.fill(buffer);
+        } else if !output.is_null() && frames > 0 {
             if state.non_interleaved {
                 let mut planes: [&mut [f32]; 64] = std::array::from_fn(|_| Default::default());
                 for (channel, plane) in planes.iter_mut().enumerate().take(state.channels) {
@@ -401,6 +427,13 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
             options.amplitude,
             tone_frames,
         )),
+        counter: options.counter.map(|format| {
+            UnsafeCell::new(CounterPattern::new(
+                format,
+                options.channels as usize,
+                tone_frames,
+            ))
+        }),
         channels: options.channels as usize,
         non_interleaved: options.non_interleaved,
         frames_per_buffer: options.frames_per_buffer.into(),
@@ -409,7 +442,7 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
         odd_sized_callbacks: AtomicU64::new(0),
         flag_counts: Default::default(),
     });
-    let mut format = PA_FLOAT32;
+    let mut format = options.counter.map_or(PA_FLOAT32, SampleFormat::pa_format);
     if options.non_interleaved {
         format |= PA_NON_INTERLEAVED;
     }
@@ -439,6 +472,11 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
             .int("frames_per_buffer", options.frames_per_buffer.into())
             .int("channels", options.channels.into())
             .bool("interleaved", !options.non_interleaved)
+            .str("pattern", options.counter.map_or("tone", |_| "counter"))
+            .str(
+                "sample_format",
+                options.counter.map_or("float32", SampleFormat::name),
+            )
             .num("frequency", options.frequency)
             .num("amplitude", options.amplitude)
             .int("tone_frames", tone_frames as i64)

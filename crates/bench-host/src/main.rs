@@ -5,7 +5,7 @@
 //! wasio-pa-host play --device NAME [--rate 48000] [--frames-per-buffer 256] [--freq 997]
 //!                    [--amplitude 0.5] [--seconds 5] [--channels 2] [--tail-seconds 0.5]
 //!                    [--non-interleaved] [--suggested-latency S] [--host-api ASIO]
-//!                    [--portaudio DLL]
+//!                    [--portaudio DLL] [--pattern counter --sample-format int16|int24|int32|float32]
 //! wasio-pa-host duplex --device NAME [--input-device NAME] [--rate 48000]
 //!                    [--frames-per-buffer 256] [--in-channels 2] [--out-channels 2]
 //!                    [--seconds 5] [--tail-seconds 1] [--signal impulses|sine]
@@ -18,6 +18,9 @@
 //! written to `--record-input` (float32 interleaved) at the end. Its report lists the output
 //! frame and polarity of every impulse written. `--input-device` is for host APIs other than
 //! ASIO, where input and output are separate devices.
+//! `--pattern counter` (play) writes the counter of `pattern.rs` in `--sample-format` instead
+//! of the tone (PortAudio copies it unchanged when the format is the driver's ASIO sample
+//! type), for bit-exactness tests.
 //! `--host-api` picks another PortAudio host API (e.g. "Windows WASAPI") to check the bench
 //! itself without a driver.
 //! Output: one JSON object per line on stdout; diagnostics on stderr.
@@ -27,12 +30,15 @@
 //! Exit codes: 0 ok, 2 usage, 3 PortAudio unavailable, 4 device not found or unsuitable,
 //! 5 stream could not be opened/started, 6 stream failed or hung.
 
-// Only the OS-independent parts (arguments, JSON, tone) are built and tested off Windows.
+// Only the OS-independent parts (arguments, tone) are built and tested off Windows.
 #![cfg_attr(not(windows), allow(dead_code))]
 
 mod args;
-mod json;
+mod pattern;
 mod tone;
+
+#[cfg(windows)]
+mod json;
 
 #[cfg(windows)]
 mod commands;

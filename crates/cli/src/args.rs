@@ -10,7 +10,7 @@ use std::fmt;
 pub const DEFAULT_DRIVER: &str = "Wasio";
 
 /// A parsed command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// `wasio drivers [--json]`: list the registered ASIO drivers.
     Drivers { json: bool },
@@ -23,6 +23,13 @@ pub enum Command {
     Register { dll: String, json: bool },
     /// `wasio unregister <dll> [--json]`: call the DLL's `DllUnregisterServer`.
     Unregister { dll: String, json: bool },
+    /// `wasio rates [--driver NAME] [--rates R,R,…] [--seconds S]`: show the output mode,
+    /// stream silence and switch the sample rate while running, S seconds at each rate.
+    Rates {
+        driver: String,
+        rates: Vec<f64>,
+        seconds: f64,
+    },
     /// `wasio devices [--json]`: every WASAPI endpoint.
     Devices { json: bool },
     /// `wasio config check [--file PATH] [--json]`: validate the configuration file.
@@ -83,6 +90,8 @@ commands:
   misuse [--driver NAME] [--json]  call a driver the wrong way, check every answer
   register <dll> [--json]          call DllRegisterServer of a driver DLL
   unregister <dll> [--json]        call DllUnregisterServer of a driver DLL
+  rates [--driver NAME] [--rates 44100,48000,96000] [--seconds 2]
+                                   show the output mode, stream, switch rates while running
   devices [--json]                 every audio endpoint: state, ID, formats, periods
   config check [--file PATH] [--json]
                                    validate Wasio.toml (default %USERPROFILE%\\Wasio.toml)
@@ -97,6 +106,20 @@ commands:
 NAME is the driver's registry key or description (default: Wasio), matched without case.
 Exit codes: 0 success, 1 failure, 2 usage error. See docs/CLI.md.";
 
+/// The options of a command that takes only `--json`: whether it was given.
+fn json_only(rest: &[String]) -> Result<bool, UsageError> {
+    let options = Options::parse(rest, &["--json"], &[])?;
+    options.no_positionals()?;
+    Ok(options.has("--json"))
+}
+
+/// The options of a command that takes `--driver NAME` and `--json`.
+fn driver_and_json(rest: &[String]) -> Result<(String, bool), UsageError> {
+    let options = Options::parse(rest, &["--json"], &["--driver"])?;
+    options.no_positionals()?;
+    Ok((options.driver(), options.has("--json")))
+}
+
 /// Parses the arguments after the program name.
 pub fn parse<I, S>(args: I) -> Result<Command, UsageError>
 where
@@ -110,43 +133,47 @@ where
     let rest: Vec<String> = args.collect();
     match command.as_str() {
         "help" | "--help" | "-h" => Ok(Command::Help),
-        "drivers" => {
-            let options = Options::parse(&rest, &["--json"], &[])?;
-            options.no_positionals()?;
-            Ok(Command::Drivers {
-                json: options.has("--json"),
-            })
-        }
+        "drivers" => Ok(Command::Drivers {
+            json: json_only(&rest)?,
+        }),
         "info" => {
-            let options = Options::parse(&rest, &["--json"], &["--driver"])?;
-            options.no_positionals()?;
-            Ok(Command::Info {
-                driver: options.driver(),
-                json: options.has("--json"),
-            })
+            let (driver, json) = driver_and_json(&rest)?;
+            Ok(Command::Info { driver, json })
         }
         "misuse" => {
-            let options = Options::parse(&rest, &["--json"], &["--driver"])?;
+            let (driver, json) = driver_and_json(&rest)?;
+            Ok(Command::Misuse { driver, json })
+        }
+        "rates" => {
+            let options = Options::parse(&rest, &[], &["--driver", "--rates", "--seconds"])?;
             options.no_positionals()?;
-            Ok(Command::Misuse {
+            let rates = options
+                .value("--rates")
+                .unwrap_or("44100,48000,96000")
+                .split(',')
+                .map(|r| r.trim().parse::<f64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| UsageError("--rates: expected numbers separated by commas".into()))?;
+            let seconds = match options.value("--seconds") {
+                None => 2.0,
+                Some(text) => text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| (0.1..=60.0).contains(s))
+                    .ok_or_else(|| UsageError("--seconds: a number from 0.1 to 60".into()))?,
+            };
+            Ok(Command::Rates {
                 driver: options.driver(),
-                json: options.has("--json"),
+                rates,
+                seconds,
             })
         }
-        "devices" => {
-            let options = Options::parse(&rest, &["--json"], &[])?;
-            options.no_positionals()?;
-            Ok(Command::Devices {
-                json: options.has("--json"),
-            })
-        }
-        "status" => {
-            let options = Options::parse(&rest, &["--json"], &[])?;
-            options.no_positionals()?;
-            Ok(Command::Status {
-                json: options.has("--json"),
-            })
-        }
+        "devices" => Ok(Command::Devices {
+            json: json_only(&rest)?,
+        }),
+        "status" => Ok(Command::Status {
+            json: json_only(&rest)?,
+        }),
         "config" => {
             let options = Options::parse(&rest, &["--json"], &["--file"])?;
             match options.positionals.as_slice() {
@@ -526,5 +553,39 @@ mod tests {
         for (args, message) in cases {
             assert_eq!(p(args), Err(UsageError(message.to_string())), "{args:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod rates_tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(
+            parse(["rates"]),
+            Ok(Command::Rates {
+                driver: DEFAULT_DRIVER.into(),
+                rates: vec![44_100.0, 48_000.0, 96_000.0],
+                seconds: 2.0
+            })
+        );
+        assert_eq!(
+            parse([
+                "rates",
+                "--rates",
+                "48000,44100",
+                "--seconds=1",
+                "--driver",
+                "X"
+            ]),
+            Ok(Command::Rates {
+                driver: "X".into(),
+                rates: vec![48_000.0, 44_100.0],
+                seconds: 1.0
+            })
+        );
+        assert!(parse(["rates", "--rates", "fast"]).is_err());
+        assert!(parse(["rates", "--seconds", "0"]).is_err());
     }
 }

@@ -29,6 +29,11 @@ pub fn execute(command: Command) -> i32 {
         Command::Status { json } => status(json),
         Command::Latency(options) => crate::latency::run(&options),
         Command::Test(options) => crate::session::run(&options),
+        Command::Rates {
+            driver,
+            rates,
+            seconds,
+        } => crate::rates::run(&driver, &rates, seconds),
         Command::Help => 0,
     }
 }
@@ -37,7 +42,7 @@ pub fn execute(command: Command) -> i32 {
 fn status(json: bool) -> i32 {
     let dir = wasio_engine::status::status_dir(&std::env::temp_dir());
     let now = wasio_engine::status::now_unix_ms();
-    match wasio_engine::status::read_status_dir(&dir, now, process_alive) {
+    match wasio_engine::status::read_status_dir(&dir, now, wasio_wasapi::process_alive) {
         Ok(entries) => {
             if json {
                 outln!("{}", crate::status_report::to_json(&entries).to_pretty());
@@ -48,25 +53,6 @@ fn status(json: bool) -> i32 {
         }
         Err(error) => crate::fail(json, &format!("cannot read {}: {error}", dir.display())),
     }
-}
-
-/// Whether process `pid` still runs.
-fn process_alive(pid: u32) -> bool {
-    use windows::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
-    use windows::Win32::System::Threading::{
-        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-    };
-    // SAFETY: OpenProcess returns an owned handle or an error; it is closed below.
-    let Ok(handle) = (unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) }) else {
-        return false;
-    };
-    let mut code = 0u32;
-    // SAFETY: `handle` is a valid process handle; `code` a valid out pointer.
-    let got = unsafe { GetExitCodeProcess(handle, &mut code) };
-    let alive = got.is_ok() && code == STILL_ACTIVE.0 as u32;
-    // SAFETY: closes the handle opened above, once.
-    let _ = unsafe { CloseHandle(handle) };
-    alive
 }
 
 fn list(json: bool) -> i32 {
@@ -187,10 +173,10 @@ fn register(dll: &str, register: bool, json: bool) -> i32 {
     let code = register_dll(dll, register, json);
     if json {
         let object = crate::json::Json::object([
-            ("dll", crate::json::Json::str(dll)),
+            ("dll", crate::json::Json::string(dll)),
             (
                 "action",
-                crate::json::Json::str(if register { "register" } else { "unregister" }),
+                crate::json::Json::string(if register { "register" } else { "unregister" }),
             ),
             ("ok", crate::json::Json::Bool(code == 0)),
         ]);

@@ -60,7 +60,7 @@ impl ConfigCheck {
     /// `{"file", "exists", "valid", "problems": [{"line", "column", "key", "message", "text"}]}`.
     pub fn to_json(&self) -> Json {
         Json::object([
-            ("file", Json::str(self.path.display().to_string())),
+            ("file", Json::string(self.path.display().to_string())),
             ("exists", Json::Bool(self.exists)),
             ("valid", Json::Bool(self.is_valid())),
             (
@@ -72,9 +72,9 @@ impl ConfigCheck {
                             Json::object([
                                 ("line", Json::opt(e.line.map(|l| l as i64))),
                                 ("column", Json::opt(e.column.map(|c| c as i64))),
-                                ("key", Json::opt(e.key.clone().map(Json::Str))),
-                                ("message", Json::str(e.message.clone())),
-                                ("text", Json::str(e.to_string())),
+                                ("key", Json::opt(e.key.clone().map(Json::String))),
+                                ("message", Json::string(e.message.clone())),
+                                ("text", Json::string(e.to_string())),
                             ])
                         })
                         .collect(),

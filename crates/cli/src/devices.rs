@@ -12,21 +12,21 @@ fn format_json(format: &StreamFormat) -> Json {
         ("sample_rate", Json::Int(format.sample_rate.into())),
         ("channels", Json::Int(format.channels.into())),
         ("channel_mask", Json::Int(format.channel_mask.into())),
-        ("encoding", Json::str(format.encoding.to_string())),
+        ("encoding", Json::string(format.encoding.to_string())),
         ("bits", Json::Int(format.encoding.bits().into())),
         ("valid_bits", Json::Int(format.encoding.valid_bits().into())),
         ("float", Json::Bool(format.encoding.is_float())),
-        ("text", Json::str(format.to_string())),
+        ("text", Json::string(format.to_string())),
     ])
 }
 
 /// One endpoint as JSON (field list in docs/CLI.md).
 pub fn endpoint_json(e: &EndpointDetails) -> Json {
     Json::object([
-        ("id", Json::str(e.id.clone())),
-        ("name", Json::str(e.name.clone())),
-        ("flow", Json::str(e.flow.as_str())),
-        ("state", Json::str(e.state.as_str())),
+        ("id", Json::string(e.id.clone())),
+        ("name", Json::string(e.name.clone())),
+        ("flow", Json::string(e.flow.as_str())),
+        ("state", Json::string(e.state.as_str())),
         ("default", Json::Bool(e.is_default)),
         (
             "mix_format",
@@ -49,9 +49,9 @@ pub fn endpoint_json(e: &EndpointDetails) -> Json {
         ),
         (
             "exclusive_refusal",
-            Json::opt(e.exclusive_refusal.clone().map(Json::Str)),
+            Json::opt(e.exclusive_refusal.clone().map(Json::String)),
         ),
-        ("problem", Json::opt(e.problem.clone().map(Json::Str))),
+        ("problem", Json::opt(e.problem.clone().map(Json::String))),
     ])
 }
 

@@ -29,9 +29,9 @@ impl DriverEntry {
 
     pub fn to_json(&self) -> Json {
         Json::object([
-            ("name", Json::str(self.name.clone())),
-            ("description", Json::str(self.description.clone())),
-            ("clsid", Json::str(self.clsid.to_string())),
+            ("name", Json::string(self.name.clone())),
+            ("description", Json::string(self.description.clone())),
+            ("clsid", Json::string(self.clsid.to_string())),
             ("dll", Json::opt(self.dll_path.clone())),
             ("dll_exists", Json::from(self.dll_exists)),
             ("problem", Json::opt(self.problem.clone())),

@@ -41,10 +41,10 @@ impl AsioErrorWithMessage {
     /// `{"call": …, "error": "ASE_…", "code": …, "message": …}`.
     pub fn to_json(&self) -> Json {
         Json::object([
-            ("call", Json::str(self.call)),
-            ("error", Json::str(error_name(self.code))),
+            ("call", Json::string(self.call)),
+            ("error", Json::string(error_name(self.code))),
             ("code", Json::from(self.code)),
-            ("message", Json::str(self.message.clone())),
+            ("message", Json::string(self.message.clone())),
         ])
     }
 }

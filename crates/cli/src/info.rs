@@ -214,18 +214,18 @@ impl DriverReport {
             Json::object([
                 ("index", Json::from(c.index)),
                 ("input", Json::from(c.is_input)),
-                ("name", Json::str(c.name.clone())),
-                ("sample_type", Json::str(sample_type_name(c.sample_type))),
+                ("name", Json::string(c.name.clone())),
+                ("sample_type", Json::string(sample_type_name(c.sample_type))),
                 ("sample_type_value", Json::from(c.sample_type)),
                 ("group", Json::from(c.group)),
                 ("active", Json::from(c.is_active)),
             ])
         };
         Json::object([
-            ("registry_name", Json::str(self.registry_name.clone())),
-            ("clsid", Json::str(self.clsid.clone())),
+            ("registry_name", Json::string(self.registry_name.clone())),
+            ("clsid", Json::string(self.clsid.clone())),
             ("dll", Json::opt(self.dll_path.clone())),
-            ("driver_name", Json::str(self.driver_name.clone())),
+            ("driver_name", Json::string(self.driver_name.clone())),
             ("driver_version", Json::from(self.driver_version)),
             (
                 "channels",
@@ -282,7 +282,7 @@ impl DriverReport {
                             Json::object([
                                 ("rate", Json::from(*rate)),
                                 ("supported", Json::from(*code == ASE_OK)),
-                                ("code", Json::str(error_name(*code))),
+                                ("code", Json::string(error_name(*code))),
                             ])
                         })
                         .collect(),
@@ -297,7 +297,7 @@ impl DriverReport {
                             .map(|c| {
                                 Json::object([
                                     ("index", Json::from(c.index)),
-                                    ("name", Json::str(c.name.clone())),
+                                    ("name", Json::string(c.name.clone())),
                                     ("current", Json::from(c.is_current)),
                                 ])
                             })
@@ -315,7 +315,7 @@ impl DriverReport {
                                 name.to_string(),
                                 Json::object([
                                     ("supported", Json::from(future_supported(*code))),
-                                    ("code", Json::str(error_name(*code))),
+                                    ("code", Json::string(error_name(*code))),
                                 ]),
                             )
                         })

@@ -182,13 +182,13 @@ impl LatencyReport {
         let a = &self.analysis;
         Json::object([
             ("ok", Json::Bool(true)),
-            ("driver", Json::str(self.driver.clone())),
-            ("sample_rate", Json::Float(self.sample_rate)),
+            ("driver", Json::string(self.driver.clone())),
+            ("sample_rate", Json::Number(self.sample_rate)),
             ("buffer_frames", Json::Int(self.buffer_frames as i64)),
             ("round_trip_frames", Json::Int(a.round_trip_frames as i64)),
             (
                 "round_trip_ms",
-                Json::Float(self.ms(a.round_trip_frames as f64)),
+                Json::Number(self.ms(a.round_trip_frames as f64)),
             ),
             ("impulses_expected", Json::Int(a.impulses_expected as i64)),
             ("impulses_found", Json::Int(a.impulses_found as i64)),
@@ -210,12 +210,12 @@ impl LatencyReport {
             ("reported_sum_frames", Json::Int(self.reported_sum())),
             (
                 "reported_sum_ms",
-                Json::Float(self.ms(self.reported_sum() as f64)),
+                Json::Number(self.ms(self.reported_sum() as f64)),
             ),
             ("difference_frames", Json::Int(self.difference_frames())),
             (
                 "difference_ms",
-                Json::Float(self.ms(self.difference_frames() as f64)),
+                Json::Number(self.ms(self.difference_frames() as f64)),
             ),
         ])
     }

@@ -35,6 +35,8 @@ pub mod host;
 #[cfg(windows)]
 pub mod misuse;
 #[cfg(windows)]
+pub mod rates;
+#[cfg(windows)]
 pub mod session;
 
 use args::Command;
@@ -94,7 +96,7 @@ pub fn fail(json: bool, message: &str) -> i32 {
     if json {
         let object = json::Json::object([
             ("ok", json::Json::Bool(false)),
-            ("error", json::Json::str(message)),
+            ("error", json::Json::string(message)),
         ]);
         outln!("{}", object.to_pretty());
     }

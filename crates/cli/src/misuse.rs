@@ -28,7 +28,7 @@ pub fn run(name: &str, json: bool) -> i32 {
         let mut report = MisuseReport::silent();
         sequence(name, &mut report);
         let object = crate::json::Json::object([
-            ("driver", crate::json::Json::str(name)),
+            ("driver", crate::json::Json::string(name)),
             ("steps", report.steps_json()),
             ("passed", crate::json::Json::Int(report.passed() as i64)),
             ("failed", crate::json::Json::Int(report.failed() as i64)),

@@ -59,7 +59,8 @@ pub fn run(options: &TestOptions) -> i32 {
         outln!("wasio test: driver '{}'", options.driver);
         MisuseReport::printing()
     };
-    let mut facts: Vec<(String, Json)> = vec![("driver".into(), Json::str(options.driver.clone()))];
+    let mut facts: Vec<(String, Json)> =
+        vec![("driver".into(), Json::string(options.driver.clone()))];
     let fatal = session(options, &mut report, &mut facts).err();
     if let Some(problem) = &fatal {
         report.check("session", false, problem.clone(), "no error");
@@ -111,7 +112,7 @@ fn session(
         driver.entry().dll_path.clone().unwrap_or_default(),
         "the driver's DLL",
     );
-    facts.push(("driver_name".into(), Json::str(driver.driver_name())));
+    facts.push(("driver_name".into(), Json::string(driver.driver_name())));
 
     // SAFETY: null is the documented "no window" value.
     let ok = unsafe { (driver.vtbl().init)(driver.this(), std::ptr::null_mut()) };
@@ -209,7 +210,7 @@ fn session(
         format!("{now:?}"),
         format!("Ok({rate})"),
     );
-    facts.push(("sample_rate".into(), Json::Float(rate)));
+    facts.push(("sample_rate".into(), Json::Number(rate)));
 
     let mut host_type = None;
     let mut mixed_types = false;
@@ -251,7 +252,7 @@ fn session(
         "one known PCM or float sample type",
     );
     let host_type = host_type.ok_or("unknown sample type")?;
-    facts.push(("sample_type".into(), Json::str(format!("{host_type:?}"))));
+    facts.push(("sample_type".into(), Json::string(format!("{host_type:?}"))));
 
     let buffer = options.buffer.unwrap_or(sizes.preferred);
     let mut infos: Vec<AsioBufferInfo> = (0..outputs)
@@ -405,7 +406,7 @@ fn session(
             },
             "the whole stream written",
         );
-        facts.push(("record".into(), Json::str(path.clone())));
+        facts.push(("record".into(), Json::string(path.clone())));
     }
     drop(driver);
     Ok(())

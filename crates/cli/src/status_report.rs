@@ -74,40 +74,46 @@ pub fn to_json(entries: &[StatusEntry]) -> Json {
         .iter()
         .map(|entry| {
             let mut pairs: Vec<(String, Json)> = vec![
-                ("file".into(), Json::str(entry.path.display().to_string())),
+                (
+                    "file".into(),
+                    Json::string(entry.path.display().to_string()),
+                ),
                 ("live".into(), Json::Bool(entry.staleness.is_live())),
-                ("staleness".into(), Json::str(entry.staleness.describe())),
+                ("staleness".into(), Json::string(entry.staleness.describe())),
             ];
             match &entry.status {
                 Ok(s) => pairs.extend([
                     ("pid".into(), Json::Int(s.pid.into())),
-                    ("process".into(), Json::str(s.process.clone())),
+                    ("process".into(), Json::string(s.process.clone())),
                     ("instance".into(), Json::Int(s.instance as i64)),
-                    ("state".into(), Json::str(s.state.clone())),
-                    ("mode".into(), Json::str(s.mode.clone())),
-                    ("device".into(), Json::str(s.device.clone())),
-                    ("sample_rate".into(), Json::Float(s.sample_rate)),
+                    ("state".into(), Json::string(s.state.clone())),
+                    ("mode".into(), Json::string(s.mode.clone())),
+                    ("device".into(), Json::string(s.device.clone())),
+                    ("sample_rate".into(), Json::Number(s.sample_rate)),
                     ("buffer_frames".into(), Json::Int(s.buffer_frames.into())),
                     ("period_frames".into(), Json::Int(s.period_frames.into())),
                     (
                         "device_buffer_frames".into(),
                         Json::Int(s.device_buffer_frames.into()),
                     ),
-                    ("format".into(), Json::str(s.format.clone())),
+                    ("format".into(), Json::string(s.format.clone())),
                     ("input_latency".into(), Json::Int(s.input_latency.into())),
                     ("output_latency".into(), Json::Int(s.output_latency.into())),
                     ("switches".into(), Json::Int(s.switches as i64)),
                     ("xruns".into(), Json::Int(s.xruns as i64)),
-                    ("input_device".into(), Json::str(s.input_device.clone())),
-                    ("input_mode".into(), Json::str(s.input_mode.clone())),
-                    ("drift_ppm".into(), Json::Float(s.drift_ppm)),
+                    ("input_device".into(), Json::string(s.input_device.clone())),
+                    ("input_mode".into(), Json::string(s.input_mode.clone())),
+                    ("drift_ppm".into(), Json::Number(s.drift_ppm)),
                     (
                         "updated_unix_ms".into(),
                         Json::Int(s.updated_unix_ms as i64),
                     ),
-                    ("driver_version".into(), Json::str(s.driver_version.clone())),
+                    (
+                        "driver_version".into(),
+                        Json::string(s.driver_version.clone()),
+                    ),
                 ]),
-                Err(problem) => pairs.push(("error".into(), Json::str(problem.clone()))),
+                Err(problem) => pairs.push(("error".into(), Json::string(problem.clone()))),
             }
             Json::Object(pairs)
         })

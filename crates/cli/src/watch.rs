@@ -120,7 +120,7 @@ fn run(options: &WatchOptions) -> i32 {
                 eprintln!("wasio: message {name} ({selector}) at {at_ms} ms");
                 events.push(Json::object([
                     ("selector", Json::from(selector as i64)),
-                    ("name", Json::str(name)),
+                    ("name", Json::string(name)),
                     ("at_ms", Json::from(at_ms)),
                 ]));
             }
@@ -133,8 +133,8 @@ fn run(options: &WatchOptions) -> i32 {
     outln!(
         "{}",
         Json::object([
-            ("driver", Json::str(options.driver.clone())),
-            ("seconds", Json::Float(options.seconds)),
+            ("driver", Json::string(options.driver.clone())),
+            ("seconds", Json::Number(options.seconds)),
             ("buffer_frames", Json::from(size as i64)),
             ("buffer_switches", Json::from(switches as i64)),
             ("messages", Json::Array(events)),

@@ -154,13 +154,7 @@ mod tests {
 
     #[test]
     fn every_encoding_round_trips() {
-        for encoding in [
-            DeviceFormat::Int16,
-            DeviceFormat::Int24Packed,
-            DeviceFormat::Int24In32,
-            DeviceFormat::Int32,
-            DeviceFormat::Float32,
-        ] {
+        for encoding in DeviceFormat::ALL {
             for channels in [1u16, 2, 6] {
                 let f = format(channels, encoding);
                 let data: Vec<u8> = (0..f.frame_bytes() * 7).map(|i| (i * 37) as u8).collect();

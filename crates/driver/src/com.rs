@@ -51,10 +51,19 @@ static CLASS_FACTORY_VTBL: ClassFactoryVtbl = ClassFactoryVtbl {
     lock_server: factory_lock_server,
 };
 
-unsafe extern "system" fn factory_query_interface(
+/// The body of `IUnknown::QueryInterface` for an object that implements exactly `interfaces`:
+/// on a match, `add_ref(this)` and `*out = this`; otherwise `*out = null` and E_NOINTERFACE.
+/// Null pointers give E_POINTER, a panic E_UNEXPECTED.
+///
+/// # Safety
+/// `this` is a live COM object whose reference count `add_ref` increments; `riid` and `out` are
+/// null or valid as COM defines them.
+pub unsafe fn query_interface_for(
     this: *mut c_void,
     riid: *const Guid,
     out: *mut *mut c_void,
+    interfaces: &[Guid],
+    add_ref: unsafe extern "system" fn(*mut c_void) -> u32,
 ) -> i32 {
     guard_hresult(|| {
         if out.is_null() || riid.is_null() {
@@ -62,10 +71,10 @@ unsafe extern "system" fn factory_query_interface(
         }
         // SAFETY: checked non-null; COM passes a valid IID.
         let iid = unsafe { *riid };
-        if iid == IID_IUNKNOWN || iid == IID_ICLASSFACTORY {
-            // SAFETY: `this` is a live ClassFactory; `out` checked non-null.
+        if interfaces.contains(&iid) {
+            // SAFETY: `this` is live (our caller's contract); `out` checked non-null.
             unsafe {
-                factory_add_ref(this);
+                add_ref(this);
                 *out = this;
             }
             S_OK
@@ -75,6 +84,23 @@ unsafe extern "system" fn factory_query_interface(
             E_NOINTERFACE
         }
     })
+}
+
+unsafe extern "system" fn factory_query_interface(
+    this: *mut c_void,
+    riid: *const Guid,
+    out: *mut *mut c_void,
+) -> i32 {
+    // SAFETY: COM only calls this on a live factory, with its own pointers.
+    unsafe {
+        query_interface_for(
+            this,
+            riid,
+            out,
+            &[IID_IUNKNOWN, IID_ICLASSFACTORY],
+            factory_add_ref,
+        )
+    }
 }
 
 unsafe extern "system" fn factory_add_ref(this: *mut c_void) -> u32 {

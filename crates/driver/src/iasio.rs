@@ -3,7 +3,7 @@
 //! Each method converts `this`, runs the core's method inside `catch_unwind`, and turns a
 //! panic into an ASIO error with a message (the host never sees an unwind).
 
-use crate::com::{guard_hresult, E_NOINTERFACE, E_POINTER, LIVE_OBJECTS, S_OK};
+use crate::com::{query_interface_for, LIVE_OBJECTS};
 use crate::CLSID_WASIO;
 use asio_abi::{
     asio_method, AsioBool, AsioBufferInfo, AsioCallbacks, AsioChannelInfo, AsioClockSource,
@@ -163,25 +163,8 @@ pub unsafe extern "system" fn query_interface(
     riid: *const Guid,
     out: *mut *mut c_void,
 ) -> i32 {
-    guard_hresult(|| {
-        if out.is_null() || riid.is_null() {
-            return E_POINTER;
-        }
-        // SAFETY: checked non-null.
-        let iid = unsafe { *riid };
-        if iid == IID_IUNKNOWN || iid == CLSID_WASIO {
-            // SAFETY: `this` is live; `out` checked non-null.
-            unsafe {
-                add_ref(this);
-                *out = this;
-            }
-            S_OK
-        } else {
-            // SAFETY: checked non-null.
-            unsafe { *out = std::ptr::null_mut() };
-            E_NOINTERFACE
-        }
-    })
+    // SAFETY: COM (or the class factory) only calls this on a live object, with its own pointers.
+    unsafe { query_interface_for(this, riid, out, &[IID_IUNKNOWN, CLSID_WASIO], add_ref) }
 }
 
 pub unsafe extern "system" fn add_ref(this: *mut c_void) -> u32 {

@@ -6,9 +6,10 @@ use crate::buffers::HostBuffers;
 use crate::capture::{ClockRelation, InputMonitor};
 use crate::clock::PositionCell;
 pub use crate::config::{DeviceSelector, Mode};
-use crate::convert::HostSampleType;
+use crate::convert::{DeviceFormat, HostSampleType};
 use crate::format::StreamFormat;
 use crate::log::RtLogProducer;
+use crate::modes::{ModeReport, StreamMode};
 use crate::render::{RenderStats, SwitchHandler};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,6 +143,9 @@ pub struct OutputRequest {
     pub rt_log: RtLogProducer,
     pub counters: Arc<StreamCounters>,
     pub request_reset: ResetRequester,
+    /// The exclusive format to try first: the one the probe found, which fixed the host's
+    /// sample type.
+    pub preferred_format: Option<DeviceFormat>,
     /// Input channels, when the host asked for any. With no output `routes`, the stream is
     /// input only and the capture clock drives it.
     pub capture: Option<CaptureRequest>,
@@ -212,18 +216,19 @@ pub fn select_endpoint(
     ))
 }
 
-/// The modes this version can open: shared event mode (`"auto"` falls back to it).
-/// Exclusive and low-latency modes get a clear refusal.
-pub fn check_mode_available(mode: Mode) -> Result<(), BackendError> {
-    match mode {
-        Mode::Auto | Mode::Shared => Ok(()),
-        other => Err(BackendError::new(
-            "opening the output stream",
-            format!(
-                "mode \"{other}\" is not available in this version; use \"shared\" or \"auto\""
-            ),
-        )),
-    }
+/// What a stream would get if opened now: found by opening (and releasing) trial streams
+/// down the mode chain, so that the sample type, the sizes and the latencies told to the
+/// host before createBuffers are those of the real stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputPlan {
+    pub mode: StreamMode,
+    pub format: StreamFormat,
+    /// The device period, and the smallest one it allows, in frames at the plan's rate.
+    pub period_frames: usize,
+    pub min_period_frames: usize,
+    pub device_buffer_frames: usize,
+    pub stream_latency_frames: usize,
+    pub report: ModeReport,
 }
 
 /// What an opened stream looks like, for getLatencies, the log and the status line.
@@ -232,6 +237,8 @@ pub struct StreamInfo {
     pub endpoint: EndpointInfo,
     pub format: StreamFormat,
     pub mode: &'static str,
+    /// The mode in effect, and why each better one was refused.
+    pub mode_report: ModeReport,
     pub period_frames: usize,
     pub device_buffer_frames: usize,
     pub stream_latency_frames: usize,
@@ -266,11 +273,22 @@ pub trait Backend: Send + Sync {
     }
     /// Whether the endpoint with this ID can stream at `rate`.
     fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError>;
+    /// The mode and format a stream at `rate` on this endpoint would open in, by trial
+    /// (nothing stays open). Fails with every mode's refusal when none opens.
+    /// `preferred`: the exclusive format to try first.
+    fn probe_output(
+        &self,
+        endpoint_id: &str,
+        mode: Mode,
+        rate: u32,
+        preferred: Option<DeviceFormat>,
+    ) -> Result<OutputPlan, BackendError>;
     /// Opens (initializes, does not start) the output stream, replacing any open one.
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError>;
     /// Starts streaming. `deferred_output`: the host does not call outputReady.
     fn start(&self, deferred_output: bool) -> Result<(), BackendError>;
-    /// Stops streaming; returns once the real-time loop has ended.
+    /// Stops streaming; returns once the real-time loop has ended. The endpoint is released
+    /// (other applications may take it); `start` opens it again.
     fn stop(&self) -> Result<StreamReport, BackendError>;
     /// Stops and releases the stream and its endpoint.
     fn close(&self) -> Result<(), BackendError>;

@@ -23,7 +23,7 @@ impl ClockReading {
         qpc_100ns: u64,
         sample_rate: f64,
     ) -> Option<Self> {
-        if frequency == 0 || !(sample_rate > 0.0) {
+        if frequency == 0 || sample_rate.is_nan() || sample_rate <= 0.0 {
             return None;
         }
         Some(Self {

@@ -31,39 +31,69 @@
 //! too-short buffer shortens the run to the frames that fit, and a stride smaller than one
 //! device sample converts nothing.
 
-/// ASIO host sample types Wasio supports (little-endian PCM): the LSB PCM subset of ASIO's
-/// `ASIOSampleType`, with the same values (`from_asio` / `asio_value` map to and from it).
-#[repr(i32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HostSampleType {
-    Int16Lsb = 16,
-    Int24Lsb = 17,
-    Int32Lsb = 18,
-    Float32Lsb = 19,
-    Float64Lsb = 20,
-    Int32Lsb16 = 24,
-    Int32Lsb18 = 25,
-    Int32Lsb20 = 26,
-    Int32Lsb24 = 27,
+use asio_abi::SampleType;
+
+/// Defines [`HostSampleType`] from a list of [`SampleType`] variant names: its values, `ALL` and
+/// both conversions come from the ABI enum, so nothing is restated here.
+macro_rules! host_sample_types {
+    ($($name:ident),* $(,)?) => {
+        /// ASIO host sample types Wasio supports (little-endian PCM): the LSB PCM subset of
+        /// ASIO's [`SampleType`], with the same values and names.
+        #[repr(i32)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum HostSampleType {
+            $($name = SampleType::$name as i32,)*
+        }
+
+        impl HostSampleType {
+            /// Every supported host type, in ASIO value order.
+            pub const ALL: [HostSampleType; [$(HostSampleType::$name),*].len()] =
+                [$(HostSampleType::$name),*];
+        }
+
+        impl From<HostSampleType> for SampleType {
+            fn from(value: HostSampleType) -> SampleType {
+                match value {
+                    $(HostSampleType::$name => SampleType::$name,)*
+                }
+            }
+        }
+
+        impl TryFrom<SampleType> for HostSampleType {
+            type Error = UnsupportedSampleType;
+
+            fn try_from(value: SampleType) -> Result<Self, Self::Error> {
+                match value {
+                    $(SampleType::$name => Ok(HostSampleType::$name),)*
+                    #[allow(unreachable_patterns)]
+                    other => Err(UnsupportedSampleType(other)),
+                }
+            }
+        }
+    };
+}
+
+host_sample_types!(
+    Int16Lsb, Int24Lsb, Int32Lsb, Float32Lsb, Float64Lsb, Int32Lsb16, Int32Lsb18, Int32Lsb20,
+    Int32Lsb24,
+);
+
+/// An ASIO sample type outside [`HostSampleType`] (big-endian or DSD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedSampleType(pub SampleType);
+
+impl std::fmt::Display for UnsupportedSampleType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not supported (only little-endian PCM is)", self.0)
+    }
 }
 
 impl HostSampleType {
-    /// Every supported host type, in ASIO value order.
-    pub const ALL: [HostSampleType; 9] = [
-        HostSampleType::Int16Lsb,
-        HostSampleType::Int24Lsb,
-        HostSampleType::Int32Lsb,
-        HostSampleType::Float32Lsb,
-        HostSampleType::Float64Lsb,
-        HostSampleType::Int32Lsb16,
-        HostSampleType::Int32Lsb18,
-        HostSampleType::Int32Lsb20,
-        HostSampleType::Int32Lsb24,
-    ];
-
     /// The type for an `ASIOSampleType` value, `None` for MSB, DSD and unknown types.
     pub fn from_asio(value: i32) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.asio_value() == value)
+        SampleType::try_from(value)
+            .ok()
+            .and_then(|t| Self::try_from(t).ok())
     }
 
     /// The `ASIOSampleType` value.
@@ -71,19 +101,14 @@ impl HostSampleType {
         self as i32
     }
 
+    /// The SDK-style name, e.g. `"ASIOSTFloat32LSB"`.
+    pub fn name(self) -> &'static str {
+        SampleType::from(self).name()
+    }
+
     /// Size of one sample in the host buffer.
     pub fn bytes_per_sample(self) -> usize {
-        match self {
-            HostSampleType::Int16Lsb => 2,
-            HostSampleType::Int24Lsb => 3,
-            HostSampleType::Float64Lsb => 8,
-            HostSampleType::Int32Lsb
-            | HostSampleType::Float32Lsb
-            | HostSampleType::Int32Lsb16
-            | HostSampleType::Int32Lsb18
-            | HostSampleType::Int32Lsb20
-            | HostSampleType::Int32Lsb24 => 4,
-        }
+        SampleType::from(self).bytes_per_sample()
     }
 
     /// Significant bits of an integer type; `None` for floats.

@@ -23,8 +23,8 @@
 //! thread gets a wait-free [`RtLogProducer`] through the [`OutputRequest`].
 
 use crate::backend::{
-    describe_selector, Backend, BackendError, CaptureRequest, EndpointInfo, OutputRequest,
-    ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
+    describe_selector, Backend, BackendError, CaptureRequest, EndpointInfo, OutputPlan,
+    OutputRequest, ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::capture::{CaptureConfig, ClockRelation, InputMonitor};
@@ -38,6 +38,7 @@ use crate::env::DriverEnv;
 use crate::error::{DriverError, DriverResult};
 use crate::latency_watch::{LatchedLatency, LatencyWatch};
 use crate::log::{self as wlog, LoggerOptions, RtLogProducer};
+use crate::modes::{exclusive_event_sizes, host_type_for_choice, preferred_exclusive_format};
 use crate::monitor::{Monitor, StatusSource};
 use crate::render::{output_latency_frames, SwitchHandler, SwitchTiming};
 use crate::rt_guard;
@@ -74,6 +75,13 @@ macro_rules! log_at {
         }
     };
 }
+
+/// Wasio's own `future` selector: writes the output mode in effect, with the reason each
+/// better mode was refused, as a NUL-terminated string into the
+/// [`MODE_STATUS_BYTES`]-byte buffer `opt` points to ("WAS" + 1; no ASIO selector is near).
+pub const FUTURE_WASIO_MODE_STATUS: i32 = 0x5741_5301;
+/// Size of the buffer [`FUTURE_WASIO_MODE_STATUS`] writes.
+pub const MODE_STATUS_BYTES: usize = 1024;
 
 /// `getDriverVersion`: major × 10000 + minor × 100 + patch.
 pub fn driver_version_number() -> i32 {
@@ -266,8 +274,12 @@ struct Inner {
     /// The capture endpoint inputs come from (None: no inputs).
     input: Option<EndpointInfo>,
     sample_rate: u32,
-    /// Rates asked about, with the answer (answers while running come from here).
-    rate_answers: Vec<(u32, bool)>,
+    /// What a stream at `sample_rate` opens in (found at init and on rate changes).
+    plan: Option<OutputPlan>,
+    /// Why the last probe found no mode (for init's message).
+    last_probe_error: Option<String>,
+    /// Rates asked about, with the plan found (answers while running come from here).
+    rate_answers: Vec<(u32, Option<OutputPlan>)>,
     sizes: BufferSizePolicy,
     host_sample_type: HostSampleType,
     /// Wasio.toml as read by the last init.
@@ -300,8 +312,8 @@ fn state_word(state: DriverState) -> &'static str {
     }
 }
 
-/// The ASIO sample type for a configured choice. Streams are shared-mode today, where
-/// `native` means the mixer's 32-bit float.
+/// The ASIO sample type for a configured choice before any stream was planned; `native`
+/// means the mixer's 32-bit float (see [`host_type_for_choice`] once the mode is known).
 pub fn host_sample_type(choice: SampleTypeChoice) -> HostSampleType {
     match choice {
         SampleTypeChoice::Native | SampleTypeChoice::Float32 => HostSampleType::Float32Lsb,
@@ -390,6 +402,8 @@ impl DriverCore {
                 output: None,
                 input: None,
                 sample_rate: 0,
+                last_probe_error: None,
+                plan: None,
                 rate_answers: Vec::new(),
                 sizes: BufferSizePolicy::decoupled(480),
                 host_sample_type: HostSampleType::Float32Lsb,
@@ -673,9 +687,10 @@ impl DriverCore {
                 output.mix_format.channel_mask,
                 output.mix_format.channels as usize,
             );
-            if inner.output.as_ref().map(|o| &o.id) != Some(&output.id) {
-                inner.rate_answers.clear();
-            }
+            // Answers depend on the device and on the mode and sample type asked for.
+            inner.rate_answers.clear();
+            inner.plan = None;
+            inner.settings = settings.clone();
             inner.sample_rate = output.mix_format.sample_rate;
             inner.output = Some(output.clone());
             if let Some(rate) = settings.sample_rate {
@@ -695,10 +710,19 @@ impl DriverCore {
                 .collect();
             inner.host_sample_type = host_sample_type(settings.output.sample_type);
             inner.settings = settings;
-            Self::refresh_sizes(&mut inner);
+            let rate = inner.sample_rate;
+            let plan = Self::plan_for_rate(&mut inner, rate)?.ok_or_else(|| {
+                DriverError::not_present(
+                    inner
+                        .last_probe_error
+                        .clone()
+                        .unwrap_or_else(|| format!("no output mode works at {rate} Hz")),
+                )
+            })?;
+            Self::apply_plan(&mut inner, plan);
             log_at!(
                 LogLevel::Info,
-                "output: {} ({}), {} channels of {} exposed, {:?} to the host, {} Hz, mode {}, buffer sizes {:?}{}",
+                "output: {} ({}), {} channels of {} exposed, {:?} to the host, {} Hz, mode {} -> {}, buffer sizes {:?}{}",
                 output.name,
                 output.id,
                 inner.exposed.len(),
@@ -706,6 +730,7 @@ impl DriverCore {
                 inner.host_sample_type,
                 inner.sample_rate,
                 inner.settings.output.mode,
+                inner.plan.as_ref().map_or(String::new(), |p| p.report.to_string()),
                 inner.sizes.offered(),
                 if inner.settings.buffer.is_some() { " (from Wasio.toml)" } else { "" }
             );
@@ -741,10 +766,23 @@ impl DriverCore {
         answer
     }
 
-    /// The sizes offered: Wasio.toml's `[buffer]`, else any size around the device period.
+    /// The sizes offered: Wasio.toml's `[buffer]`; else, in exclusive event mode, the
+    /// aligned periods; else any size around the device period.
     fn refresh_sizes(inner: &mut Inner) {
         inner.sizes = match (inner.settings.buffer, &inner.output) {
             (Some(policy), _) => policy,
+            (None, _) if inner.plan.is_some() => {
+                let plan = inner.plan.as_ref().expect("checked above");
+                if plan.mode.block_is_period() {
+                    exclusive_event_sizes(
+                        plan.min_period_frames as u32,
+                        plan.period_frames as u32,
+                        plan.format.frame_bytes(),
+                    )
+                } else {
+                    BufferSizePolicy::decoupled(plan.period_frames as u32)
+                }
+            }
             (None, Some(o)) => BufferSizePolicy::decoupled(scale_frames(
                 o.default_period_frames,
                 o.mix_format.sample_rate,
@@ -910,6 +948,15 @@ impl DriverCore {
                 p.block_frames,
                 deferred,
             ),
+            (None, _) if inner.plan.is_some() => {
+                let plan = inner.plan.as_ref().expect("checked above");
+                output_latency_frames(
+                    plan.device_buffer_frames,
+                    plan.stream_latency_frames,
+                    inner.sizes.preferred as usize,
+                    deferred,
+                )
+            }
             (None, Some(o)) => output_latency_frames(
                 scale_frames(
                     o.shared_buffer_frames,
@@ -1015,16 +1062,19 @@ impl DriverCore {
         Ok(rate as u32)
     }
 
-    fn rate_supported(inner: &mut Inner, rate: u32) -> DriverResult<bool> {
-        if let Some(&(_, answer)) = inner.rate_answers.iter().find(|(r, _)| *r == rate) {
-            return Ok(answer);
+    /// The plan for a stream at `rate`, by trial of the mode chain (cached), or None when no
+    /// mode opens at that rate (the reason is kept for `init`'s message). While running,
+    /// only rates tried before are known: a trial would disturb the stream (or be refused,
+    /// the device being held exclusively).
+    fn plan_for_rate(inner: &mut Inner, rate: u32) -> DriverResult<Option<OutputPlan>> {
+        if let Some((_, answer)) = inner.rate_answers.iter().find(|(r, _)| *r == rate) {
+            return Ok(answer.clone());
         }
-        if rate == inner.sample_rate && inner.state != DriverState::Initialized {
-            return Ok(true);
+        if rate == inner.sample_rate && inner.plan.is_some() {
+            return Ok(inner.plan.clone());
         }
         if inner.state == DriverState::Running {
-            // Never disturb a running stream with a trial: unknown rates are refused.
-            return Ok(false);
+            return Ok(None);
         }
         let backend = inner
             .backend
@@ -1035,11 +1085,59 @@ impl DriverCore {
             .as_ref()
             .map(|o| o.id.clone())
             .unwrap_or_default();
-        let answer = backend
-            .supports_rate(&endpoint_id, rate)
-            .map_err(|e| backend_error("checking the sample rate", e))?;
-        inner.rate_answers.push((rate, answer));
+        let output = &inner.settings.output;
+        let preferred = preferred_exclusive_format(output.sample_type);
+        let answer = match backend.probe_output(&endpoint_id, output.mode, rate, preferred) {
+            Ok(plan) => Some(plan),
+            Err(e) if e.is_device_lost() => {
+                return Err(backend_error("checking the sample rate", e))
+            }
+            Err(e) => {
+                log_at!(LogLevel::Info, "no stream at {rate} Hz: {e}");
+                inner.last_probe_error = Some(e.to_string());
+                None
+            }
+        };
+        inner.rate_answers.push((rate, answer.clone()));
         Ok(answer)
+    }
+
+    fn rate_supported(inner: &mut Inner, rate: u32) -> DriverResult<bool> {
+        Ok(Self::plan_for_rate(inner, rate)?.is_some())
+    }
+
+    /// The mode, format and sizes a stream will get: from a probe of the backend.
+    fn apply_plan(inner: &mut Inner, plan: OutputPlan) {
+        // The buffers' sample type cannot change under the host: it stays until
+        // disposeBuffers (conversion keeps it correct meanwhile).
+        if inner.prepared.is_none() {
+            inner.host_sample_type = host_type_for_choice(
+                inner.settings.output.sample_type,
+                plan.mode,
+                plan.format.encoding,
+            );
+        }
+        let rate = inner.sample_rate;
+        if !inner.rate_answers.iter().any(|(r, _)| *r == rate) {
+            inner.rate_answers.push((rate, Some(plan.clone())));
+        }
+        inner.plan = Some(plan);
+        Self::refresh_sizes(inner);
+    }
+
+    /// The mode the output is in (or would open in), with the reason each better mode was
+    /// refused, e.g. for the CLI and the log.
+    pub fn mode_status(&self) -> Option<String> {
+        let inner = lock(&self.inner);
+        Self::mode_status_of(&inner)
+    }
+
+    fn mode_status_of(inner: &Inner) -> Option<String> {
+        match (&inner.prepared, &inner.plan) {
+            (Some(p), _) => Some(p.info.mode_report.to_string()),
+            (None, Some(plan)) => Some(plan.report.to_string()),
+            _ => None,
+        }
     }
 
     pub fn can_sample_rate(&self, rate: f64) -> AsioError {
@@ -1083,6 +1181,10 @@ impl DriverCore {
         })
     }
 
+    /// Changes the rate before createBuffers, while prepared (the stream is re-opened) or
+    /// while running (the stream is stopped, re-opened at the new rate and restarted; the
+    /// host then hears of it through `sampleRateDidChange`, or `kAsioResetRequest` when the
+    /// stream could not continue).
     pub fn set_sample_rate(&self, rate: f64) -> AsioError {
         let result = (|| {
             let mut inner = self.checked(AsioCall::SetSampleRate)?;
@@ -1091,33 +1193,94 @@ impl DriverCore {
                 return Ok(());
             }
             if inner.state == DriverState::Running {
-                return Err(DriverError::invalid_mode(format!(
-                    "cannot change the rate to {hz} Hz while running: stop the stream first"
-                )));
+                drop(inner);
+                return self.restart_at_rate(hz);
             }
-            if !Self::rate_supported(&mut inner, hz)? {
-                return Err(DriverError::no_clock(format!(
-                    "the output device cannot run at {hz} Hz"
-                )));
-            }
-            let previous = inner.sample_rate;
-            inner.sample_rate = hz;
-            Self::refresh_sizes(&mut inner);
-            if inner.prepared.is_some() {
-                // The buffers stay; the stream is re-opened at the new rate.
-                if let Err(e) = self.reopen(&mut inner) {
-                    inner.sample_rate = previous;
-                    Self::refresh_sizes(&mut inner);
-                    return Err(e);
-                }
-            }
-            self.update_status(&inner);
-            Ok(())
+            self.change_rate(&mut inner, hz)
         })();
         let code = self.finish(result);
         self.logged("setSampleRate", code, |t| {
             let _ = write!(t, "{rate}");
         })
+    }
+
+    /// Moves a stopped driver to `hz`: plan, sizes, and the stream if buffers exist.
+    fn change_rate(&self, inner: &mut Inner, hz: u32) -> DriverResult<()> {
+        let Some(plan) = Self::plan_for_rate(inner, hz)? else {
+            return Err(DriverError::no_clock(format!(
+                "the output device cannot run at {hz} Hz"
+            )));
+        };
+        let (previous_rate, previous_plan, previous_sizes) =
+            (inner.sample_rate, inner.plan.clone(), inner.sizes);
+        inner.sample_rate = hz;
+        Self::apply_plan(inner, plan);
+        if inner.prepared.is_some() {
+            // The buffers stay; the stream is re-opened at the new rate.
+            if let Err(e) = self.reopen(inner) {
+                inner.sample_rate = previous_rate;
+                inner.plan = previous_plan;
+                inner.sizes = previous_sizes;
+                return Err(e);
+            }
+        }
+        self.update_status(inner);
+        Ok(())
+    }
+
+    /// `setSampleRate` while running: stop, re-open at `hz`, start again.
+    fn restart_at_rate(&self, hz: u32) -> DriverResult<()> {
+        self.stop_stream()?;
+        let mut inner = lock(&self.inner);
+        let changed = self.change_rate(&mut inner, hz);
+        // Running again, at the new rate or (after a refusal) at the old one.
+        let restarted = match inner.prepared.as_ref() {
+            Some(_) => {
+                let backend = inner
+                    .backend
+                    .clone()
+                    .ok_or_else(|| DriverError::not_present("no device"))?;
+                let deferred = !self.output_ready_seen.load(Ordering::Acquire);
+                backend
+                    .start(deferred)
+                    .map_err(|e| backend_error("restarting the stream", e))
+            }
+            None => Err(DriverError::invalid_mode(
+                "the stream could not be re-opened; the host must reset the driver",
+            )),
+        };
+        let messenger = inner.prepared.as_ref().map(|p| p.messenger);
+        if restarted.is_ok() {
+            self.set_state(&mut inner, DriverState::Running);
+        }
+        log_at!(
+            LogLevel::Info,
+            "sample rate {} Hz while running: {}",
+            hz,
+            match (&changed, &restarted) {
+                (Ok(()), Ok(())) => "the stream restarted at the new rate".to_string(),
+                (Err(e), Ok(())) => format!("refused ({}); the stream goes on", e.message),
+                (_, Err(e)) => format!("the stream could not restart: {}", e.message),
+            }
+        );
+        drop(inner);
+        match (&changed, &restarted, messenger) {
+            (Ok(()), Ok(()), Some(m)) => {
+                if let Some(did_change) = m.callbacks.sample_rate_did_change {
+                    // SAFETY: the host's callback, with the new rate; no lock is held.
+                    unsafe { did_change(hz as f64) };
+                }
+                if m.latencies_changed {
+                    m.send(message::LATENCIES_CHANGED, true);
+                }
+            }
+            (_, Err(_), _) => {
+                self.notifier
+                    .request_reset("the stream could not restart after a rate change");
+            }
+            _ => {}
+        }
+        changed.and(restarted)
     }
 
     /// # Safety
@@ -1461,6 +1624,11 @@ impl DriverCore {
             }),
             counters: self.counters.clone(),
             request_reset,
+            preferred_format: inner
+                .plan
+                .as_ref()
+                .map(|p| p.format.encoding)
+                .or(preferred_exclusive_format(output.sample_type)),
             capture: (!input_channels.is_empty()).then(|| CaptureRequest {
                 device: inner.settings.input.device.clone(),
                 buffers: input_buffers.clone(),
@@ -1476,7 +1644,7 @@ impl DriverCore {
             "stream opened: {} ({}), mode {}, {:?} {} ch {} Hz (host {:?}), period {} frames, device buffer {} frames, stream latency {} frames, ASIO buffer {} frames, latency out {} frames",
             info.endpoint.name,
             info.endpoint.id,
-            info.mode,
+            info.mode_report,
             info.format.encoding,
             info.format.channels,
             info.format.sample_rate,
@@ -1548,6 +1716,13 @@ impl DriverCore {
                     .map_err(|e| backend_error("closing the stream", e))?;
             }
             inner.prepared = None;
+            if let Some(plan) = &inner.plan {
+                inner.host_sample_type = host_type_for_choice(
+                    inner.settings.output.sample_type,
+                    plan.mode,
+                    plan.format.encoding,
+                );
+            }
             *lock(&self.notifier.messenger) = None;
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
@@ -1688,6 +1863,19 @@ impl DriverCore {
         let inner = lock(&self.inner);
         match selector {
             future::CAN_TIME_INFO => ASE_SUCCESS,
+            FUTURE_WASIO_MODE_STATUS if !opt.is_null() => {
+                let Some(status) = Self::mode_status_of(&inner) else {
+                    return ASE_NOT_PRESENT;
+                };
+                let bytes = status.as_bytes();
+                let n = bytes.len().min(MODE_STATUS_BYTES - 1);
+                // SAFETY: the selector defines `opt` as MODE_STATUS_BYTES writable bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), opt as *mut u8, n);
+                    *(opt as *mut u8).add(n) = 0;
+                }
+                ASE_SUCCESS
+            }
             future::GET_INTERNAL_BUFFER_SAMPLES => match (&inner.prepared, opt.is_null()) {
                 (Some(p), false) => {
                     let buffered = self.output_latency(&inner).saturating_sub(p.block_frames);

@@ -127,14 +127,7 @@ impl StreamFormat {
     /// Builds the WAVEFORMATEXTENSIBLE bytes for this format.
     pub fn to_extensible(&self) -> [u8; WAVEFORMATEXTENSIBLE_BYTES] {
         let mut b = [0u8; WAVEFORMATEXTENSIBLE_BYTES];
-        let container = self.encoding.bytes_per_sample() as u16;
-        let block_align = container * self.channels;
-        b[0..2].copy_from_slice(&WAVE_FORMAT_EXTENSIBLE.to_le_bytes());
-        b[2..4].copy_from_slice(&self.channels.to_le_bytes());
-        b[4..8].copy_from_slice(&self.sample_rate.to_le_bytes());
-        b[8..12].copy_from_slice(&(self.sample_rate * block_align as u32).to_le_bytes());
-        b[12..14].copy_from_slice(&block_align.to_le_bytes());
-        b[14..16].copy_from_slice(&(container * 8).to_le_bytes());
+        self.write_wave_format_ex(&mut b, WAVE_FORMAT_EXTENSIBLE);
         b[16..18].copy_from_slice(&22u16.to_le_bytes());
         b[18..20].copy_from_slice(&(self.encoding.valid_bits() as u16).to_le_bytes());
         b[20..24].copy_from_slice(&self.channel_mask.to_le_bytes());
@@ -150,20 +143,26 @@ impl StreamFormat {
             return None;
         }
         let mut b = [0u8; WAVEFORMATEX_BYTES];
-        let container = self.encoding.bytes_per_sample() as u16;
-        let block_align = container * self.channels;
         let tag = if self.encoding.is_float() {
             WAVE_FORMAT_IEEE_FLOAT
         } else {
             WAVE_FORMAT_PCM
         };
-        b[0..2].copy_from_slice(&tag.to_le_bytes());
+        self.write_wave_format_ex(&mut b, tag);
+        Some(b)
+    }
+
+    /// Writes the WAVEFORMATEX fields up to `wBitsPerSample` (the first 16 bytes of `b`) with
+    /// `format_tag`; `cbSize` and what follows are the caller's.
+    fn write_wave_format_ex(&self, b: &mut [u8], format_tag: u16) {
+        let container = self.encoding.bytes_per_sample() as u16;
+        let block_align = container * self.channels;
+        b[0..2].copy_from_slice(&format_tag.to_le_bytes());
         b[2..4].copy_from_slice(&self.channels.to_le_bytes());
         b[4..8].copy_from_slice(&self.sample_rate.to_le_bytes());
         b[8..12].copy_from_slice(&(self.sample_rate * block_align as u32).to_le_bytes());
         b[12..14].copy_from_slice(&block_align.to_le_bytes());
         b[14..16].copy_from_slice(&(container * 8).to_le_bytes());
-        Some(b)
     }
 }
 
@@ -190,13 +189,7 @@ mod tests {
 
     #[test]
     fn extensible_round_trips_every_encoding() {
-        for encoding in [
-            DeviceFormat::Int16,
-            DeviceFormat::Int24Packed,
-            DeviceFormat::Int24In32,
-            DeviceFormat::Int32,
-            DeviceFormat::Float32,
-        ] {
+        for encoding in DeviceFormat::ALL {
             let f = StreamFormat {
                 sample_rate: 96_000,
                 channels: 6,

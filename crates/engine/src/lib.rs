@@ -8,6 +8,8 @@
 //! - [`capture`]: capture packets → FIFO (same clock) or drift compensator → host blocks.
 //! - [`duplex`]: one device thread, input and output in one buffer switch; input-only streams.
 //! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
+//! - [`modes`]: the mode chain, exclusive formats and sizes, as pure decisions.
+//! - [`period`]: the exclusive event-driven path, one ASIO buffer per device period.
 //! - [`sizes`]: the buffer sizes offered to the host.
 //! - [`format`]: WAVEFORMATEX(TENSIBLE) parsing and building.
 //! - [`convert`]: sample conversion kernels between ASIO and device formats.
@@ -38,7 +40,9 @@ pub mod format;
 pub mod hresult;
 pub mod latency_watch;
 pub mod log;
+pub mod modes;
 pub mod monitor;
+pub mod period;
 pub mod render;
 pub mod rt_guard;
 pub mod sim;

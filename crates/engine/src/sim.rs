@@ -1,23 +1,34 @@
-//! A simulated device implementing [`Backend`]: a thread that plays one period per tick on
-//! a simulated clock and fills the free space through the real render pipeline, exactly as
-//! the WASAPI device thread does. It can also capture ([`SimInputSpec`]): on the render
-//! clock or on its own clock (a ppm offset, bursty delivery), a ramp or a loopback of what
-//! was played. The driver core is tested against it natively.
+//! A simulated device implementing [`Backend`]: a thread that plays one period per
+//! tick on a simulated clock and fills the free space through the real render pipeline,
+//! exactly as the WASAPI device thread does. It can also capture ([`SimInputSpec`]): on the
+//! render clock or on its own clock (a ppm offset, bursty delivery), a ramp or a loopback of
+//! what was played. The driver core is tested against it natively.
+//!
+//! It also simulates what a device allows: which modes it refuses (with which HRESULT),
+//! which exclusive formats it accepts, and the period alignment it wants. The mode chain and
+//! format negotiation run exactly as in the WASAPI backend ([`crate::modes`]); the
+//! exclusive event-driven mode runs the [`PeriodRenderer`] (one switch per period, no ring).
 
 use crate::backend::{
-    check_mode_available, select_endpoint, Backend, BackendError, CaptureRequest, DeviceSelector,
-    EndpointInfo, InputStreamInfo, OutputRequest, ResetRequester, StreamCounters, StreamHandler,
+    select_endpoint, Backend, BackendError, CaptureRequest, DeviceSelector, EndpointInfo,
+    InputStreamInfo, OutputPlan, OutputRequest, ResetRequester, StreamCounters, StreamHandler,
     StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::capture::{CaptureConfig, CapturePath, CaptureRoute, ClockRelation};
 use crate::clock::ClockReading;
 use crate::clock::PositionCell;
+use crate::config::Mode;
 use crate::convert::{host_to_device, HostSampleType};
 use crate::drift::ResamplerQuality;
 use crate::duplex::{DuplexSwitch, InputOnlyScheduler};
 use crate::format::{DeviceFormat, StreamFormat};
 use crate::log::{RtEvent, RtLogProducer};
+use crate::modes::{
+    alignment_frames, chain_error, exclusive_format_candidates, negotiate_format, select_mode,
+    ModeReport, StreamMode, AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED, AUDCLNT_E_UNSUPPORTED_FORMAT,
+};
+use crate::period::PeriodRenderer;
 use crate::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use crate::rt_guard;
 use std::collections::VecDeque;
@@ -39,8 +50,46 @@ pub struct SimDeviceSpec {
     /// The active endpoints (friendly name, ID); the first is the Windows default. All
     /// share the format above.
     pub endpoints: Vec<(String, String)>,
+    /// Modes the device refuses, with the HRESULT it answers (the rest open).
+    pub refused_modes: Vec<(StreamMode, i32)>,
+    /// Formats accepted in exclusive mode (at every supported rate).
+    pub exclusive_formats: Vec<DeviceFormat>,
+    /// Device buffer in exclusive polling mode, in periods (winealsa: 8).
+    pub exclusive_poll_periods: usize,
     /// A capture endpoint, if the device has one.
     pub input: Option<SimInputSpec>,
+}
+
+impl SimDeviceSpec {
+    /// A device that allows every mode and every exclusive format.
+    pub fn exclusive_capable() -> Self {
+        Self {
+            refused_modes: Vec::new(),
+            ..Self::default()
+        }
+    }
+
+    /// A device that behaves as Wine's ALSA driver does: exclusive event-driven refused,
+    /// exclusive polling with float32, int16, packed int24 and int32 (not 24-in-32), an
+    /// 8-period buffer, no IAudioClient3.
+    pub fn wine_alsa() -> Self {
+        Self {
+            refused_modes: vec![
+                (
+                    StreamMode::ExclusiveEvent,
+                    crate::modes::AUDCLNT_E_DEVICE_IN_USE,
+                ),
+                (StreamMode::SharedLowLatency, crate::modes::E_NOTIMPL),
+            ],
+            exclusive_formats: vec![
+                DeviceFormat::Float32,
+                DeviceFormat::Int16,
+                DeviceFormat::Int24Packed,
+                DeviceFormat::Int32,
+            ],
+            ..Self::default()
+        }
+    }
 }
 
 /// What the simulated capture device records.
@@ -97,6 +146,7 @@ impl Default for SimInputSpec {
 }
 
 impl Default for SimDeviceSpec {
+    /// A device like Wine's PulseAudio driver: shared event mode only.
     fn default() -> Self {
         Self {
             mix_format: StreamFormat {
@@ -112,6 +162,20 @@ impl Default for SimDeviceSpec {
             tick: Duration::from_millis(1),
             input: None,
             endpoints: vec![("Simulated output".into(), "{sim}.output".into())],
+            // As Wine's PulseAudio driver: shared mode only.
+            refused_modes: vec![
+                (
+                    StreamMode::ExclusiveEvent,
+                    crate::modes::AUDCLNT_E_EXCLUSIVE_MODE_NOT_ALLOWED,
+                ),
+                (
+                    StreamMode::ExclusivePoll,
+                    crate::modes::AUDCLNT_E_EXCLUSIVE_MODE_NOT_ALLOWED,
+                ),
+                (StreamMode::SharedLowLatency, crate::modes::E_NOTIMPL),
+            ],
+            exclusive_formats: DeviceFormat::ALL.to_vec(),
+            exclusive_poll_periods: 8,
         }
     }
 }
@@ -132,10 +196,24 @@ pub struct SimControl {
     pub capture_packets: AtomicU64,
     /// The ID of the endpoint the last stream was opened on.
     pub opened_endpoint: Mutex<Option<String>>,
+    /// Whether a stream holds the endpoint now (opened and not released by stop/close).
+    pub endpoint_held: AtomicBool,
+    /// How many times the endpoint was opened for streaming.
+    pub endpoint_opens: AtomicU64,
+}
+
+/// A negotiated simulated stream.
+struct Negotiated {
+    mode: StreamMode,
+    format: StreamFormat,
+    period_frames: usize,
+    buffer_frames: usize,
+    report: ModeReport,
 }
 
 struct Opened {
     rate: u32,
+    mode: StreamMode,
     config: RenderConfig,
     routes: Vec<RenderRoute>,
     buffers: Arc<HostBuffers>,
@@ -213,6 +291,89 @@ impl SimulatedBackend {
     }
 }
 
+impl SimulatedBackend {
+    /// The mode chain against the simulated device. `block`: the ASIO buffer, which must be
+    /// an aligned period in exclusive event mode (None when probing).
+    fn negotiate(
+        &self,
+        requested: Mode,
+        rate: u32,
+        block: Option<usize>,
+        preferred: Option<DeviceFormat>,
+    ) -> Result<Negotiated, BackendError> {
+        let spec = &self.spec;
+        let mix = spec.mix_format;
+        let scaled = |frames: usize| frames * rate as usize / mix.sample_rate as usize;
+        let chosen = select_mode(requested, |mode| {
+            if let Some(&(_, hr)) = spec.refused_modes.iter().find(|(m, _)| *m == mode) {
+                return Err(BackendError::from_hresult("IAudioClient::Initialize", hr));
+            }
+            if !spec.supported_rates.contains(&rate) {
+                return Err(BackendError::from_hresult(
+                    "IAudioClient::Initialize",
+                    AUDCLNT_E_UNSUPPORTED_FORMAT,
+                ));
+            }
+            if !mode.is_exclusive() {
+                let format = StreamFormat {
+                    sample_rate: rate,
+                    ..mix
+                };
+                let period = if mode == StreamMode::SharedLowLatency {
+                    spec.period_frames / 2
+                } else {
+                    spec.period_frames
+                };
+                return Ok((format, scaled(period), scaled(spec.buffer_frames)));
+            }
+            let candidates =
+                exclusive_format_candidates(mix.channels, mix.channel_mask, rate, preferred);
+            let (format, _, ()) = negotiate_format(&candidates, |f, _| {
+                if spec.exclusive_formats.contains(&f.encoding) {
+                    Ok(())
+                } else {
+                    Err(BackendError::from_hresult(
+                        "IAudioClient::Initialize",
+                        AUDCLNT_E_UNSUPPORTED_FORMAT,
+                    ))
+                }
+            })?;
+            if mode == StreamMode::ExclusivePoll {
+                let period = scaled(spec.period_frames);
+                return Ok((format, period, period * spec.exclusive_poll_periods));
+            }
+            let step = alignment_frames(format.frame_bytes()) as usize;
+            // A probe asks for the default period, retried aligned as WASAPI makes us.
+            let period = block
+                .unwrap_or(
+                    crate::modes::align_up(scaled(spec.period_frames) as u32, step as u32) as usize,
+                );
+            if !period.is_multiple_of(step) {
+                // What WASAPI does: refuse, then report the aligned size to retry with.
+                let aligned = period.div_ceil(step) * step;
+                let mut e = BackendError::from_hresult(
+                    "IAudioClient::Initialize (exclusive, event)",
+                    AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED,
+                );
+                e.detail =
+                    format!("{period} frames is not an aligned period; the nearest is {aligned}");
+                return Err(e);
+            }
+            Ok((format, period, period))
+        });
+        match chosen {
+            Ok((mode, (format, period_frames, buffer_frames), report)) => Ok(Negotiated {
+                mode,
+                format,
+                period_frames,
+                buffer_frames,
+                report,
+            }),
+            Err(report) => Err(chain_error(&report)),
+        }
+    }
+}
+
 impl Backend for SimulatedBackend {
     fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError> {
         if self.spec.endpoints.is_empty() {
@@ -240,8 +401,27 @@ impl Backend for SimulatedBackend {
         Ok(self.spec.supported_rates.contains(&rate))
     }
 
+    fn probe_output(
+        &self,
+        _endpoint_id: &str,
+        mode: Mode,
+        rate: u32,
+        preferred: Option<DeviceFormat>,
+    ) -> Result<OutputPlan, BackendError> {
+        let n = self.negotiate(mode, rate, None, preferred)?;
+        Ok(OutputPlan {
+            mode: n.mode,
+            format: n.format,
+            period_frames: n.period_frames,
+            min_period_frames: n.period_frames / 2,
+            device_buffer_frames: n.buffer_frames,
+            stream_latency_frames: self.spec.stream_latency_frames,
+            report: n.report,
+        })
+    }
+
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
-        check_mode_available(request.mode)?;
+        self.close()?;
         let index = self
             .spec
             .endpoints
@@ -250,16 +430,13 @@ impl Backend for SimulatedBackend {
             .ok_or_else(|| {
                 BackendError::from_hresult("IMMDeviceEnumerator::GetDevice", 0x8007_0490_u32 as i32)
             })?;
-        if !self.spec.supported_rates.contains(&request.sample_rate) {
-            return Err(BackendError::from_hresult(
-                "IAudioClient::Initialize",
-                0x8889_0008_u32 as i32,
-            ));
-        }
-        let format = StreamFormat {
-            sample_rate: request.sample_rate,
-            ..self.spec.mix_format
-        };
+        let negotiated = self.negotiate(
+            request.mode,
+            request.sample_rate,
+            Some(request.block_frames),
+            request.preferred_format,
+        )?;
+        let format = negotiated.format;
         let convert = host_to_device(request.host_sample_type, format.encoding);
         let routes = request
             .routes
@@ -274,7 +451,7 @@ impl Backend for SimulatedBackend {
             block_frames: request.block_frames,
             device_channels: format.channels as usize,
             device_bytes_per_sample: format.encoding.bytes_per_sample(),
-            device_buffer_frames: self.spec.buffer_frames,
+            device_buffer_frames: negotiated.buffer_frames,
             sample_rate: request.sample_rate as f64,
             deferred_output: false,
             output_latency_frames: 0,
@@ -335,16 +512,17 @@ impl Backend for SimulatedBackend {
         let info = StreamInfo {
             endpoint: self.endpoint(index),
             format,
-            mode: "simulated",
-            period_frames: self.spec.period_frames,
-            device_buffer_frames: self.spec.buffer_frames,
+            mode: negotiated.mode.label(),
+            mode_report: negotiated.report,
+            period_frames: negotiated.period_frames,
+            device_buffer_frames: negotiated.buffer_frames,
             stream_latency_frames: self.spec.stream_latency_frames,
             input: input_info,
             has_output,
         };
-        self.close()?;
         *self.opened.lock().unwrap() = Some(Opened {
             rate: request.sample_rate,
+            mode: negotiated.mode,
             config,
             routes,
             buffers: request.buffers,
@@ -378,12 +556,24 @@ impl Backend for SimulatedBackend {
         );
         opened.buffers.clear();
         opened.positions.clear();
-        let mut pipeline = RenderPipeline::new(
-            config,
-            opened.routes.clone(),
-            opened.buffers.clone(),
-            opened.positions.clone(),
-        );
+        let mut pipeline = if opened.mode.block_is_period() {
+            SimRenderer::Period(PeriodRenderer::new(
+                config,
+                opened.routes.clone(),
+                opened.buffers.clone(),
+                opened.positions.clone(),
+            ))
+        } else {
+            SimRenderer::Ring(RenderPipeline::new(
+                config,
+                opened.routes.clone(),
+                opened.buffers.clone(),
+                opened.positions.clone(),
+            ))
+        };
+        // Stopping released the endpoint: starting takes it again.
+        self.control.endpoint_held.store(true, Ordering::Release);
+        self.control.endpoint_opens.fetch_add(1, Ordering::AcqRel);
         let mut capture = match &opened.capture {
             Some((config, routes, request)) => {
                 request.buffers.clear();
@@ -410,12 +600,20 @@ impl Backend for SimulatedBackend {
         let counters = opened.counters.clone();
         counters.publish(&pipeline.stats());
         let thread_stop = stop.clone();
+        let (buffer_frames, period_frames) = (
+            config.device_buffer_frames,
+            if opened.mode.block_is_period() {
+                config.block_frames
+            } else {
+                spec.period_frames * rate as usize / spec.mix_format.sample_rate as usize
+            },
+        );
         let thread = std::thread::spawn(move || {
-            let block_frames = pipeline.config().block_frames as u32;
+            let block_frames = config.block_frames as u32;
             let frame_bytes = pipeline.frame_bytes();
-            let mut device = vec![0u8; spec.buffer_frames * frame_bytes];
+            let mut device = vec![0u8; buffer_frames * frame_bytes];
             pipeline.prefill_silence(&mut device);
-            let mut queued = spec.buffer_frames;
+            let mut queued = buffer_frames;
             let mut position = 0u64;
             // Loopback: what is queued in the device, and what it played (from `history_start`).
             let loopback_delay = match input.signal {
@@ -535,7 +733,7 @@ impl Backend for SimulatedBackend {
                 let played = if control.drain_next_tick.swap(false, Ordering::AcqRel) {
                     queued
                 } else {
-                    spec.period_frames.min(queued)
+                    period_frames.min(queued)
                 };
                 queued -= played;
                 position += played as u64;
@@ -551,20 +749,30 @@ impl Backend for SimulatedBackend {
                     position_frames: position as f64,
                     qpc_ns: 1_000_000_000 + position * 1_000_000_000 / rate as u64,
                 };
-                let free = spec.buffer_frames - queued;
+                let free = buffer_frames - queued;
                 {
                     let _rt = rt_guard::enter_rt();
                     let underruns = pipeline.stats().underruns;
                     let dst = &mut device[..free * frame_bytes];
-                    match capture.as_mut() {
-                        Some(path) => {
+                    match (&mut pipeline, capture.as_mut()) {
+                        (SimRenderer::Ring(p), Some(path)) => {
                             let mut duplex = DuplexSwitch {
                                 capture: path,
                                 host: handler.as_mut(),
                             };
-                            pipeline.render(dst, queued, &clock, &mut duplex);
+                            p.render(dst, queued, &clock, &mut duplex)
                         }
-                        None => pipeline.render(dst, queued, &clock, handler.as_mut()),
+                        (SimRenderer::Period(p), Some(path)) => {
+                            let mut duplex = DuplexSwitch {
+                                capture: path,
+                                host: handler.as_mut(),
+                            };
+                            p.render(dst, &clock, &mut duplex)
+                        }
+                        (SimRenderer::Ring(p), None) => {
+                            p.render(dst, queued, &clock, handler.as_mut())
+                        }
+                        (SimRenderer::Period(p), None) => p.render(dst, &clock, handler.as_mut()),
                     }
                     let stats = pipeline.stats();
                     if stats.underruns > underruns {
@@ -584,7 +792,7 @@ impl Backend for SimulatedBackend {
                         .unwrap()
                         .extend_from_slice(&device[..free * frame_bytes]);
                 }
-                queued = spec.buffer_frames;
+                queued = buffer_frames;
                 control.ticks.fetch_add(1, Ordering::Relaxed);
             }
             {
@@ -615,6 +823,8 @@ impl Backend for SimulatedBackend {
         let Some(running) = self.running.lock().unwrap().take() else {
             return Ok(StreamReport::default());
         };
+        // Released as soon as the device thread has ended, before stop returns.
+        let released = EndpointRelease(&self.control);
         running.stop.store(true, Ordering::Release);
         let (handler, report) = running
             .thread
@@ -624,6 +834,7 @@ impl Backend for SimulatedBackend {
             // The handler comes back for the next start.
             opened.handler = Some(handler);
         }
+        drop(released);
         Ok(report)
     }
 
@@ -631,5 +842,43 @@ impl Backend for SimulatedBackend {
         self.stop()?;
         *self.opened.lock().unwrap() = None;
         Ok(())
+    }
+}
+
+/// The two output paths a simulated stream runs.
+enum SimRenderer {
+    /// Decoupled: host blocks through the ring (shared and exclusive polling modes).
+    Ring(RenderPipeline),
+    /// Exclusive event-driven: one switch per period, written directly.
+    Period(PeriodRenderer),
+}
+
+impl SimRenderer {
+    fn frame_bytes(&self) -> usize {
+        match self {
+            SimRenderer::Ring(p) => p.frame_bytes(),
+            SimRenderer::Period(p) => p.frame_bytes(),
+        }
+    }
+    fn prefill_silence(&mut self, dst: &mut [u8]) {
+        match self {
+            SimRenderer::Ring(p) => p.prefill_silence(dst),
+            SimRenderer::Period(p) => p.prefill_silence(dst),
+        }
+    }
+    fn stats(&self) -> crate::render::RenderStats {
+        match self {
+            SimRenderer::Ring(p) => p.stats(),
+            SimRenderer::Period(p) => p.stats(),
+        }
+    }
+}
+
+/// Marks the endpoint released when dropped (also if joining the device thread failed).
+struct EndpointRelease<'a>(&'a SimControl);
+
+impl Drop for EndpointRelease<'_> {
+    fn drop(&mut self) {
+        self.0.endpoint_held.store(false, Ordering::Release);
     }
 }

@@ -626,6 +626,22 @@ fn type_tables() {
     for msb_or_dsd in [0, 1, 2, 3, 4, 8, 11, 21, 32, 33, 40, -1] {
         assert_eq!(HostSampleType::from_asio(msb_or_dsd), None);
     }
+    // The supported subset is exactly the little-endian PCM ASIO types, under the ABI's names.
+    for t in asio_abi::SampleType::ALL {
+        let host = HostSampleType::try_from(t);
+        assert_eq!(host.is_ok(), t.is_little_endian(), "{t}");
+        if let Ok(host) = host {
+            assert_eq!(asio_abi::SampleType::from(host), t);
+            assert_eq!(host.name(), t.name());
+            assert_eq!(host.asio_value(), t.as_i32());
+        } else {
+            assert_eq!(
+                host.unwrap_err().to_string(),
+                format!("{t} is not supported (only little-endian PCM is)")
+            );
+        }
+    }
+    assert_eq!(HostSampleType::ALL.len(), 9);
     for d in DeviceFormat::ALL {
         assert_eq!(d.bytes_per_sample(), device_layout(d).bytes());
         assert_eq!(

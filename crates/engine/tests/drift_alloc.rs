@@ -1,67 +1,32 @@
-//! `push_input` / `pull_output` must not allocate once the compensator is built: a counting
-//! global allocator (local to this test binary) counts allocations made by the current thread
-//! while a flag is set, through every path: priming, steady state, bursty packets, odd pull
-//! sizes, underrun with resync, overrun with resync, getters and the monitor.
+//! `push_input` / `pull_output` must not allocate once the compensator is built: the engine's
+//! counting global allocator (`rt_guard`) counts allocations made inside a real-time section,
+//! through every path: priming, steady state, bursty packets, odd pull sizes, underrun with
+//! resync, overrun with resync, getters and the monitor.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::alloc::System;
+use std::sync::Mutex;
 
 use wasio_engine::drift::{
     CompensationMode, DriftCompensator, DriftConfig, PullOutcome, ResamplerQuality,
 };
-
-struct CountingAllocator;
-
-thread_local! {
-    // Per thread, so tests running in parallel do not see each other's allocations.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the thread-locals may already be gone while a thread is being torn down.
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use wasio_engine::rt_guard::{self, CountingAllocator};
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static ALLOCATOR: CountingAllocator<System> = CountingAllocator(System);
 
-/// Allocations (and frees) made by this thread while running `f`.
-fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.with(Cell::get) - before
+/// The real-time allocation count is process-wide: one counting window at a time, so that
+/// tests running in parallel do not see each other's allocations.
+static COUNTING_WINDOW: Mutex<()> = Mutex::new(());
+
+/// Allocations (and frees) made while running `f` as a real-time section.
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let _window = COUNTING_WINDOW.lock().unwrap_or_else(|e| e.into_inner());
+    let before = rt_guard::rt_allocations();
+    {
+        let _rt = rt_guard::enter_rt();
+        f();
+    }
+    rt_guard::rt_allocations() - before
 }
 
 const CHANNELS: usize = 2;

@@ -316,18 +316,18 @@ fn devices_are_selected_by_name_id_and_regex() {
 }
 
 #[test]
-fn modes_that_cannot_be_opened_yet_fail_create_buffers_clearly() {
+fn a_forced_mode_the_device_refuses_fails_init_clearly() {
+    // The default simulated device refuses exclusive use, as winepulse does.
     let dir = profile();
     let h = host_in(
         dir.path(),
         SimDeviceSpec::default(),
         Some("[output]\nmode = \"exclusive-event\"\n"),
     );
-    assert_eq!(init(&h), ASIO_TRUE);
-    assert_eq!(create(&h.driver, &[0, 1], 256), ASE_HW_MALFUNCTION);
+    assert_eq!(init(&h), ASIO_FALSE);
     let text = error_text(&h.driver);
     assert!(
-        text.contains("exclusive-event") && text.contains("not available"),
+        text.contains("exclusive, event-driven") && text.contains("AUDCLNT_E_"),
         "{text}"
     );
     drop(h);
@@ -429,7 +429,7 @@ fn the_status_file_follows_the_instance() {
     });
     let text = read_status(&path);
     for part in [
-        "\"mode\":\"simulated\"",
+        "\"mode\":\"shared, event-driven\"",
         "\"buffer_frames\":256",
         "\"period_frames\":480",
         "\"device_buffer_frames\":1440",

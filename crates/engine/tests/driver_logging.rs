@@ -73,7 +73,7 @@ fn calls_state_changes_and_the_stream_are_logged() {
         "getChannels(-> inputs 0, outputs 2) -> ok".to_string(),
         "getBufferSize(-> min 32, max 8192, preferred 480, granularity 1) -> ok".to_string(),
         "canSampleRate(12345) -> ASE_NoClock: the output device cannot run at 12345 Hz".to_string(),
-        "stream opened: Simulated output ({sim}.output), mode simulated, Float32 2 ch 48000 Hz (host Float32Lsb), period 480 frames, device buffer 1440 frames".to_string(),
+        "stream opened: Simulated output ({sim}.output), mode shared, event-driven (mode = shared), Float32 2 ch 48000 Hz (host Float32Lsb), period 480 frames, device buffer 1440 frames".to_string(),
         format!("instance {instance}: state initialized -> prepared"),
         "createBuffers(2 channels, 441 frames [out0 out1]) -> ok".to_string(),
         "audio thread: stream started at 48000 Hz, 441 frames per buffer".to_string(),

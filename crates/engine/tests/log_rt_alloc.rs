@@ -1,54 +1,16 @@
-//! The audio thread's side of the log never allocates: a counting allocator watches the thread
-//! that pushes records. (A separate test binary, since the allocator is global.)
+//! The audio thread's side of the log never allocates (nor frees): the engine's counting
+//! allocator watches the thread that pushes records as a real-time section. (A separate test
+//! binary, since the allocator is global.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::alloc::System;
 use std::time::Duration;
 
 use wasio_engine::config::LogLevel;
 use wasio_engine::log::{Logger, LoggerOptions, ProcessInfo, RtEvent};
-
-struct CountingAllocator;
-
-static ALLOCATIONS_ON_WATCHED_THREAD: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static WATCHED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note_allocation() {
-    if WATCHED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS_ON_WATCHED_THREAD.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting has no effect on
-// the memory returned.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use wasio_engine::rt_guard::{self, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+static ALLOCATOR: CountingAllocator<System> = CountingAllocator(System);
 
 #[test]
 fn pushing_records_never_allocates_even_when_the_ring_is_full() {
@@ -68,7 +30,7 @@ fn pushing_records_never_allocates_even_when_the_ring_is_full() {
         // The thread's own setup (its name, thread-locals) is done before watching starts.
         let _ = wasio_engine::log::portable_thread_id();
         let _ = wasio_engine::log::now_micros();
-        WATCHED.with(|watched| watched.set(true));
+        let rt_section = rt_guard::enter_rt();
         let mut accepted = 0u32;
         for index in 0..10_000u64 {
             let event = match index % 4 {
@@ -86,11 +48,12 @@ fn pushing_records_never_allocates_even_when_the_ring_is_full() {
             accepted += u32::from(rt.push(event));
         }
         let _ = rt.dropped();
-        WATCHED.with(|watched| watched.set(false));
+        drop(rt_section);
         (accepted, rt.dropped())
     });
     let (accepted, dropped) = audio.join().unwrap();
     assert_eq!(u64::from(accepted) + dropped, 10_000);
-    assert_eq!(ALLOCATIONS_ON_WATCHED_THREAD.load(Ordering::Relaxed), 0);
+    assert!(rt_guard::counting_allocator_installed());
+    assert_eq!(rt_guard::rt_allocations(), 0);
     assert!(logger.flush(Duration::from_secs(10)));
 }

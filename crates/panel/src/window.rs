@@ -9,21 +9,18 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::path::PathBuf;
 
+use json_lite::Json;
+
 use wasio_engine::config::{default_config_path, Config};
 use wasio_engine::status::{now_unix_ms, read_status_dir, status_dir};
-use wasio_wasapi::{list_endpoints, EndpointDetails, EndpointState, Flow};
+use wasio_wasapi::{list_endpoints, process_alive, EndpointDetails, EndpointState, Flow};
 use windows::core::{w, PCWSTR};
-use windows::Win32::Foundation::{
-    CloseHandle, COLORREF, HINSTANCE, HWND, LPARAM, LRESULT, RECT, STILL_ACTIVE, WPARAM,
-};
+use windows::Win32::Foundation::{COLORREF, HINSTANCE, HWND, LPARAM, LRESULT, RECT, WPARAM};
 use windows::Win32::Graphics::Gdi::{
     CreateFontIndirectW, DeleteObject, GetSysColorBrush, SetBkMode, SetTextColor, UpdateWindow,
     COLOR_BTNFACE, HBRUSH, HDC, HFONT, HGDIOBJ, TRANSPARENT,
 };
 use windows::Win32::System::LibraryLoader::GetModuleHandleW;
-use windows::Win32::System::Threading::{
-    GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-};
 use windows::Win32::UI::HiDpi::{
     AdjustWindowRectExForDpi, GetDpiForWindow, SetProcessDpiAwarenessContext,
     SystemParametersInfoForDpi, DPI_AWARENESS_CONTEXT_PER_MONITOR_AWARE_V2,
@@ -425,54 +422,21 @@ fn create_controls(hwnd: HWND, instance: HINSTANCE, selection: &Selection) -> Re
         )?;
         fill_combo(combo, &labels, selected);
     }
-    child(
-        hwnd,
-        instance,
-        w!("STATIC"),
-        "",
-        WINDOW_STYLE(SS_LEFT),
-        ID_PROBLEMS,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("STATIC"),
-        "",
-        WINDOW_STYLE(SS_LEFT | SS_NOPREFIX),
-        ID_FILE,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("STATIC"),
-        "",
-        WINDOW_STYLE(SS_LEFT),
-        ID_STATUS,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("BUTTON"),
-        "&Test tone",
-        WS_TABSTOP | WINDOW_STYLE(BS_PUSHBUTTON as u32),
-        ID_TONE,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("BUTTON"),
-        "&Save",
-        WS_TABSTOP | WINDOW_STYLE(BS_DEFPUSHBUTTON as u32),
-        ID_SAVE,
-    )?;
-    child(
-        hwnd,
-        instance,
-        w!("BUTTON"),
-        "&Close",
-        WS_TABSTOP | WINDOW_STYLE(BS_PUSHBUTTON as u32),
-        ID_CLOSE,
-    )?;
+    let label = WINDOW_STYLE(SS_LEFT);
+    let path_label = WINDOW_STYLE(SS_LEFT | SS_NOPREFIX);
+    let button = WS_TABSTOP | WINDOW_STYLE(BS_PUSHBUTTON as u32);
+    let default_button = WS_TABSTOP | WINDOW_STYLE(BS_DEFPUSHBUTTON as u32);
+    let below_pickers = [
+        (w!("STATIC"), "", label, ID_PROBLEMS),
+        (w!("STATIC"), "", path_label, ID_FILE),
+        (w!("STATIC"), "", label, ID_STATUS),
+        (w!("BUTTON"), "&Test tone", button, ID_TONE),
+        (w!("BUTTON"), "&Save", default_button, ID_SAVE),
+        (w!("BUTTON"), "&Close", button, ID_CLOSE),
+    ];
+    for (class, text, style, id) in below_pickers {
+        child(hwnd, instance, class, text, style, id)?;
+    }
     PROBLEMS_LABEL.with(|label| label.set(item(hwnd, ID_PROBLEMS).0 as isize));
     Ok(())
 }
@@ -645,20 +609,6 @@ fn refresh_file_line(hwnd: HWND) {
         return;
     };
     set_text(item(hwnd, ID_FILE), &text);
-}
-
-fn process_alive(pid: u32) -> bool {
-    // SAFETY: OpenProcess returns an owned handle or an error; it is closed below.
-    let Ok(handle) = (unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) }) else {
-        return false;
-    };
-    let mut code = 0u32;
-    // SAFETY: a valid process handle and out pointer.
-    let got = unsafe { GetExitCodeProcess(handle, &mut code) };
-    let alive = got.is_ok() && code == STILL_ACTIVE.0 as u32;
-    // SAFETY: closes the handle opened above, once.
-    let _ = unsafe { CloseHandle(handle) };
-    alive
 }
 
 /// The live status line, from the status files the driver writes.
@@ -910,23 +860,6 @@ fn combo_items(combo: HWND) -> Vec<String> {
         .collect()
 }
 
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Checks that every control exists with its class and every picker is filled and has a
 /// selection; returns (passed, JSON report).
 fn self_check(hwnd: HWND) -> (bool, String) {
@@ -941,40 +874,30 @@ fn self_check(hwnd: HWND) -> (bool, String) {
             String::new()
         };
         let class_ok = actual.eq_ignore_ascii_case(class);
-        let mut entry = format!(
-            "{{\"id\": {id}, \"name\": {}, \"class\": {}, \"exists\": {exists}",
-            json_string(name),
-            json_string(&actual)
-        );
         let mut control_ok = exists && class_ok;
+        let mut entry = vec![
+            ("id", Json::from(id)),
+            ("name", Json::from(name)),
+            ("class", Json::from(actual)),
+            ("exists", Json::from(exists)),
+        ];
         if class == "ComboBox" {
             let items = combo_items(control);
             let selected = send(control, CB_GETCURSEL, 0, 0);
             control_ok &= !items.is_empty() && selected >= 0;
-            entry.push_str(&format!(
-                ", \"items\": [{}], \"selected\": {selected}",
-                items
-                    .iter()
-                    .map(|i| json_string(i))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            entry.push(("items", Json::from(items)));
+            entry.push(("selected", Json::Int(selected as i64)));
         } else {
-            entry.push_str(&format!(
-                ", \"text\": {}",
-                json_string(&window_text(control))
-            ));
+            entry.push(("text", Json::from(window_text(control))));
         }
         let mut rect = RECT::default();
         // SAFETY: our own child window; `rect` is writable.
         let _ = unsafe { GetWindowRect(control, &mut rect) };
-        entry.push_str(&format!(
-            ", \"width\": {}, \"height\": {}, \"ok\": {control_ok}}}",
-            rect.right - rect.left,
-            rect.bottom - rect.top
-        ));
+        entry.push(("width", Json::from(rect.right - rect.left)));
+        entry.push(("height", Json::from(rect.bottom - rect.top)));
+        entry.push(("ok", Json::from(control_ok)));
         ok &= control_ok;
-        controls.push(entry);
+        controls.push(Json::object(entry));
     };
     for (id, label) in PICKERS {
         expect(id, label, "ComboBox");
@@ -993,11 +916,14 @@ fn self_check(hwnd: HWND) -> (bool, String) {
     let expected_width = scale(layout::CLIENT_WIDTH, dpi.max(96));
     let size_ok = (client.right - expected_width).abs() <= 2;
     ok &= size_ok;
-    let report = format!(
-        "{{\"ok\": {ok}, \"dpi\": {dpi}, \"client_width\": {}, \"client_height\": {}, \"size_ok\": {size_ok}, \"controls\": [{}]}}",
-        client.right,
-        client.bottom,
-        controls.join(", ")
-    );
+    let report = Json::object([
+        ("ok", Json::from(ok)),
+        ("dpi", Json::from(dpi as i64)),
+        ("client_width", Json::from(client.right)),
+        ("client_height", Json::from(client.bottom)),
+        ("size_ok", Json::from(size_ok)),
+        ("controls", Json::Array(controls)),
+    ])
+    .to_compact();
     (ok, report)
 }

@@ -8,15 +8,18 @@
 #![cfg(windows)]
 
 mod capture;
+mod client;
 mod com;
 mod endpoint;
 mod enumerate;
 mod error;
 mod notify;
+mod process;
 mod worker;
 
 pub use enumerate::{
     find_endpoint, list_endpoints, EndpointDetails, EndpointState, Flow, EXCLUSIVE_PROBE_ENCODINGS,
     EXCLUSIVE_PROBE_RATES,
 };
+pub use process::process_alive;
 pub use worker::DeviceWorker;

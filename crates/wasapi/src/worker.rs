@@ -6,15 +6,16 @@
 //! the wake event the driver sets to stop it.
 
 use crate::capture::{clock_relation, select_capture_endpoint, CaptureStream};
+use crate::client::{open_render_client, ClientRequest, OpenedClient};
 use crate::com::MtaGuard;
-use crate::endpoint::{activate_client, describe, endpoint_by_id, select_render_endpoint};
+use crate::endpoint::{describe, endpoint_by_id, select_render_endpoint};
 use crate::error::Context;
 use crate::notify::DefaultDeviceRegistration;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use wasio_engine::backend::{
-    check_mode_available, Backend, BackendError, DeviceSelector, EndpointInfo, InputStreamInfo,
+    Backend, BackendError, DeviceSelector, EndpointInfo, InputStreamInfo, OutputPlan,
     OutputRequest, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use wasio_engine::buffers::HostBuffers;
@@ -22,25 +23,29 @@ use wasio_engine::capture::{
     CaptureConfig, CapturePath, CaptureRoute, ClockRelation, InputMonitor,
 };
 use wasio_engine::clock::{ClockReading, PositionCell};
-use wasio_engine::convert::host_to_device;
+use wasio_engine::config::Mode;
+use wasio_engine::convert::{host_to_device, DeviceFormat, HostSampleType};
 use wasio_engine::drift::ResamplerQuality;
 use wasio_engine::duplex::{DuplexSwitch, InputOnlyScheduler};
-use wasio_engine::format::{frames_to_hns, hns_to_frames, StreamFormat};
+use wasio_engine::format::{frames_to_hns, StreamFormat};
 use wasio_engine::log::{RtEvent, RtLogProducer};
+use wasio_engine::modes::StreamMode;
+use wasio_engine::period::PeriodRenderer;
 use wasio_engine::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use wasio_engine::rt_guard;
-use windows::core::w;
+use windows::core::{w, PCWSTR};
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows::Win32::Media::Audio::{
-    IAudioClient, IAudioClock, IAudioRenderClient, AUDCLNT_BUFFERFLAGS_SILENT,
+    IAudioClient, IAudioClock, IAudioRenderClient, IMMDevice, AUDCLNT_BUFFERFLAGS_SILENT,
     AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM,
-    AUDCLNT_STREAMFLAGS_EVENTCALLBACK, AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
+    AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
 use windows::Win32::System::Threading::{
     AvRevertMmThreadCharacteristics, AvSetMmThreadCharacteristicsW, AvSetMmThreadPriority,
-    CreateEventW, GetCurrentThread, ResetEvent, SetEvent, SetThreadPriority,
-    WaitForMultipleObjects, AVRT_PRIORITY_CRITICAL, THREAD_PRIORITY_NORMAL,
-    THREAD_PRIORITY_TIME_CRITICAL,
+    CreateEventW, CreateWaitableTimerExW, GetCurrentThread, ResetEvent, SetEvent,
+    SetThreadPriority, SetWaitableTimer, WaitForMultipleObjects, AVRT_PRIORITY_CRITICAL,
+    CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, THREAD_PRIORITY_NORMAL, THREAD_PRIORITY_TIME_CRITICAL,
+    TIMER_ALL_ACCESS,
 };
 
 /// How long one wait for the audio event lasts before the device is asked whether it lives.
@@ -54,6 +59,7 @@ enum Command {
     DescribeOutput(DeviceSelector, Reply<EndpointInfo>),
     DescribeInput(DeviceSelector, Reply<Option<EndpointInfo>>),
     SupportsRate(String, u32, Reply<bool>),
+    ProbeOutput(String, Mode, u32, Option<DeviceFormat>, Reply<OutputPlan>),
     OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
     Start(bool, Reply<()>),
     Stop(Reply<StreamReport>),
@@ -158,6 +164,17 @@ impl Backend for DeviceWorker {
         self.ask(|reply| Command::SupportsRate(id, rate, reply))
     }
 
+    fn probe_output(
+        &self,
+        endpoint_id: &str,
+        mode: Mode,
+        rate: u32,
+        preferred: Option<DeviceFormat>,
+    ) -> Result<OutputPlan, BackendError> {
+        let id = endpoint_id.to_string();
+        self.ask(|reply| Command::ProbeOutput(id, mode, rate, preferred, reply))
+    }
+
     fn open_output(&self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
         self.ask(|reply| Command::OpenOutput(Box::new(request), reply))
     }
@@ -192,13 +209,23 @@ impl Drop for DeviceWorker {
     }
 }
 
-struct OpenStream {
+/// The WASAPI objects of a stream, held only while it runs: `stop` releases them so that
+/// other applications get the device back at once.
+struct LiveClient {
     client: IAudioClient,
     render_client: IAudioRenderClient,
     clock: IAudioClock,
     clock_frequency: u64,
-    audio_event: OwnedEvent,
+    /// The audio event (event-driven modes) or a periodic waitable timer (polling).
+    signal: OwnedEvent,
+}
+
+struct OpenStream {
+    device: IMMDevice,
+    live: Option<LiveClient>,
     info: StreamInfo,
+    stream_mode: StreamMode,
+    host_sample_type: HostSampleType,
     render_config: RenderConfig,
     routes: Vec<RenderRoute>,
     buffers: Arc<HostBuffers>,
@@ -208,6 +235,9 @@ struct OpenStream {
     counters: Arc<StreamCounters>,
     /// Watches the Windows default for `follow-default`; dropped with the stream.
     _default_watch: Option<DefaultDeviceRegistration>,
+    /// Wasio.toml's WASAPI period and buffer duration overrides.
+    period: Option<std::time::Duration>,
+    buffer_duration: Option<std::time::Duration>,
     running: bool,
     last_report: StreamReport,
     /// The input side (dropped before its event, declared below it).
@@ -223,6 +253,25 @@ struct OpenCapture {
     buffers: Arc<HostBuffers>,
     monitor: Arc<InputMonitor>,
     event: OwnedEvent,
+}
+
+impl OpenStream {
+    /// Adopts the format and sizes of a (re)opened client.
+    fn configure(&mut self, opened: &OpenedClient) {
+        let format = opened.format;
+        let convert = host_to_device(self.host_sample_type, format.encoding);
+        for route in &mut self.routes {
+            route.convert = convert;
+        }
+        let config = &mut self.render_config;
+        config.device_channels = format.channels as usize;
+        config.device_bytes_per_sample = format.encoding.bytes_per_sample();
+        config.device_buffer_frames = opened.device_buffer_frames;
+        self.info.format = format;
+        self.info.period_frames = opened.period_frames;
+        self.info.device_buffer_frames = opened.device_buffer_frames;
+        self.info.stream_latency_frames = opened.stream_latency_frames;
+    }
 }
 
 struct Worker {
@@ -274,6 +323,9 @@ impl Worker {
                 Command::SupportsRate(id, rate, reply) => {
                     let _ = reply.send(self.supports_rate(&id, rate));
                 }
+                Command::ProbeOutput(id, mode, rate, preferred, reply) => {
+                    let _ = reply.send(probe_output(&id, mode, rate, preferred));
+                }
                 Command::OpenOutput(request, reply) => {
                     self.stream = None;
                     let result = self.open_output(*request);
@@ -324,61 +376,31 @@ impl Worker {
     }
 
     fn open_output(&mut self, request: OutputRequest) -> Result<StreamInfo, BackendError> {
-        // Exclusive and low-latency modes are not implemented yet: refuse them clearly.
-        check_mode_available(request.mode)?;
         let device = endpoint_by_id(&request.endpoint_id)?;
         let (endpoint, _) = describe(&device)?;
-        let client = activate_client(&device)?;
         let rate = request.sample_rate;
-        let format = StreamFormat {
-            sample_rate: rate,
-            ..endpoint.mix_format
-        };
-        let bytes = format.to_extensible();
-        let flags = AUDCLNT_STREAMFLAGS_EVENTCALLBACK
-            | shared_flags(rate != endpoint.mix_format.sample_rate);
-        // Buffer duration 0 asks for the smallest buffer the engine allows in event mode;
-        // `buffer_ms` in Wasio.toml overrides it.
-        let buffer_duration_hns = request
-            .buffer_duration
-            .map_or(0, |d| (d.as_nanos() / 100) as i64);
-        // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call.
-        unsafe {
-            client.Initialize(
-                AUDCLNT_SHAREMODE_SHARED,
-                flags,
-                buffer_duration_hns,
-                0,
-                bytes.as_ptr() as *const WAVEFORMATEX,
-                None,
-            )
+        let opened = open_render_client(
+            &device,
+            &endpoint,
+            &ClientRequest {
+                mode: request.mode,
+                rate,
+                block_frames: Some(request.block_frames),
+                preferred_format: request.preferred_format,
+                period: request.period,
+                buffer_duration: request.buffer_duration,
+            },
+        )?;
+        if opened.mode.block_is_period() && opened.period_frames != request.block_frames {
+            return Err(BackendError::new(
+                "opening the exclusive event-driven stream",
+                format!(
+                    "the device period is {} frames, the buffer {}",
+                    opened.period_frames, request.block_frames
+                ),
+            ));
         }
-        .context("IAudioClient::Initialize (shared, event)")?;
-        let audio_event = OwnedEvent::new_auto_reset()?;
-        // SAFETY: plain COM calls on an initialized client; the event outlives the client.
-        let (device_buffer_frames, stream_latency, render_client, clock) = unsafe {
-            client
-                .SetEventHandle(audio_event.0)
-                .context("IAudioClient::SetEventHandle")?;
-            (
-                client
-                    .GetBufferSize()
-                    .context("IAudioClient::GetBufferSize")? as usize,
-                client
-                    .GetStreamLatency()
-                    .context("IAudioClient::GetStreamLatency")?,
-                client
-                    .GetService::<IAudioRenderClient>()
-                    .context("IAudioClient::GetService(IAudioRenderClient)")?,
-                client
-                    .GetService::<IAudioClock>()
-                    .context("IAudioClient::GetService(IAudioClock)")?,
-            )
-        };
-        // SAFETY: plain COM call on a valid interface.
-        let clock_frequency =
-            unsafe { clock.GetFrequency() }.context("IAudioClock::GetFrequency")?;
-        let stream_latency_frames = hns_to_frames(stream_latency, rate);
+        let format = opened.format;
         let convert = host_to_device(request.host_sample_type, format.encoding);
         let routes = request
             .routes
@@ -393,18 +415,17 @@ impl Worker {
             block_frames: request.block_frames,
             device_channels: format.channels as usize,
             device_bytes_per_sample: format.encoding.bytes_per_sample(),
-            device_buffer_frames,
+            device_buffer_frames: opened.device_buffer_frames,
             sample_rate: rate as f64,
             deferred_output: false,
             output_latency_frames: output_latency_frames(
-                device_buffer_frames,
-                stream_latency_frames,
+                opened.device_buffer_frames,
+                opened.stream_latency_frames,
                 request.block_frames,
                 false,
             ),
         };
-        let period_frames = endpoint.default_period_frames * rate as usize
-            / endpoint.mix_format.sample_rate as usize;
+        let period_frames = opened.period_frames;
         let input_only = request.routes.is_empty();
         let (block_frames, host_sample_type) = (request.block_frames, request.host_sample_type);
         let capture = match request.capture {
@@ -420,10 +441,11 @@ impl Worker {
         let info = StreamInfo {
             endpoint,
             format,
-            mode: "shared, event-driven",
-            period_frames,
-            device_buffer_frames,
-            stream_latency_frames,
+            mode: opened.mode.label(),
+            mode_report: opened.report.clone(),
+            period_frames: opened.period_frames,
+            device_buffer_frames: opened.device_buffer_frames,
+            stream_latency_frames: opened.stream_latency_frames,
             input: capture.as_ref().map(|c| InputStreamInfo {
                 endpoint: c.stream.endpoint.clone(),
                 format: c.stream.format,
@@ -434,6 +456,8 @@ impl Worker {
             }),
             has_output: !input_only,
         };
+        // Nothing is held until start: the trial told what the stream will be.
+        drop(opened);
         let default_watch = match request.device {
             DeviceSelector::FollowDefault => Some(DefaultDeviceRegistration::register(
                 &info.endpoint.id,
@@ -442,12 +466,11 @@ impl Worker {
             _ => None,
         };
         self.stream = Some(OpenStream {
-            client,
-            render_client,
-            clock,
-            clock_frequency,
-            audio_event,
+            device,
+            live: None,
             info: info.clone(),
+            stream_mode: info.mode_report.chosen.unwrap_or(StreamMode::Shared),
+            host_sample_type: request.host_sample_type,
             render_config,
             routes,
             buffers: request.buffers,
@@ -456,6 +479,8 @@ impl Worker {
             rt_log: request.rt_log,
             counters: request.counters,
             _default_watch: default_watch,
+            period: request.period,
+            buffer_duration: request.buffer_duration,
             running: false,
             last_report: StreamReport::default(),
             capture,
@@ -478,8 +503,32 @@ impl Worker {
                 format!("the stream failed earlier and must be re-created: {failure}"),
             ));
         }
-        // SAFETY: plain COM call on an initialized event.
-        unsafe { ResetEvent(self.wake.0) }.context("ResetEvent")?;
+        if stream.live.is_none() {
+            // The mode the stream was opened in, forced: a start must not silently land
+            // somewhere else.
+            let opened = open_render_client(
+                &stream.device,
+                &stream.info.endpoint,
+                &ClientRequest {
+                    mode: stream.stream_mode.setting(),
+                    rate: stream.info.format.sample_rate,
+                    block_frames: Some(stream.render_config.block_frames),
+                    preferred_format: Some(stream.info.format.encoding),
+                    period: stream.period,
+                    buffer_duration: stream.buffer_duration,
+                },
+            )?;
+            if stream.stream_mode.block_is_period()
+                && opened.period_frames != stream.render_config.block_frames
+            {
+                return Err(BackendError::new(
+                    "start",
+                    "the device period changed; the host must re-create the buffers",
+                ));
+            }
+            stream.configure(&opened);
+            stream.live = Some(go_live(opened)?);
+        }
         if let Some(capture) = &stream.capture {
             capture.buffers.clear();
             // SAFETY: plain COM calls on an initialized, stopped capture client.
@@ -496,25 +545,30 @@ impl Worker {
                     .context("IAudioClient::Start (capture)")?;
             }
             if stream.input_only {
+                // The render client stays idle: the capture clock drives the switches.
+                // SAFETY: plain COM call on an initialized event.
+                unsafe { ResetEvent(self.wake.0) }.context("ResetEvent")?;
                 stream.buffers.clear();
                 stream.positions.clear();
+                stream.counters.publish(&Default::default());
                 stream.running = true;
                 return Ok(());
             }
         }
+        let live = stream.live.as_ref().expect("opened above");
         // SAFETY: plain COM calls on an initialized, stopped client; the buffer returned by
         // GetBuffer is exactly `frames * frame_bytes` long until ReleaseBuffer.
         unsafe {
-            stream.client.Reset().context("IAudioClient::Reset")?;
+            ResetEvent(self.wake.0).context("ResetEvent")?;
+            live.client.Reset().context("IAudioClient::Reset")?;
             let frames = stream.render_config.device_buffer_frames;
-            let data = stream
+            let data = live
                 .render_client
                 .GetBuffer(frames as u32)
                 .context("IAudioRenderClient::GetBuffer (pre-fill)")?;
             let frame_bytes = stream.info.format.frame_bytes();
             std::ptr::write_bytes(data, 0, frames * frame_bytes);
-            stream
-                .render_client
+            live.render_client
                 .ReleaseBuffer(frames as u32, AUDCLNT_BUFFERFLAGS_SILENT.0 as u32)
                 .context("IAudioRenderClient::ReleaseBuffer (pre-fill)")?;
         }
@@ -529,8 +583,11 @@ impl Worker {
         stream.buffers.clear();
         stream.positions.clear();
         stream.counters.publish(&Default::default());
+        if stream.stream_mode == StreamMode::ExclusivePoll {
+            start_poll_timer(&live.signal, stream.info.period_frames, config.sample_rate)?;
+        }
         // SAFETY: plain COM call on an initialized client.
-        unsafe { stream.client.Start() }.context("IAudioClient::Start")?;
+        unsafe { live.client.Start() }.context("IAudioClient::Start")?;
         stream.running = true;
         Ok(())
     }
@@ -540,16 +597,19 @@ impl Worker {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
+        let Some(live) = stream.live.as_ref() else {
+            return;
+        };
         // Everything the loop needs is built before it starts.
-        let mut pipeline = RenderPipeline::new(
-            stream.render_config,
-            stream.routes.clone(),
-            stream.buffers.clone(),
-            stream.positions.clone(),
-        );
-        let mut silence =
-            vec![0u8; stream.render_config.device_buffer_frames * pipeline.frame_bytes()];
-        pipeline.prefill_silence(&mut silence);
+        let (config, routes) = (stream.render_config, stream.routes.clone());
+        let (buffers, positions) = (stream.buffers.clone(), stream.positions.clone());
+        let mut renderer = if stream.stream_mode.block_is_period() {
+            Renderer::Period(PeriodRenderer::new(config, routes, buffers, positions))
+        } else {
+            Renderer::Ring(RenderPipeline::new(config, routes, buffers, positions))
+        };
+        let mut silence = vec![0u8; config.device_buffer_frames * renderer.frame_bytes()];
+        renderer.prefill_silence(&mut silence);
         drop(silence);
         let mmcss = enter_pro_audio();
         rt_guard::reset();
@@ -580,15 +640,25 @@ impl Worker {
                 sample_rate: stream.render_config.sample_rate,
                 buffer_frames: stream.render_config.block_frames as u32,
             });
-            let failure = match capture_path.as_mut() {
-                Some(path) => run_duplex_loop(
-                    stream,
-                    &mut pipeline,
+            let failure = match (capture_path.as_mut(), input_only.as_mut()) {
+                (Some(path), Some(scheduler)) => run_input_only_loop(
+                    stream.capture.as_ref(),
                     path,
-                    input_only.as_mut(),
+                    scheduler,
+                    stream.handler.as_mut(),
+                    &stream.counters,
                     self.wake.0,
                 ),
-                None => run_render_loop(stream, &mut pipeline, self.wake.0),
+                (capture, _) => run_render_loop(
+                    live,
+                    &stream.render_config,
+                    (!stream.stream_mode.is_event_driven()).then_some(stream.info.period_frames),
+                    &mut renderer,
+                    stream.handler.as_mut(),
+                    (&mut stream.rt_log, &stream.counters),
+                    stream.capture.as_ref().zip(capture),
+                    self.wake.0,
+                ),
             };
             if let Some(RtFailure {
                 step,
@@ -601,7 +671,7 @@ impl Worker {
                 });
             }
             stream.rt_log.push(RtEvent::StreamStopped {
-                sample_position: pipeline.stats().switches
+                sample_position: renderer.stats().switches
                     * stream.render_config.block_frames as u64,
             });
             failure
@@ -618,7 +688,7 @@ impl Worker {
             stream.handler.stream_failed(error);
         }
         stream.last_report = StreamReport {
-            stats: input_only.map_or(pipeline.stats(), |s| s.stats()),
+            stats: input_only.map_or(renderer.stats(), |s| s.stats()),
             rt_allocations,
             failure,
         };
@@ -628,15 +698,17 @@ impl Worker {
         let Some(stream) = self.stream.as_mut() else {
             return StreamReport::default();
         };
-        if stream.running {
-            // SAFETY: plain COM call; stopping a failed or stopped client is harmless.
-            let _ = unsafe { stream.client.Stop() };
-            if let Some(capture) = &stream.capture {
-                // SAFETY: as above, for the capture client.
-                let _ = unsafe { capture.stream.client.Stop() };
-            }
-            stream.running = false;
+        if let Some(live) = stream.live.take() {
+            // SAFETY: plain COM call; stopping a failed or stopped client is harmless. The
+            // real-time loop has ended (stop runs on this thread, after it).
+            let _ = unsafe { live.client.Stop() };
+            // Dropping `live` releases the client: the device is free for others now.
         }
+        if let Some(capture) = &stream.capture {
+            // SAFETY: plain COM call; stopping a stopped client is harmless.
+            let _ = unsafe { capture.stream.client.Stop() };
+        }
+        stream.running = false;
         stream.last_report.clone()
     }
 }
@@ -665,27 +737,173 @@ fn enter_pro_audio() -> Option<HANDLE> {
     task
 }
 
-/// Waits on the audio event and fills the device each time. Returns `None` when woken
-/// (stop), or the failure that ended the stream. Allocation-free.
+/// The output path of a stream.
+enum Renderer {
+    /// Host blocks through the ring (shared modes, exclusive polling).
+    Ring(RenderPipeline),
+    /// Exclusive event-driven: one buffer switch per period, written directly.
+    Period(PeriodRenderer),
+}
+
+impl Renderer {
+    fn frame_bytes(&self) -> usize {
+        match self {
+            Renderer::Ring(r) => r.frame_bytes(),
+            Renderer::Period(r) => r.frame_bytes(),
+        }
+    }
+    fn prefill_silence(&mut self, dst: &mut [u8]) {
+        match self {
+            Renderer::Ring(r) => r.prefill_silence(dst),
+            Renderer::Period(r) => r.prefill_silence(dst),
+        }
+    }
+    fn stats(&self) -> wasio_engine::render::RenderStats {
+        match self {
+            Renderer::Ring(r) => r.stats(),
+            Renderer::Period(r) => r.stats(),
+        }
+    }
+}
+
+/// The plan a stream would get, by opening and releasing a trial client.
+fn probe_output(
+    endpoint_id: &str,
+    mode: Mode,
+    rate: u32,
+    preferred_format: Option<DeviceFormat>,
+) -> Result<OutputPlan, BackendError> {
+    let device = endpoint_by_id(endpoint_id)?;
+    let (endpoint, _) = describe(&device)?;
+    let opened = open_render_client(
+        &device,
+        &endpoint,
+        &ClientRequest {
+            mode,
+            rate,
+            block_frames: None,
+            preferred_format,
+            period: None,
+            buffer_duration: None,
+        },
+    )?;
+    Ok(opened.plan())
+}
+
+/// Takes the services of an initialized client and the signal that paces it: the audio
+/// event in event-driven modes, a periodic waitable timer when polling.
+fn go_live(opened: OpenedClient) -> Result<LiveClient, BackendError> {
+    let client = opened.client;
+    let signal = if opened.mode.is_event_driven() {
+        let event = OwnedEvent::new_auto_reset()?;
+        // SAFETY: plain COM call; the event outlives the client (dropped after it).
+        unsafe { client.SetEventHandle(event.0) }.context("IAudioClient::SetEventHandle")?;
+        event
+    } else {
+        // High resolution where the system has it (Windows 10 1803+), else a plain timer.
+        // SAFETY: creates an unnamed timer with default security.
+        let timer = unsafe {
+            CreateWaitableTimerExW(
+                None,
+                PCWSTR::null(),
+                CREATE_WAITABLE_TIMER_HIGH_RESOLUTION,
+                TIMER_ALL_ACCESS.0,
+            )
+        }
+        .or_else(|_| {
+            // SAFETY: as above, without the flag.
+            unsafe { CreateWaitableTimerExW(None, PCWSTR::null(), 0, TIMER_ALL_ACCESS.0) }
+        })
+        .context("CreateWaitableTimerExW")?;
+        OwnedEvent(timer)
+    };
+    // SAFETY: plain COM calls on an initialized client.
+    let (render_client, clock) = unsafe {
+        (
+            client
+                .GetService::<IAudioRenderClient>()
+                .context("IAudioClient::GetService(IAudioRenderClient)")?,
+            client
+                .GetService::<IAudioClock>()
+                .context("IAudioClient::GetService(IAudioClock)")?,
+        )
+    };
+    // SAFETY: plain COM call on a valid interface.
+    let clock_frequency = unsafe { clock.GetFrequency() }.context("IAudioClock::GetFrequency")?;
+    Ok(LiveClient {
+        client,
+        render_client,
+        clock,
+        clock_frequency,
+        signal,
+    })
+}
+
+/// Arms the polling timer: every half period (at least 1 ms), first tick half a period
+/// from now.
+fn start_poll_timer(
+    timer: &OwnedEvent,
+    period_frames: usize,
+    rate: f64,
+) -> Result<(), BackendError> {
+    let half_period_hns = frames_to_hns(period_frames, rate as u32) / 2;
+    let due = -half_period_hns.max(10_000);
+    let period_ms = (half_period_hns / 10_000).max(1) as i32;
+    // SAFETY: `timer` is a waitable timer we own; no completion routine.
+    unsafe { SetWaitableTimer(timer.0, &due, period_ms, None, None, false) }
+        .context("SetWaitableTimer")
+}
+
+/// Waits on the stream's signal (audio event or poll timer) and fills the device each
+/// time. Returns `None` when woken (stop), or the failure that ended the stream.
+/// Allocation-free.
 fn run_render_loop(
-    stream: &mut OpenStream,
-    pipeline: &mut RenderPipeline,
+    live: &LiveClient,
+    config: &RenderConfig,
+    poll_period_frames: Option<usize>,
+    renderer: &mut Renderer,
+    handler: &mut dyn StreamHandler,
+    (rt_log, counters): (&mut RtLogProducer, &StreamCounters),
+    mut capture: Option<(&OpenCapture, &mut CapturePath)>,
     wake: HANDLE,
 ) -> Option<RtFailure> {
-    let handles = [stream.audio_event.0, wake];
-    let frame_bytes = pipeline.frame_bytes();
-    let buffer_frames = stream.render_config.device_buffer_frames as u32;
-    let rate = stream.render_config.sample_rate;
+    // With inputs the capture event is waited on too (duplex: one thread, both clocks'
+    // events): its packets go into the input path, and each switch takes its input block
+    // first ([`DuplexSwitch`]).
+    let duplex_handles = [
+        live.signal.0,
+        capture.as_ref().map_or(wake, |(c, _)| c.event.0),
+        wake,
+    ];
+    let plain_handles = [live.signal.0, wake];
+    let handles: &[HANDLE] = if capture.is_some() {
+        &duplex_handles
+    } else {
+        &plain_handles
+    };
+    let wake_index = handles.len() as u32 - 1;
+    let frame_bytes = renderer.frame_bytes();
+    let buffer_frames = config.device_buffer_frames as u32;
+    let rate = config.sample_rate;
+    // A timer always fires: a device that stopped shows as a padding that never moves for
+    // as long as an event-driven device may stay silent (10 s). The timer ticks at half a
+    // period.
+    let event_driven = poll_period_frames.is_none();
+    let tick_ms = poll_period_frames.map_or(EVENT_TIMEOUT_MS, |frames| {
+        (frames_to_hns(frames, rate as u32) / 20_000).max(1) as u32
+    });
+    let max_idle_ticks = (EVENT_TIMEOUT_MS * MAX_SILENT_WAITS / tick_ms).max(1);
+    let mut idle_ticks = 0u32;
     let mut silent_waits = 0u32;
     loop {
         // SAFETY: both handles stay open for the whole loop.
-        let woke = unsafe { WaitForMultipleObjects(&handles, false, EVENT_TIMEOUT_MS) };
+        let woke = unsafe { WaitForMultipleObjects(handles, false, EVENT_TIMEOUT_MS) };
         if woke == WAIT_TIMEOUT {
             // A slow event is not a dead device: ask the client. An error ends the stream
             // (a vanished device answers AUDCLNT_E_DEVICE_INVALIDATED); otherwise keep
             // waiting, and give up only when the device stays silent for a long time.
             // SAFETY: plain COM call on the running client.
-            if let Err(e) = unsafe { stream.client.GetCurrentPadding() } {
+            if let Err(e) = unsafe { live.client.GetCurrentPadding() } {
                 return Some(RtFailure::from(
                     "IAudioClient::GetCurrentPadding (no audio event)",
                     e,
@@ -701,49 +919,86 @@ fn run_render_loop(
             continue;
         }
         silent_waits = 0;
-        if woke.0 == WAIT_OBJECT_0.0 + 1 {
+        let index = woke.0.wrapping_sub(WAIT_OBJECT_0.0);
+        if index == wake_index {
             return None;
         }
-        if woke != WAIT_OBJECT_0 {
+        if index > wake_index {
             return Some(RtFailure {
                 step: "WaitForMultipleObjects",
                 hresult: Some(windows::core::Error::from_thread().code().0),
             });
         }
+        if let Some((open, path)) = capture.as_mut() {
+            if let Err((step, e)) = open.stream.drain(path) {
+                return Some(RtFailure::from(step, e));
+            }
+            if index == 1 {
+                continue;
+            }
+        }
         // SAFETY: plain COM calls on the running client; `data` is valid for `frames`
         // frames until ReleaseBuffer.
         unsafe {
-            let padding = match stream.client.GetCurrentPadding() {
-                Ok(p) => p,
-                Err(e) => return Some(RtFailure::from("IAudioClient::GetCurrentPadding", e)),
+            let padding = match renderer {
+                // Exclusive event mode: each event asks for the whole buffer (one period).
+                Renderer::Period(_) => 0,
+                Renderer::Ring(_) => match live.client.GetCurrentPadding() {
+                    Ok(p) => p,
+                    Err(e) => return Some(RtFailure::from("IAudioClient::GetCurrentPadding", e)),
+                },
             };
             let frames = buffer_frames.saturating_sub(padding);
             if frames == 0 {
+                idle_ticks += 1;
+                if !event_driven && idle_ticks > max_idle_ticks {
+                    return Some(RtFailure {
+                        step: "polling the device",
+                        hresult: None,
+                    });
+                }
                 continue;
             }
+            idle_ticks = 0;
             let (mut position, mut qpc) = (0u64, 0u64);
-            if let Err(e) = stream.clock.GetPosition(&mut position, Some(&mut qpc)) {
+            if let Err(e) = live.clock.GetPosition(&mut position, Some(&mut qpc)) {
                 return Some(RtFailure::from("IAudioClock::GetPosition", e));
             }
-            let reading =
-                ClockReading::from_audio_clock(position, stream.clock_frequency, qpc, rate)
-                    .unwrap_or(ClockReading {
-                        position_frames: 0.0,
-                        qpc_ns: qpc.saturating_mul(100),
-                    });
-            let data = match stream.render_client.GetBuffer(frames) {
+            let reading = ClockReading::from_audio_clock(position, live.clock_frequency, qpc, rate)
+                .unwrap_or(ClockReading {
+                    position_frames: 0.0,
+                    qpc_ns: qpc.saturating_mul(100),
+                });
+            let data = match live.render_client.GetBuffer(frames) {
                 Ok(d) => d,
                 Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
-            let underruns = pipeline.stats().underruns;
-            pipeline.render(dst, padding as usize, &reading, stream.handler.as_mut());
-            let stats = pipeline.stats();
-            if stats.underruns > underruns {
-                stream.rt_log.push(RtEvent::OutputUnderrun { frames });
+            let underruns = renderer.stats().underruns;
+            match (&mut *renderer, capture.as_mut()) {
+                (Renderer::Ring(r), Some((_, path))) => {
+                    let mut duplex = DuplexSwitch {
+                        capture: path,
+                        host: &mut *handler,
+                    };
+                    r.render(dst, padding as usize, &reading, &mut duplex)
+                }
+                (Renderer::Period(r), Some((_, path))) => {
+                    let mut duplex = DuplexSwitch {
+                        capture: path,
+                        host: &mut *handler,
+                    };
+                    r.render(dst, &reading, &mut duplex)
+                }
+                (Renderer::Ring(r), None) => r.render(dst, padding as usize, &reading, handler),
+                (Renderer::Period(r), None) => r.render(dst, &reading, handler),
             }
-            stream.counters.publish(&stats);
-            if let Err(e) = stream.render_client.ReleaseBuffer(frames, 0) {
+            let stats = renderer.stats();
+            if stats.underruns > underruns {
+                rt_log.push(RtEvent::OutputUnderrun { frames });
+            }
+            counters.publish(&stats);
+            if let Err(e) = live.render_client.ReleaseBuffer(frames, 0) {
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
         }
@@ -805,122 +1060,55 @@ fn open_capture(
     })
 }
 
-/// The duplex (or input-only) real-time loop: waits on the render event, the capture event
-/// and the wake event. Every wake-up first moves the captured packets into the input path;
-/// a render event then fills the device, each buffer switch taking its input block first
-/// ([`DuplexSwitch`]); an input-only stream runs a switch per captured block instead.
-/// Returns `None` when woken (stop), or the failure that ended the stream. Allocation-free.
-fn run_duplex_loop(
-    stream: &mut OpenStream,
-    pipeline: &mut RenderPipeline,
+/// The input-only real-time loop: waits on the capture event and the wake event, moves
+/// the captured packets into the input path and runs a switch per whole block
+/// ([`InputOnlyScheduler`]). Returns `None` when woken (stop), or the failure that ended
+/// the stream. Allocation-free.
+fn run_input_only_loop(
+    capture: Option<&OpenCapture>,
     path: &mut CapturePath,
-    mut input_only: Option<&mut InputOnlyScheduler>,
+    scheduler: &mut InputOnlyScheduler,
+    handler: &mut dyn StreamHandler,
+    counters: &StreamCounters,
     wake: HANDLE,
 ) -> Option<RtFailure> {
-    let capture = stream.capture.as_ref()?;
-    let capture_event = capture.event.0;
-    let duplex_handles = [stream.audio_event.0, capture_event, wake];
-    let input_handles = [capture_event, wake];
-    let handles: &[HANDLE] = if input_only.is_some() {
-        &input_handles
-    } else {
-        &duplex_handles
-    };
-    let wake_index = handles.len() as u32 - 1;
-    let render_index = if input_only.is_some() { None } else { Some(0) };
-    let frame_bytes = pipeline.frame_bytes();
-    let buffer_frames = stream.render_config.device_buffer_frames as u32;
-    let rate = stream.render_config.sample_rate;
+    let capture = capture?;
+    let handles = [capture.event.0, wake];
     let mut silent_waits = 0u32;
     loop {
-        // SAFETY: every handle stays open for the whole loop.
-        let woke = unsafe { WaitForMultipleObjects(handles, false, EVENT_TIMEOUT_MS) };
+        // SAFETY: both handles stay open for the whole loop.
+        let woke = unsafe { WaitForMultipleObjects(&handles, false, EVENT_TIMEOUT_MS) };
         if woke == WAIT_TIMEOUT {
-            // As in the render loop: ask the device whether it lives, give up after a while.
-            let client = match (&stream.capture, input_only.is_some()) {
-                (Some(c), true) => &c.stream.client,
-                _ => &stream.client,
-            };
             // SAFETY: plain COM call on the running client.
-            if let Err(e) = unsafe { client.GetCurrentPadding() } {
+            if let Err(e) = unsafe { capture.stream.client.GetCurrentPadding() } {
                 return Some(RtFailure::from(
-                    "IAudioClient::GetCurrentPadding (no audio event)",
+                    "IAudioClient::GetCurrentPadding (no capture event)",
                     e,
                 ));
             }
             silent_waits += 1;
             if silent_waits >= MAX_SILENT_WAITS {
                 return Some(RtFailure {
-                    step: "waiting for the audio events",
+                    step: "waiting for the capture event",
                     hresult: None,
                 });
             }
             continue;
         }
         silent_waits = 0;
-        let index = woke.0.wrapping_sub(WAIT_OBJECT_0.0);
-        if index == wake_index {
+        if woke.0 == WAIT_OBJECT_0.0 + 1 {
             return None;
         }
-        if index > wake_index {
+        if woke != WAIT_OBJECT_0 {
             return Some(RtFailure {
                 step: "WaitForMultipleObjects",
                 hresult: Some(windows::core::Error::from_thread().code().0),
             });
         }
-        if let Some(capture) = &stream.capture {
-            if let Err((step, e)) = capture.stream.drain(path) {
-                return Some(RtFailure::from(step, e));
-            }
+        if let Err((step, e)) = capture.stream.drain(path) {
+            return Some(RtFailure::from(step, e));
         }
-        if let Some(scheduler) = input_only.as_deref_mut() {
-            scheduler.run_ready(path, stream.handler.as_mut());
-            stream.counters.publish(&scheduler.stats());
-            continue;
-        }
-        if render_index != Some(index) {
-            continue;
-        }
-        // SAFETY: plain COM calls on the running client; `data` is valid for `frames`
-        // frames until ReleaseBuffer.
-        unsafe {
-            let padding = match stream.client.GetCurrentPadding() {
-                Ok(p) => p,
-                Err(e) => return Some(RtFailure::from("IAudioClient::GetCurrentPadding", e)),
-            };
-            let frames = buffer_frames.saturating_sub(padding);
-            if frames == 0 {
-                continue;
-            }
-            let (mut position, mut qpc) = (0u64, 0u64);
-            if let Err(e) = stream.clock.GetPosition(&mut position, Some(&mut qpc)) {
-                return Some(RtFailure::from("IAudioClock::GetPosition", e));
-            }
-            let reading =
-                ClockReading::from_audio_clock(position, stream.clock_frequency, qpc, rate)
-                    .unwrap_or(ClockReading {
-                        position_frames: 0.0,
-                        qpc_ns: qpc.saturating_mul(100),
-                    });
-            let data = match stream.render_client.GetBuffer(frames) {
-                Ok(d) => d,
-                Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
-            };
-            let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
-            let underruns = pipeline.stats().underruns;
-            let mut duplex = DuplexSwitch {
-                capture: path,
-                host: stream.handler.as_mut(),
-            };
-            pipeline.render(dst, padding as usize, &reading, &mut duplex);
-            let stats = pipeline.stats();
-            if stats.underruns > underruns {
-                stream.rt_log.push(RtEvent::OutputUnderrun { frames });
-            }
-            stream.counters.publish(&stats);
-            if let Err(e) = stream.render_client.ReleaseBuffer(frames, 0) {
-                return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
-            }
-        }
+        scheduler.run_ready(path, handler);
+        counters.publish(&scheduler.stats());
     }
 }
