@@ -28,6 +28,7 @@ mod wine_tests;
 mod wine_tests_config;
 mod wine_tests_duplex;
 mod wine_tests_exclusive;
+mod wine_tests_latency;
 mod wine_tests_package;
 mod wine_tests_tools;
 

@@ -432,6 +432,7 @@ pub fn all_tests() -> Vec<WineTest> {
     ]
     .into_iter()
     .chain(crate::wine_tests_tools::tests())
+    .chain(crate::wine_tests_latency::tests())
     .chain(crate::wine_tests_config::tests())
     .chain(crate::wine_tests_duplex::tests())
     .chain(crate::wine_tests_exclusive::tests())

@@ -361,7 +361,7 @@ fn log_file(ctx: &WineContext) -> Res<Vec<Check>> {
         "log opened: ",
         "init() -> ok",
         "state loaded -> initialized",
-        "getChannels(-> inputs 0, outputs 2) -> ok",
+        "getChannels(-> inputs 2, outputs 2) -> ok",
         "getBufferSize(-> min 32, max 8192",
         "createBuffers(2 channels, 256 frames [out0 out1]) -> ok",
         "stream opened: ",

@@ -38,6 +38,8 @@ pub enum Command {
     Test(TestOptions),
     /// `wasio status [--json]`: what running driver instances are doing.
     Status { json: bool },
+    /// `wasio latency [...]`: measure the round trip, compare with getLatencies.
+    Latency(crate::latency::LatencyOptions),
     /// `wasio help`, `--help`, `-h`.
     Help,
 }
@@ -97,6 +99,8 @@ commands:
        [--play IN.wav] [--record OUT.wav] [--json]
                                    act as an ASIO host, check each step, PASS/FAIL
   status [--json]                  what running driver instances are doing
+  latency [--driver NAME] [--rate HZ] [--buffer FRAMES] [--seconds S] [--json]
+                                   round trip output 1 -> input 1, against getLatencies
   help                             this text
 
 NAME is the driver's registry key or description (default: Wasio), matched without case.
@@ -238,6 +242,33 @@ where
                 switches,
                 play: options.value("--play").map(str::to_string),
                 record: options.value("--record").map(str::to_string),
+                json: options.has("--json"),
+            }))
+        }
+        "latency" => {
+            let options = Options::parse(
+                &rest,
+                &["--json"],
+                &["--driver", "--rate", "--buffer", "--seconds"],
+            )?;
+            options.no_positionals()?;
+            let positive = |name: &str, value: Option<f64>| match value {
+                Some(v) if !(v.is_finite() && v > 0.0) => {
+                    Err(UsageError(format!("{name}: must be a positive number")))
+                }
+                _ => Ok(value),
+            };
+            let buffer = positive(
+                "--buffer",
+                options.number::<i32>("--buffer")?.map(f64::from),
+            )?;
+            Ok(Command::Latency(crate::latency::LatencyOptions {
+                driver: options.driver(),
+                rate: positive("--rate", options.number::<f64>("--rate")?)?,
+                buffer: buffer.map(|b| b as i32),
+                seconds: positive("--seconds", options.number::<f64>("--seconds")?)?
+                    .unwrap_or(crate::latency::DEFAULT_SECONDS)
+                    .min(3600.0),
                 json: options.has("--json"),
             }))
         }

@@ -171,6 +171,8 @@ impl Default for HostState {
 pub static HOST: HostState = HostState::new();
 
 unsafe extern "C" fn host_buffer_switch(double_buffer_index: i32, _direct_process: i32) {
+    #[cfg(windows)]
+    crate::latency::on_buffer_switch(double_buffer_index);
     crate::play::on_buffer_switch(double_buffer_index, None);
     HOST.on_switch(double_buffer_index, None);
 }
@@ -181,6 +183,8 @@ unsafe extern "C" fn host_buffer_switch_time_info(
     _direct_process: i32,
 ) -> *mut AsioTime {
     HOST.time_info_switches.fetch_add(1, Ordering::Relaxed);
+    #[cfg(windows)]
+    crate::latency::on_buffer_switch(double_buffer_index);
     if params.is_null() {
         HOST.null_time_info.fetch_add(1, Ordering::Relaxed);
         crate::play::on_buffer_switch(double_buffer_index, None);

@@ -27,6 +27,7 @@ pub fn execute(command: Command) -> i32 {
         Command::Devices { json } => crate::devices::run(json),
         Command::ConfigCheck { file, json } => crate::config_check_command(file, json),
         Command::Status { json } => status(json),
+        Command::Latency(options) => crate::latency::run(&options),
         Command::Test(options) => crate::session::run(&options),
         Command::Rates {
             driver,

@@ -19,6 +19,7 @@ pub mod error;
 pub mod expect;
 pub mod info;
 pub mod json;
+pub mod latency;
 pub mod messages;
 pub mod play;
 pub mod status_report;

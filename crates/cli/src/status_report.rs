@@ -48,6 +48,12 @@ pub fn to_text(entries: &[StatusEntry]) -> String {
                     s.output_latency,
                     latency_ms(s.output_latency, s.sample_rate)
                 ));
+                if !s.input_device.is_empty() {
+                    text.push_str(&format!(
+                        "  input:     {} ({}), drift {:+.1} ppm\n",
+                        s.input_device, s.input_mode, s.drift_ppm
+                    ));
+                }
                 text.push_str(&format!(
                     "  switches:  {}, xruns {}; driver {}\n",
                     s.switches, s.xruns, s.driver_version
@@ -95,6 +101,9 @@ pub fn to_json(entries: &[StatusEntry]) -> Json {
                     ("output_latency".into(), Json::Int(s.output_latency.into())),
                     ("switches".into(), Json::Int(s.switches as i64)),
                     ("xruns".into(), Json::Int(s.xruns as i64)),
+                    ("input_device".into(), Json::string(s.input_device.clone())),
+                    ("input_mode".into(), Json::string(s.input_mode.clone())),
+                    ("drift_ppm".into(), Json::Number(s.drift_ppm)),
                     (
                         "updated_unix_ms".into(),
                         Json::Int(s.updated_unix_ms as i64),

@@ -3,6 +3,7 @@
 //! it from the real-time path.
 
 use crate::buffers::HostBuffers;
+use crate::capture::{ClockRelation, InputMonitor};
 use crate::clock::PositionCell;
 pub use crate::config::{DeviceSelector, Mode};
 use crate::convert::{DeviceFormat, HostSampleType};
@@ -145,6 +146,32 @@ pub struct OutputRequest {
     /// The exclusive format to try first: the one the probe found, which fixed the host's
     /// sample type.
     pub preferred_format: Option<DeviceFormat>,
+    /// Input channels, when the host asked for any. With no output `routes`, the stream is
+    /// input only and the capture clock drives it.
+    pub capture: Option<CaptureRequest>,
+}
+
+/// The input side of a stream (see `capture` and `duplex`).
+pub struct CaptureRequest {
+    /// The capture endpoint (Wasio.toml `[input] device`).
+    pub device: DeviceSelector,
+    pub buffers: Arc<HostBuffers>,
+    /// (index in `buffers`, device channel) for each active input channel.
+    pub routes: Vec<(usize, usize)>,
+    /// Where the device thread publishes the measured input latency, drift and counters.
+    pub monitor: Arc<InputMonitor>,
+}
+
+/// What an opened capture stream looks like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputStreamInfo {
+    pub endpoint: EndpointInfo,
+    pub format: StreamFormat,
+    pub period_frames: usize,
+    pub device_buffer_frames: usize,
+    pub relation: ClockRelation,
+    /// Input latency before it is measured (target fill, a packet, resampler delay).
+    pub predicted_latency_frames: usize,
 }
 
 /// How a selector reads in messages: `name "Speakers"`, `the default device`, ….
@@ -215,6 +242,10 @@ pub struct StreamInfo {
     pub period_frames: usize,
     pub device_buffer_frames: usize,
     pub stream_latency_frames: usize,
+    /// The capture side, when the stream has inputs.
+    pub input: Option<InputStreamInfo>,
+    /// Whether the render side was opened (false for an input-only stream).
+    pub has_output: bool,
 }
 
 /// What a finished run did.
@@ -232,6 +263,14 @@ pub struct StreamReport {
 pub trait Backend: Send + Sync {
     /// The output endpoint `device` selects and its formats.
     fn describe_output(&self, device: &DeviceSelector) -> Result<EndpointInfo, BackendError>;
+    /// The capture endpoint `device` selects (inputs come from it), if there is one.
+    /// Backends without input keep this default.
+    fn describe_input(
+        &self,
+        _device: &DeviceSelector,
+    ) -> Result<Option<EndpointInfo>, BackendError> {
+        Ok(None)
+    }
     /// Whether the endpoint with this ID can stream at `rate`.
     fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError>;
     /// The mode and format a stream at `rate` on this endpoint would open in, by trial

@@ -465,6 +465,10 @@ pub struct DriftCompensator {
     /// Input frames the resampler holds beyond the current output position (filter history
     /// and look-ahead), averaged; part of [`Self::latency_frames`].
     resampler_delay_out_frames: f64,
+    /// Capture phase passed to the current pull (see [`Self::pull_output_with_phase`]), and
+    /// the phase seen at the first pull of the run, which the controller measures against.
+    phase_frames: f64,
+    phase_reference: Option<f64>,
     monitor: Arc<DriftMonitor>,
 }
 
@@ -529,6 +533,8 @@ impl DriftCompensator {
             underruns: 0,
             overruns: 0,
             resampler_delay_out_frames,
+            phase_frames: 0.0,
+            phase_reference: None,
             monitor: Arc::new(DriftMonitor::default()),
         })
     }
@@ -577,6 +583,30 @@ impl DriftCompensator {
     /// the FIFO reaches `target_fill_frames`; older frames beyond the target are then dropped. If the FIFO cannot supply a block, that is an
     /// underrun: the block is silence, it is counted, and the compensator re-primes (resync).
     pub fn pull_output(&mut self, out: &mut [f32], frames: usize) -> PullOutcome {
+        self.pull_output_with_phase(out, frames, 0.0)
+    }
+
+    /// [`Self::pull_output`] for a caller that knows the capture phase: how many input
+    /// frames have been captured but not yet pushed (the age of the newest pushed frame at
+    /// this pull, in frames). The controller then holds `fill + phase` instead of the fill,
+    /// relative to its value at the first pull of the run.
+    ///
+    /// Why: when pulls come in bursts locked to the render clock and packets arrive on the
+    /// capture clock, the fill sampled at each pull carries a packet-sized term that beats
+    /// slowly (a whole packet over `1 / drift` periods, e.g. 67 s at 150 ppm). The loop
+    /// follows such a slow beat and the drift estimate wanders with it; `fill + phase` has no
+    /// such term.
+    pub fn pull_output_with_phase(
+        &mut self,
+        out: &mut [f32],
+        frames: usize,
+        phase_frames: f64,
+    ) -> PullOutcome {
+        self.phase_frames = if phase_frames.is_finite() {
+            phase_frames
+        } else {
+            0.0
+        };
         let frames = frames.min(out.len() / self.channels);
         let out = &mut out[..frames * self.channels];
         let outcome = self.pull_blocks(out, frames);
@@ -585,6 +615,17 @@ impl DriftCompensator {
         }
         self.publish();
         outcome
+    }
+
+    /// Takes over a running stream: delivers from what the FIFO holds at once (no priming),
+    /// with `phase_frames` as the capture phase of the next pull (see
+    /// [`Self::pull_output_with_phase`]). The controller then steers the fill from where it
+    /// is back to the target. Real-time safe.
+    pub fn resume(&mut self, phase_frames: f64) {
+        self.state = StreamState::Running;
+        self.controller.resync();
+        self.phase_frames = phase_frames;
+        self.phase_reference = Some(phase_frames);
     }
 
     fn pull_blocks(&mut self, out: &mut [f32], frames: usize) -> PullOutcome {
@@ -597,6 +638,7 @@ impl DriftCompensator {
             self.fifo.discard(self.fifo.len() - self.target_fill);
             self.state = StreamState::Running;
             self.controller.resync();
+            self.phase_reference = Some(self.phase_frames);
         }
         let mut done = 0;
         while done < frames {
@@ -623,11 +665,13 @@ impl DriftCompensator {
     /// One chunk of at most `block_frames`; false when the FIFO cannot supply it.
     fn pull_chunk(&mut self, dest: &mut [f32], chunk: usize) -> bool {
         let fill = self.fifo.len();
+        let observed =
+            fill as f64 + self.phase_frames - self.phase_reference.unwrap_or(self.phase_frames);
         let Some(resampler) = self.resampler.as_mut() else {
             if fill < chunk {
                 return false;
             }
-            self.controller.observe(fill as f64, chunk);
+            self.controller.observe(observed, chunk);
             self.fifo.read(dest);
             return true;
         };
@@ -638,7 +682,7 @@ impl DriftCompensator {
             }
             self.resampler_chunk = chunk;
         }
-        let correction = self.controller.update(fill as f64, chunk);
+        let correction = self.controller.update(observed, chunk);
         // Cannot fail: |correction| <= max_correction, inside the resampler's bounds.
         let _ = resampler.set_resample_ratio_relative(1.0 / (1.0 + correction), true);
         let needed = resampler.input_frames_next();
@@ -690,6 +734,12 @@ impl DriftCompensator {
     pub fn latency_frames(&self) -> f64 {
         let mean_fill_out = self.controller.filtered_fill() / self.nominal_ratio;
         (mean_fill_out - self.block_frames as f64 / 2.0).max(0.0) + self.resampler_delay_out_frames
+    }
+
+    /// Delay of the resampler's filter in output frames (half its taps; 0 in pass-through):
+    /// the first frame of a pulled block lies this far behind the oldest frame it consumed.
+    pub fn resampler_delay_frames(&self) -> f64 {
+        self.resampler_delay_out_frames
     }
 
     /// Frames currently queued in the FIFO (input frames).

@@ -23,10 +23,11 @@
 //! thread gets a wait-free [`RtLogProducer`] through the [`OutputRequest`].
 
 use crate::backend::{
-    describe_selector, Backend, BackendError, EndpointInfo, OutputPlan, OutputRequest,
-    ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
+    describe_selector, Backend, BackendError, CaptureRequest, EndpointInfo, OutputPlan,
+    OutputRequest, ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
+use crate::capture::{CaptureConfig, ClockRelation, InputMonitor};
 use crate::channels::{channel_names, to_asio_name};
 use crate::clock::PositionCell;
 use crate::config::{
@@ -35,6 +36,7 @@ use crate::config::{
 use crate::convert::HostSampleType;
 use crate::env::DriverEnv;
 use crate::error::{DriverError, DriverResult};
+use crate::latency_watch::{LatchedLatency, LatencyWatch};
 use crate::log::{self as wlog, LoggerOptions, RtLogProducer};
 use crate::modes::{exclusive_event_sizes, host_type_for_choice, preferred_exclusive_format};
 use crate::monitor::{Monitor, StatusSource};
@@ -51,7 +53,7 @@ use asio_abi::{
 };
 use std::ffi::{c_char, c_void};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The name hosts list and `getDriverName` returns.
@@ -257,6 +259,9 @@ struct Prepared {
     buffers: Arc<HostBuffers>,
     /// Host output channel of each buffer, in createBuffers order.
     output_channels: Vec<usize>,
+    /// The same for inputs (capture device channels), in their own buffers.
+    input_buffers: Arc<HostBuffers>,
+    input_channels: Vec<usize>,
     block_frames: usize,
     messenger: HostMessenger,
     info: StreamInfo,
@@ -266,6 +271,8 @@ struct Inner {
     state: DriverState,
     backend: Option<Arc<dyn Backend>>,
     output: Option<EndpointInfo>,
+    /// The capture endpoint inputs come from (None: no inputs).
+    input: Option<EndpointInfo>,
     sample_rate: u32,
     /// What a stream at `sample_rate` opens in (found at init and on rate changes).
     plan: Option<OutputPlan>,
@@ -359,11 +366,19 @@ pub struct DriverCore {
     last_error: Arc<Mutex<String>>,
     positions: Arc<PositionCell>,
     output_ready_seen: AtomicBool,
+    /// Whether the running stream was started deferred (the host had not called
+    /// outputReady yet): its latency stays that until the next start.
+    started_deferred: AtomicBool,
     /// Mirror of `Inner::state` for the lock-free calls.
     state: AtomicU8,
     notifier: Arc<Notifier>,
     counters: Arc<StreamCounters>,
     status: Arc<Mutex<DriverStatus>>,
+    /// The input side's measurements (latency, drift, counters), shared with the device thread.
+    input_monitor: Arc<InputMonitor>,
+    /// The measured input latency `getLatencies` reports while running (-1: not yet).
+    input_latency: LatchedLatency,
+    latency_watch: Mutex<Option<LatencyWatch>>,
 }
 
 impl DriverCore {
@@ -385,6 +400,7 @@ impl DriverCore {
                 state: DriverState::Loaded,
                 backend: None,
                 output: None,
+                input: None,
                 sample_rate: 0,
                 last_probe_error: None,
                 plan: None,
@@ -405,10 +421,14 @@ impl DriverCore {
             last_error,
             positions: Arc::new(PositionCell::new()),
             output_ready_seen: AtomicBool::new(false),
+            started_deferred: AtomicBool::new(true),
             state: AtomicU8::new(STATE_LOADED),
             counters: Arc::new(StreamCounters::default()),
             status: Arc::new(Mutex::new(status)),
             env,
+            input_monitor: Arc::new(InputMonitor::new()),
+            input_latency: Arc::new(AtomicI32::new(-1)),
+            latency_watch: Mutex::new(None),
         }
     }
 
@@ -483,8 +503,25 @@ impl DriverCore {
                     status.format.clear();
                 }
             }
-            status.input_latency = 0;
+            status.input_latency = self.input_latency(inner) as i32;
             status.output_latency = self.output_latency(inner) as i32;
+            match inner
+                .prepared
+                .as_ref()
+                .filter(|p| !p.input_channels.is_empty())
+                .and_then(|p| p.info.input.as_ref())
+            {
+                Some(input) => {
+                    status.input_device = input.endpoint.name.clone();
+                    status.input_mode = input.relation.describe().into();
+                    status.drift_ppm = self.input_monitor.drift_ppm();
+                }
+                None => {
+                    status.input_device.clear();
+                    status.input_mode.clear();
+                    status.drift_ppm = 0.0;
+                }
+            }
         }
         if let Some(monitor) = &inner.monitor {
             monitor.poke();
@@ -512,6 +549,11 @@ impl DriverCore {
             Ok(()) => ASE_OK,
             Err(e) => self.fail(e),
         }
+    }
+
+    /// The input side's live figures: measured latency, drift (ppm), counters.
+    pub fn input_monitor(&self) -> Arc<InputMonitor> {
+        self.input_monitor.clone()
     }
 
     /// What the last stream run did (counters, allocations on the audio thread, failure).
@@ -575,6 +617,7 @@ impl DriverCore {
             file: StatusFile::new(dir, self.env.process.pid, self.instance.into()),
             snapshot: self.status.clone(),
             counters: self.counters.clone(),
+            input: self.input_monitor.clone(),
         });
         let notifier = self.notifier.clone();
         let instance = self.instance;
@@ -691,6 +734,24 @@ impl DriverCore {
                 inner.sizes.offered(),
                 if inner.settings.buffer.is_some() { " (from Wasio.toml)" } else { "" }
             );
+            // A machine without a capture device still plays: no inputs then.
+            inner.input = if inner.settings.input.enabled {
+                backend
+                    .describe_input(&inner.settings.input.device)
+                    .ok()
+                    .flatten()
+            } else {
+                None
+            };
+            if let Some(input) = &inner.input {
+                log_at!(
+                    LogLevel::Info,
+                    "input: {} ({}), {} channels",
+                    input.name,
+                    input.id,
+                    input.mix_format.channels
+                );
+            }
             self.set_state(&mut inner, DriverState::Initialized);
             Ok(())
         })();
@@ -810,9 +871,13 @@ impl DriverCore {
                 ));
             }
             let channels = inner.exposed.len() as i32;
+            let input_channels = inner
+                .input
+                .as_ref()
+                .map_or(0, |i| i.mix_format.channels as i32);
             // SAFETY: checked non-null; the host owns the memory.
             unsafe {
-                *inputs = 0;
+                *inputs = input_channels;
                 *outputs = channels;
             }
             Ok(())
@@ -828,10 +893,55 @@ impl DriverCore {
         })
     }
 
+    /// The input latency the host is told now, in frames: measured while running,
+    /// predicted before.
+    fn input_latency(&self, inner: &Inner) -> usize {
+        let latched = self.input_latency.load(Ordering::Acquire);
+        match &inner.prepared {
+            Some(p) if p.input_channels.is_empty() => 0,
+            Some(_) if latched >= 0 => latched as usize,
+            Some(p) => p
+                .info
+                .input
+                .as_ref()
+                .map_or(0, |i| i.predicted_latency_frames),
+            None => match (&inner.input, &inner.output) {
+                (Some(input), Some(output)) => CaptureConfig {
+                    block_frames: inner.sizes.preferred as usize,
+                    sample_rate: inner.sample_rate as f64,
+                    device_channels: input.mix_format.channels as usize,
+                    device_format: input.mix_format.encoding,
+                    host_sample_type: inner.host_sample_type,
+                    packet_frames: scale_frames(
+                        input.default_period_frames,
+                        input.mix_format.sample_rate,
+                        inner.sample_rate,
+                    ),
+                    max_packet_frames: input.shared_buffer_frames,
+                    render_burst_frames: scale_frames(
+                        output.default_period_frames,
+                        output.mix_format.sample_rate,
+                        inner.sample_rate,
+                    )
+                    .max(inner.sizes.preferred as usize),
+                    relation: ClockRelation::Shared,
+                    quality: crate::drift::ResamplerQuality::Standard,
+                }
+                .predicted_latency_frames(),
+                _ => 0,
+            },
+        }
+    }
+
     /// The output latency the host is told now, in frames.
     fn output_latency(&self, inner: &Inner) -> usize {
-        let deferred = !self.output_ready_seen.load(Ordering::Acquire);
+        let deferred = if inner.state == DriverState::Running {
+            self.started_deferred.load(Ordering::Acquire)
+        } else {
+            !self.output_ready_seen.load(Ordering::Acquire)
+        };
         match (&inner.prepared, &inner.output) {
+            (Some(p), _) if !p.info.has_output => 0,
             (Some(p), _) => output_latency_frames(
                 p.info.device_buffer_frames,
                 p.info.stream_latency_frames,
@@ -876,9 +986,10 @@ impl DriverCore {
                 ));
             }
             let out = self.output_latency(&inner) as i32;
+            let inp = self.input_latency(&inner) as i32;
             // SAFETY: checked non-null.
             unsafe {
-                *input = 0;
+                *input = inp;
                 *output = out;
             }
             Ok(())
@@ -1276,25 +1387,46 @@ impl DriverCore {
             // SAFETY: checked non-null; the host owns the struct.
             let info = unsafe { &mut *info };
             let (channel, is_input) = (info.channel, info.is_input != ASIO_FALSE);
-            let count = inner.exposed.len() as i32;
-            if is_input {
+            let (count, direction) = if is_input {
+                (
+                    inner
+                        .input
+                        .as_ref()
+                        .map_or(0, |i| i.mix_format.channels as i32),
+                    "input",
+                )
+            } else {
+                (inner.exposed.len() as i32, "output")
+            };
+            if count == 0 {
                 return Err(DriverError::invalid_parameter(format!(
-                    "input channel {channel} does not exist: there are no inputs"
+                    "{direction} channel {channel} does not exist: there are no {direction}s"
                 )));
             }
             if channel < 0 || channel >= count {
                 return Err(DriverError::invalid_parameter(format!(
-                    "output channel {channel} does not exist: there are {count} (0 to {})",
+                    "{direction} channel {channel} does not exist: there are {count} (0 to {})",
                     count - 1
                 )));
             }
             info.is_active = match &inner.prepared {
-                Some(p) if p.output_channels.contains(&(channel as usize)) => ASIO_TRUE,
+                Some(p) if is_input && p.input_channels.contains(&(channel as usize)) => ASIO_TRUE,
+                Some(p) if !is_input && p.output_channels.contains(&(channel as usize)) => {
+                    ASIO_TRUE
+                }
                 _ => ASIO_FALSE,
             };
             info.channel_group = 0;
             info.sample_type = inner.host_sample_type.asio_value();
-            info.name = to_asio_name(&inner.exposed[channel as usize].1);
+            info.name = if is_input {
+                let mask = inner
+                    .input
+                    .as_ref()
+                    .map_or(0, |i| i.mix_format.channel_mask);
+                to_asio_name(&channel_names(mask, count as usize)[channel as usize])
+            } else {
+                to_asio_name(&inner.exposed[channel as usize].1)
+            };
             Ok(())
         })();
         let code = self.finish(result);
@@ -1334,29 +1466,37 @@ impl DriverCore {
                 ));
             }
             let output_count = inner.exposed.len();
-            if count <= 0 || count as usize > output_count {
+            let input_count = inner
+                .input
+                .as_ref()
+                .map_or(0, |i| i.mix_format.channels as usize);
+            if count <= 0 || count as usize > output_count + input_count {
                 return Err(DriverError::invalid_parameter(format!(
-                    "createBuffers: {count} channels asked for; between 1 and {output_count} exist"
+                    "createBuffers: {count} channels asked for; between 1 and {} exist",
+                    output_count + input_count
                 )));
             }
             let block_frames = inner.sizes.check(buffer_size as i64)?;
             // SAFETY: checked non-null; the host owns `count` entries.
             let requests = unsafe { std::slice::from_raw_parts_mut(infos, count as usize) };
             let mut output_channels = Vec::with_capacity(requests.len());
+            let mut input_channels = Vec::with_capacity(requests.len());
             for (i, request) in requests.iter().enumerate() {
                 let channel = request.channel_num;
-                if request.is_input != ASIO_FALSE {
-                    return Err(DriverError::invalid_parameter(format!("createBuffers: entry {i} asks for input channel {channel}; there are no inputs")));
+                let (list, available, direction) = if request.is_input != ASIO_FALSE {
+                    (&mut input_channels, input_count, "input")
+                } else {
+                    (&mut output_channels, output_count, "output")
+                };
+                if channel < 0 || channel as usize >= available {
+                    return Err(DriverError::invalid_parameter(format!("createBuffers: entry {i} asks for {direction} channel {channel}; there are {available}")));
                 }
-                if channel < 0 || channel as usize >= output_count {
-                    return Err(DriverError::invalid_parameter(format!("createBuffers: entry {i} asks for output channel {channel}; there are {output_count}")));
-                }
-                if output_channels.contains(&(channel as usize)) {
+                if list.contains(&(channel as usize)) {
                     return Err(DriverError::invalid_parameter(format!(
-                        "createBuffers: output channel {channel} is asked for twice"
+                        "createBuffers: {direction} channel {channel} is asked for twice"
                     )));
                 }
-                output_channels.push(channel as usize);
+                list.push(channel as usize);
             }
             // SAFETY: checked non-null.
             let callbacks = unsafe { *callbacks };
@@ -1367,27 +1507,42 @@ impl DriverCore {
                     "createBuffers: the host gave no bufferSwitch callback",
                 ));
             }
+            let bytes_per_sample = inner.host_sample_type.bytes_per_sample();
             let buffers = Arc::new(HostBuffers::new(
                 output_channels.len(),
                 block_frames,
-                inner.host_sample_type.bytes_per_sample(),
+                bytes_per_sample,
+            )?);
+            let input_buffers = Arc::new(HostBuffers::new(
+                input_channels.len(),
+                block_frames,
+                bytes_per_sample,
             )?);
             // SAFETY: the host's callbacks, asked about what they support.
             let messenger = unsafe { HostMessenger::query(callbacks) };
             let info = self.open_stream(
                 &mut inner,
-                &buffers,
-                &output_channels,
+                (&buffers, &output_channels),
+                (&input_buffers, &input_channels),
                 block_frames,
                 messenger,
             )?;
-            for (i, request) in requests.iter_mut().enumerate() {
-                request.buffers = [buffers.pointer(i, 0), buffers.pointer(i, 1)];
+            let (mut next_output, mut next_input) = (0, 0);
+            for request in requests.iter_mut() {
+                let (set, next) = if request.is_input != ASIO_FALSE {
+                    (&input_buffers, &mut next_input)
+                } else {
+                    (&buffers, &mut next_output)
+                };
+                request.buffers = [set.pointer(*next, 0), set.pointer(*next, 1)];
+                *next += 1;
             }
             *lock(&self.notifier.messenger) = Some(messenger);
             inner.prepared = Some(Prepared {
                 buffers,
                 output_channels,
+                input_buffers,
+                input_channels,
                 block_frames,
                 messenger,
                 info,
@@ -1423,8 +1578,8 @@ impl DriverCore {
     fn open_stream(
         &self,
         inner: &mut Inner,
-        buffers: &Arc<HostBuffers>,
-        output_channels: &[usize],
+        (buffers, output_channels): (&Arc<HostBuffers>, &[usize]),
+        (input_buffers, input_channels): (&Arc<HostBuffers>, &[usize]),
         block_frames: usize,
         messenger: HostMessenger,
     ) -> DriverResult<StreamInfo> {
@@ -1474,6 +1629,12 @@ impl DriverCore {
                 .as_ref()
                 .map(|p| p.format.encoding)
                 .or(preferred_exclusive_format(output.sample_type)),
+            capture: (!input_channels.is_empty()).then(|| CaptureRequest {
+                device: inner.settings.input.device.clone(),
+                buffers: input_buffers.clone(),
+                routes: input_channels.iter().copied().enumerate().collect(),
+                monitor: self.input_monitor.clone(),
+            }),
         };
         let info = backend
             .open_output(request)
@@ -1499,6 +1660,20 @@ impl DriverCore {
                 !self.output_ready_seen.load(Ordering::Acquire)
             )
         );
+        if let Some(input) = &info.input {
+            log_at!(
+                LogLevel::Info,
+                "input opened: {} ({}), {:?} {} ch, period {} frames, device buffer {} frames, {}, input latency {} frames until measured",
+                input.endpoint.name,
+                input.endpoint.id,
+                input.format.encoding,
+                input.format.channels,
+                input.period_frames,
+                input.device_buffer_frames,
+                input.relation.describe(),
+                input.predicted_latency_frames
+            );
+        }
         Ok(info)
     }
 
@@ -1509,8 +1684,8 @@ impl DriverCore {
             .ok_or_else(|| DriverError::invalid_mode("no stream to re-open"))?;
         let opened = self.open_stream(
             inner,
-            &p.buffers,
-            &p.output_channels,
+            (&p.buffers, &p.output_channels),
+            (&p.input_buffers, &p.input_channels),
             p.block_frames,
             p.messenger,
         );
@@ -1564,10 +1739,31 @@ impl DriverCore {
                 .clone()
                 .ok_or_else(|| DriverError::not_present("no device"))?;
             let deferred = !self.output_ready_seen.load(Ordering::Acquire);
+            let told = self.input_latency(&inner) as i32;
+            self.started_deferred.store(deferred, Ordering::Release);
+            self.input_latency.store(-1, Ordering::Release);
+            self.input_monitor.clear();
             backend
                 .start(deferred)
                 .map_err(|e| backend_error("starting the stream", e))?;
             self.set_state(&mut inner, DriverState::Running);
+            if let Some(p) = inner
+                .prepared
+                .as_ref()
+                .filter(|p| !p.input_channels.is_empty())
+            {
+                let messenger = p.messenger;
+                let watch = LatencyWatch::spawn(
+                    self.input_monitor.clone(),
+                    self.input_latency.clone(),
+                    told,
+                    Box::new(move || {
+                        messenger.send(message::LATENCIES_CHANGED, messenger.latencies_changed);
+                    }),
+                );
+                // Without the watcher the predicted latency stays reported: not fatal.
+                *lock(&self.latency_watch) = watch.ok();
+            }
             Ok(())
         })();
         let code = self.finish(result);
@@ -1588,6 +1784,12 @@ impl DriverCore {
                 .clone()
                 .ok_or_else(|| DriverError::not_present("no device"))?
         };
+        // Taken out first: the watcher may be inside the host's message handler, which
+        // may call back into the driver.
+        let watch = lock(&self.latency_watch).take();
+        if let Some(watch) = watch {
+            watch.stop();
+        }
         let report = backend
             .stop()
             .map_err(|e| backend_error("stopping the stream", e))?;
@@ -1599,6 +1801,29 @@ impl DriverCore {
             report.rt_allocations,
             report.failure.as_ref().map_or(String::new(), |f| format!(", failed: {f}"))
         );
+        let has_inputs = lock(&self.inner)
+            .prepared
+            .as_ref()
+            .is_some_and(|p| !p.input_channels.is_empty());
+        if has_inputs {
+            let m = &self.input_monitor;
+            log_at!(
+                LogLevel::Info,
+                "input stopped: latency {} frames measured, drift {:+.1} ppm{}, {} packets, {} underruns, {} overruns, {} device discontinuities",
+                m.measured_latency_frames()
+                    .map_or("not".into(), |l| format!("{l:.1}")),
+                m.drift_ppm(),
+                if m.resampling.load(Ordering::Relaxed) {
+                    " (two clocks detected: resampled)"
+                } else {
+                    ""
+                },
+                m.packets.load(Ordering::Relaxed),
+                m.underruns.load(Ordering::Relaxed),
+                m.overruns.load(Ordering::Relaxed),
+                m.discontinuities.load(Ordering::Relaxed)
+            );
+        }
         lock(&self.inner).last_report = report;
         Ok(())
     }
@@ -1654,8 +1879,9 @@ impl DriverCore {
             future::GET_INTERNAL_BUFFER_SAMPLES => match (&inner.prepared, opt.is_null()) {
                 (Some(p), false) => {
                     let buffered = self.output_latency(&inner).saturating_sub(p.block_frames);
+                    let input = self.input_latency(&inner);
                     let info = AsioInternalBufferInfo {
-                        input_samples: 0,
+                        input_samples: input.saturating_sub(p.block_frames) as i32,
                         output_samples: buffered as i32,
                     };
                     // SAFETY: the selector defines `opt` as an AsioInternalBufferInfo.

@@ -5,6 +5,8 @@
 //! - [`backend`]: what the driver core needs from an audio backend.
 //! - [`buffers`]: the ASIO double buffers.
 //! - [`render`]: host blocks → lock-free ring → device periods, with switch timing.
+//! - [`capture`]: capture packets → FIFO (same clock) or drift compensator → host blocks.
+//! - [`duplex`]: one device thread, input and output in one buffer switch; input-only streams.
 //! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
 //! - [`modes`]: the mode chain, exclusive formats and sizes, as pure decisions.
 //! - [`period`]: the exclusive event-driven path, one ASIO buffer per device period.
@@ -24,16 +26,19 @@
 
 pub mod backend;
 pub mod buffers;
+pub mod capture;
 pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod drift;
 pub mod driver;
+pub mod duplex;
 pub mod env;
 pub mod error;
 pub mod format;
 pub mod hresult;
+pub mod latency_watch;
 pub mod log;
 pub mod modes;
 pub mod monitor;

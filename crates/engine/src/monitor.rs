@@ -7,6 +7,7 @@ use crate::config::ConfigWatcher;
 use crate::log::now_micros;
 use crate::status::{DriverStatus, StatusFile};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,6 +23,8 @@ pub struct StatusSource {
     pub file: StatusFile,
     pub snapshot: Arc<Mutex<DriverStatus>>,
     pub counters: Arc<StreamCounters>,
+    /// The input side's live figures (latency, drift, resampling).
+    pub input: Arc<crate::capture::InputMonitor>,
 }
 
 /// The thread's handle: dropping it stops and joins the thread, which deletes the status
@@ -74,6 +77,12 @@ impl Monitor {
                             let (switches, xruns) = status.counters.read();
                             snapshot.switches = switches;
                             snapshot.xruns = xruns;
+                            if !snapshot.input_device.is_empty() {
+                                snapshot.drift_ppm = status.input.drift_ppm();
+                                if status.input.resampling.load(Ordering::Relaxed) {
+                                    snapshot.input_mode = "resampled (two clocks detected)".into();
+                                }
+                            }
                             snapshot.updated_unix_ms = now_micros() / 1000;
                             // A status file is best effort; the driver works without it.
                             let _ = status.file.write(&snapshot);

@@ -1,6 +1,8 @@
-//! A simulated output device implementing [`Backend`]: a thread that plays one period per
+//! A simulated device implementing [`Backend`]: a thread that plays one period per
 //! tick on a simulated clock and fills the free space through the real render pipeline,
-//! exactly as the WASAPI device thread does. The driver core is tested against it natively.
+//! exactly as the WASAPI device thread does. It can also capture ([`SimInputSpec`]): on the
+//! render clock or on its own clock (a ppm offset, bursty delivery), a ramp or a loopback of
+//! what was played. The driver core is tested against it natively.
 //!
 //! It also simulates what a device allows: which modes it refuses (with which HRESULT),
 //! which exclusive formats it accepts, and the period alignment it wants. The mode chain and
@@ -8,14 +10,18 @@
 //! exclusive event-driven mode runs the [`PeriodRenderer`] (one switch per period, no ring).
 
 use crate::backend::{
-    select_endpoint, Backend, BackendError, DeviceSelector, EndpointInfo, OutputPlan,
-    OutputRequest, ResetRequester, StreamCounters, StreamHandler, StreamInfo, StreamReport,
+    select_endpoint, Backend, BackendError, CaptureRequest, DeviceSelector, EndpointInfo,
+    InputStreamInfo, OutputPlan, OutputRequest, ResetRequester, StreamCounters, StreamHandler,
+    StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
+use crate::capture::{CaptureConfig, CapturePath, CaptureRoute, ClockRelation};
 use crate::clock::ClockReading;
 use crate::clock::PositionCell;
 use crate::config::Mode;
-use crate::convert::host_to_device;
+use crate::convert::{host_to_device, HostSampleType};
+use crate::drift::ResamplerQuality;
+use crate::duplex::{DuplexSwitch, InputOnlyScheduler};
 use crate::format::{DeviceFormat, StreamFormat};
 use crate::log::{RtEvent, RtLogProducer};
 use crate::modes::{
@@ -25,6 +31,7 @@ use crate::modes::{
 use crate::period::PeriodRenderer;
 use crate::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
 use crate::rt_guard;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -49,6 +56,8 @@ pub struct SimDeviceSpec {
     pub exclusive_formats: Vec<DeviceFormat>,
     /// Device buffer in exclusive polling mode, in periods (winealsa: 8).
     pub exclusive_poll_periods: usize,
+    /// A capture endpoint, if the device has one.
+    pub input: Option<SimInputSpec>,
 }
 
 impl SimDeviceSpec {
@@ -83,6 +92,59 @@ impl SimDeviceSpec {
     }
 }
 
+/// What the simulated capture device records.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SimSignal {
+    /// Capture frame `c`, channel `ch` is `ramp_value(c, ch)`.
+    Ramp,
+    /// What the output played `delay_frames` earlier (shared clock only), as a loopback
+    /// cable or a sink's monitor does.
+    Loopback { delay_frames: usize },
+}
+
+/// The exact sample a [`SimSignal::Ramp`] capture holds (f32, exact in every format path).
+pub fn ramp_value(frame: u64, channel: usize) -> f32 {
+    (frame % (1 << 20)) as f32 + channel as f32 * 0.5
+}
+
+/// The simulated capture endpoint.
+#[derive(Clone, Debug)]
+pub struct SimInputSpec {
+    pub mix_format: StreamFormat,
+    pub period_frames: usize,
+    pub buffer_frames: usize,
+    /// Runs on the render clock (true) or on its own, `ppm` faster.
+    pub shared_clock: bool,
+    /// Report the clock relation as unknown ([`ClockRelation::Detect`]), as a backend does
+    /// that cannot tell, instead of what `shared_clock` says.
+    pub detect_clock: bool,
+    pub ppm: f64,
+    /// Every `burst_every`-th packet arrives together with the next (a late wake-up);
+    /// 0: never.
+    pub burst_every: u64,
+    pub signal: SimSignal,
+}
+
+impl Default for SimInputSpec {
+    fn default() -> Self {
+        Self {
+            mix_format: StreamFormat {
+                sample_rate: 48_000,
+                channels: 2,
+                channel_mask: 0x3,
+                encoding: DeviceFormat::Float32,
+            },
+            period_frames: 480,
+            buffer_frames: 1440,
+            shared_clock: true,
+            detect_clock: false,
+            ppm: 0.0,
+            burst_every: 7,
+            signal: SimSignal::Ramp,
+        }
+    }
+}
+
 impl Default for SimDeviceSpec {
     /// A device like Wine's PulseAudio driver: shared event mode only.
     fn default() -> Self {
@@ -98,6 +160,7 @@ impl Default for SimDeviceSpec {
             stream_latency_frames: 0,
             supported_rates: vec![44_100, 48_000, 96_000],
             tick: Duration::from_millis(1),
+            input: None,
             endpoints: vec![("Simulated output".into(), "{sim}.output".into())],
             // As Wine's PulseAudio driver: shared mode only.
             refused_modes: vec![
@@ -129,6 +192,8 @@ pub struct SimControl {
     pub played: Mutex<Vec<u8>>,
     pub record: AtomicBool,
     pub ticks: AtomicU64,
+    /// Capture packets delivered.
+    pub capture_packets: AtomicU64,
     /// The ID of the endpoint the last stream was opened on.
     pub opened_endpoint: Mutex<Option<String>>,
     /// Whether a stream holds the endpoint now (opened and not released by stop/close).
@@ -158,6 +223,7 @@ struct Opened {
     counters: Arc<StreamCounters>,
     device: DeviceSelector,
     request_reset: ResetRequester,
+    capture: Option<(CaptureConfig, Vec<CaptureRoute>, CaptureRequest)>,
 }
 
 type ThreadResult = ((Box<dyn StreamHandler>, RtLogProducer), StreamReport);
@@ -209,6 +275,19 @@ impl SimulatedBackend {
             shared_buffer_frames: self.spec.buffer_frames,
             shared_stream_latency_frames: self.spec.stream_latency_frames,
         }
+    }
+
+    fn input_endpoint(&self) -> Option<EndpointInfo> {
+        let input = self.spec.input.as_ref()?;
+        Some(EndpointInfo {
+            id: "{sim}.input".into(),
+            name: "Simulated input".into(),
+            mix_format: input.mix_format,
+            default_period_frames: input.period_frames,
+            min_period_frames: input.period_frames / 2,
+            shared_buffer_frames: input.buffer_frames,
+            shared_stream_latency_frames: 0,
+        })
     }
 }
 
@@ -311,6 +390,13 @@ impl Backend for SimulatedBackend {
         Ok(self.endpoint(index))
     }
 
+    fn describe_input(
+        &self,
+        _device: &DeviceSelector,
+    ) -> Result<Option<EndpointInfo>, BackendError> {
+        Ok(self.input_endpoint())
+    }
+
     fn supports_rate(&self, _endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
         Ok(self.spec.supported_rates.contains(&rate))
     }
@@ -370,6 +456,59 @@ impl Backend for SimulatedBackend {
             deferred_output: false,
             output_latency_frames: 0,
         };
+        let has_output = !request.routes.is_empty();
+        let mut capture = None;
+        let mut input_info = None;
+        if let (Some(req), Some(spec), Some(endpoint)) = (
+            request.capture,
+            self.spec.input.as_ref(),
+            self.input_endpoint(),
+        ) {
+            let capture_format = StreamFormat {
+                sample_rate: request.sample_rate,
+                ..spec.mix_format
+            };
+            let relation = if !has_output || (spec.shared_clock && !spec.detect_clock) {
+                ClockRelation::Shared
+            } else if spec.detect_clock {
+                ClockRelation::Detect
+            } else {
+                ClockRelation::Independent
+            };
+            let config = CaptureConfig {
+                block_frames: request.block_frames,
+                sample_rate: request.sample_rate as f64,
+                device_channels: capture_format.channels as usize,
+                device_format: capture_format.encoding,
+                host_sample_type: request.host_sample_type,
+                packet_frames: spec.period_frames,
+                max_packet_frames: spec.buffer_frames,
+                render_burst_frames: if has_output {
+                    self.spec.period_frames.max(request.block_frames)
+                } else {
+                    0
+                },
+                relation,
+                quality: ResamplerQuality::Standard,
+            };
+            let routes = req
+                .routes
+                .iter()
+                .map(|&(host_buffer, device_channel)| CaptureRoute {
+                    host_buffer,
+                    device_channel,
+                })
+                .collect();
+            input_info = Some(InputStreamInfo {
+                endpoint,
+                format: capture_format,
+                period_frames: spec.period_frames,
+                device_buffer_frames: spec.buffer_frames,
+                relation,
+                predicted_latency_frames: config.predicted_latency_frames(),
+            });
+            capture = Some((config, routes, req));
+        }
         let info = StreamInfo {
             endpoint: self.endpoint(index),
             format,
@@ -378,6 +517,8 @@ impl Backend for SimulatedBackend {
             period_frames: negotiated.period_frames,
             device_buffer_frames: negotiated.buffer_frames,
             stream_latency_frames: self.spec.stream_latency_frames,
+            input: input_info,
+            has_output,
         };
         *self.opened.lock().unwrap() = Some(Opened {
             rate: request.sample_rate,
@@ -390,6 +531,7 @@ impl Backend for SimulatedBackend {
             counters: request.counters,
             device: request.device,
             request_reset: request.request_reset,
+            capture,
         });
         *self.control.opened_endpoint.lock().unwrap() = Some(request.endpoint_id);
         Ok(info)
@@ -432,8 +574,29 @@ impl Backend for SimulatedBackend {
         // Stopping released the endpoint: starting takes it again.
         self.control.endpoint_held.store(true, Ordering::Release);
         self.control.endpoint_opens.fetch_add(1, Ordering::AcqRel);
+        let mut capture = match &opened.capture {
+            Some((config, routes, request)) => {
+                request.buffers.clear();
+                Some(
+                    CapturePath::new(
+                        config.clone(),
+                        routes.clone(),
+                        request.buffers.clone(),
+                        request.monitor.clone(),
+                    )
+                    .map_err(|e| BackendError::new("building the input path", e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        let has_output = !opened.routes.is_empty() || capture.is_none();
+        let mut input_only = capture
+            .as_ref()
+            .filter(|_| !has_output)
+            .map(|c| InputOnlyScheduler::new(c, opened.positions.clone()));
         let stop = Arc::new(AtomicBool::new(false));
         let (spec, control, rate) = (self.spec.clone(), self.control.clone(), opened.rate);
+        let input = spec.input.clone().unwrap_or_default();
         let counters = opened.counters.clone();
         counters.publish(&pipeline.stats());
         let thread_stop = stop.clone();
@@ -452,6 +615,26 @@ impl Backend for SimulatedBackend {
             pipeline.prefill_silence(&mut device);
             let mut queued = buffer_frames;
             let mut position = 0u64;
+            // Loopback: what is queued in the device, and what it played (from `history_start`).
+            let loopback_delay = match input.signal {
+                SimSignal::Loopback { delay_frames } => Some(delay_frames as u64),
+                SimSignal::Ramp => None,
+            };
+            let mut device_queue: VecDeque<u8> = VecDeque::new();
+            device_queue.resize(spec.buffer_frames * frame_bytes, 0);
+            let mut history: VecDeque<u8> = VecDeque::new();
+            let mut history_start = 0u64;
+            let capture_frame_bytes =
+                input.mix_format.channels as usize * input.mix_format.encoding.bytes_per_sample();
+            let mut packet = vec![0u8; input.period_frames * capture_frame_bytes];
+            let to_device = host_to_device(HostSampleType::Float32Lsb, input.mix_format.encoding);
+            let ppm = if input.shared_clock { 0.0 } else { input.ppm };
+            let render_period_ns = spec.period_frames as f64 * 1e9 / rate as f64;
+            let capture_period_ns =
+                input.period_frames as f64 * 1e9 / (rate as f64 * (1.0 + ppm * 1e-6));
+            let mut next_render_ns = render_period_ns;
+            let mut next_capture_ns = capture_period_ns;
+            let (mut packets_due, mut packets_done) = (0u64, 0u64);
             rt_guard::reset();
             {
                 let _rt = rt_guard::enter_rt();
@@ -462,19 +645,91 @@ impl Backend for SimulatedBackend {
             }
             let mut failure = None;
             while !thread_stop.load(Ordering::Acquire) {
-                std::thread::sleep(spec.tick);
-                if control.fail_next_tick.swap(false, Ordering::AcqRel) {
-                    const DEVICE_INVALIDATED: i32 = 0x8889_0004_u32 as i32;
-                    rt_log.push(RtEvent::DeviceError {
-                        call: "IAudioClient::GetCurrentPadding",
-                        hresult: DEVICE_INVALIDATED,
-                    });
-                    failure = Some(BackendError::from_hresult(
-                        "IAudioClient::GetCurrentPadding",
-                        DEVICE_INVALIDATED,
-                    ));
-                    break;
+                let render_now =
+                    has_output && (capture.is_none() || next_render_ns <= next_capture_ns);
+                if render_now || input_only.is_some() {
+                    std::thread::sleep(spec.tick);
+                    if control.fail_next_tick.swap(false, Ordering::AcqRel) {
+                        const DEVICE_INVALIDATED: i32 = 0x8889_0004_u32 as i32;
+                        rt_log.push(RtEvent::DeviceError {
+                            call: "IAudioClient::GetCurrentPadding",
+                            hresult: DEVICE_INVALIDATED,
+                        });
+                        failure = Some(BackendError::from_hresult(
+                            "IAudioClient::GetCurrentPadding",
+                            DEVICE_INVALIDATED,
+                        ));
+                        break;
+                    }
                 }
+                if !render_now {
+                    // A capture event: packets are delivered, some of them late in pairs.
+                    next_capture_ns += capture_period_ns;
+                    packets_due += 1;
+                    if input.burst_every > 0 && packets_due % input.burst_every == 0 {
+                        continue;
+                    }
+                    let Some(path) = capture.as_mut() else {
+                        continue;
+                    };
+                    while packets_done < packets_due {
+                        let first = packets_done * input.period_frames as u64;
+                        for i in 0..input.period_frames {
+                            let c = first + i as u64;
+                            for ch in 0..input.mix_format.channels as usize {
+                                let value = match loopback_delay {
+                                    None => ramp_value(c, ch),
+                                    Some(delay) => c
+                                        .checked_sub(delay)
+                                        .filter(|p| *p >= history_start && *p < position)
+                                        .and_then(|p| {
+                                            let at =
+                                                (p - history_start) as usize * frame_bytes + ch * 4;
+                                            (ch * 4 < frame_bytes).then(|| {
+                                                f32::from_le_bytes([
+                                                    history[at],
+                                                    history[at + 1],
+                                                    history[at + 2],
+                                                    history[at + 3],
+                                                ])
+                                            })
+                                        })
+                                        .unwrap_or(0.0),
+                                };
+                                let bps = input.mix_format.encoding.bytes_per_sample();
+                                to_device(
+                                    &value.to_le_bytes(),
+                                    &mut packet[i * capture_frame_bytes + ch * bps..],
+                                    capture_frame_bytes,
+                                    1,
+                                );
+                            }
+                        }
+                        let qpc_ns = 1_000_000_000
+                            + (packets_done as f64 * capture_period_ns).round() as u64;
+                        {
+                            let _rt = rt_guard::enter_rt();
+                            path.push_packet(
+                                Some(&packet),
+                                input.period_frames,
+                                first,
+                                qpc_ns,
+                                false,
+                            );
+                        }
+                        packets_done += 1;
+                        control.capture_packets.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(scheduler) = input_only.as_mut() {
+                        let _rt = rt_guard::enter_rt();
+                        scheduler.run_ready(path, handler.as_mut());
+                    }
+                    if input_only.is_some() {
+                        control.ticks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                next_render_ns += render_period_ns;
                 let played = if control.drain_next_tick.swap(false, Ordering::AcqRel) {
                     queued
                 } else {
@@ -482,6 +737,14 @@ impl Backend for SimulatedBackend {
                 };
                 queued -= played;
                 position += played as u64;
+                if loopback_delay.is_some() {
+                    history.extend(device_queue.drain(..played * frame_bytes));
+                    let keep = (input.buffer_frames * 4 + spec.buffer_frames) as u64
+                        + loopback_delay.unwrap_or(0);
+                    let excess = (position - history_start).saturating_sub(keep);
+                    history.drain(..excess as usize * frame_bytes);
+                    history_start += excess;
+                }
                 let clock = ClockReading {
                     position_frames: position as f64,
                     qpc_ns: 1_000_000_000 + position * 1_000_000_000 / rate as u64,
@@ -491,9 +754,25 @@ impl Backend for SimulatedBackend {
                     let _rt = rt_guard::enter_rt();
                     let underruns = pipeline.stats().underruns;
                     let dst = &mut device[..free * frame_bytes];
-                    match &mut pipeline {
-                        SimRenderer::Ring(p) => p.render(dst, queued, &clock, handler.as_mut()),
-                        SimRenderer::Period(p) => p.render(dst, &clock, handler.as_mut()),
+                    match (&mut pipeline, capture.as_mut()) {
+                        (SimRenderer::Ring(p), Some(path)) => {
+                            let mut duplex = DuplexSwitch {
+                                capture: path,
+                                host: handler.as_mut(),
+                            };
+                            p.render(dst, queued, &clock, &mut duplex)
+                        }
+                        (SimRenderer::Period(p), Some(path)) => {
+                            let mut duplex = DuplexSwitch {
+                                capture: path,
+                                host: handler.as_mut(),
+                            };
+                            p.render(dst, &clock, &mut duplex)
+                        }
+                        (SimRenderer::Ring(p), None) => {
+                            p.render(dst, queued, &clock, handler.as_mut())
+                        }
+                        (SimRenderer::Period(p), None) => p.render(dst, &clock, handler.as_mut()),
                     }
                     let stats = pipeline.stats();
                     if stats.underruns > underruns {
@@ -502,6 +781,9 @@ impl Backend for SimulatedBackend {
                         });
                     }
                     counters.publish(&stats);
+                }
+                if loopback_delay.is_some() {
+                    device_queue.extend(&device[..free * frame_bytes]);
                 }
                 if control.record.load(Ordering::Relaxed) {
                     control
@@ -519,8 +801,12 @@ impl Backend for SimulatedBackend {
                     sample_position: pipeline.stats().switches * block_frames as u64,
                 });
             }
+            let stats = match &input_only {
+                Some(scheduler) => scheduler.stats(),
+                None => pipeline.stats(),
+            };
             let report = StreamReport {
-                stats: pipeline.stats(),
+                stats,
                 rt_allocations: rt_guard::rt_allocations(),
                 failure: failure.clone(),
             };

@@ -53,6 +53,15 @@ pub struct DriverStatus {
     /// When the file was written, milliseconds since the Unix epoch.
     pub updated_unix_ms: u64,
     pub driver_version: String,
+    /// The capture endpoint's friendly name; empty when the stream has no inputs.
+    #[serde(default)]
+    pub input_device: String,
+    /// How the input reaches the host: bit-exact on one clock, or resampled.
+    #[serde(default)]
+    pub input_mode: String,
+    /// Estimated drift of the capture clock against the render clock, ppm (0 on one clock).
+    #[serde(default)]
+    pub drift_ppm: f64,
 }
 
 impl DriverStatus {
@@ -247,6 +256,9 @@ mod tests {
             xruns: 2,
             updated_unix_ms,
             driver_version: "0.1.0".into(),
+            input_device: "Microphone (USB)".into(),
+            input_mode: "independent clocks, adaptive resampling".into(),
+            drift_ppm: -37.5,
         }
     }
 
@@ -272,6 +284,9 @@ mod tests {
             "xruns",
             "updated_unix_ms",
             "driver_version",
+            "input_device",
+            "input_mode",
+            "drift_ppm",
         ] {
             assert!(text.contains(&format!("\"{field}\":")), "{field} in {text}");
         }

@@ -598,6 +598,64 @@ fn the_audio_thread_does_not_allocate() {
 }
 
 #[test]
+fn the_audio_thread_does_not_allocate_in_duplex_or_input_only() {
+    use wasio_engine::sim::SimInputSpec;
+    assert!(rt_guard::counting_allocator_installed());
+    let same_clock = SimInputSpec::default();
+    let two_clocks = SimInputSpec {
+        shared_clock: false,
+        ppm: 300.0,
+        ..SimInputSpec::default()
+    };
+    // (input spec, input channels, output channels, block)
+    let cases: [(SimInputSpec, &[i32], &[i32], i32); 4] = [
+        (same_clock.clone(), &[0, 1], &[0, 1], 441),
+        (two_clocks.clone(), &[0, 1], &[0, 1], 256),
+        (two_clocks, &[1], &[0], 32),
+        (same_clock, &[0, 1], &[], 1000),
+    ];
+    for (input, inputs, outputs, block) in cases {
+        let h = host_with(
+            SimDeviceSpec {
+                input: Some(input),
+                ..SimDeviceSpec::default()
+            },
+            true,
+        );
+        let d = &h.driver;
+        assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
+        let mut infos: Vec<AsioBufferInfo> = inputs
+            .iter()
+            .map(|&c| (ASIO_TRUE, c))
+            .chain(outputs.iter().map(|&c| (ASIO_FALSE, c)))
+            .map(|(is_input, c)| {
+                let mut i = AsioBufferInfo::zeroed();
+                i.is_input = is_input;
+                i.channel_num = c;
+                i
+            })
+            .collect();
+        let cb = callbacks();
+        // SAFETY: live locals.
+        let code = unsafe { d.create_buffers(infos.as_mut_ptr(), infos.len() as i32, block, &cb) };
+        assert_eq!(code, ASE_OK);
+        assert_eq!(d.start(), ASE_OK);
+        wait_for_switches(50);
+        assert_eq!(d.stop(), ASE_OK);
+        let report = d.last_report();
+        assert!(report.stats.switches >= 50);
+        assert_eq!(
+            report.rt_allocations,
+            0,
+            "the audio thread allocated ({} in, {} out, block {block})",
+            inputs.len(),
+            outputs.len()
+        );
+        assert_eq!(d.dispose_buffers(), ASE_OK);
+    }
+}
+
+#[test]
 fn the_allocation_guard_can_fail() {
     // The same accounting the audio thread runs under does see an allocation.
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

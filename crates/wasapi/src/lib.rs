@@ -7,6 +7,7 @@
 //! [`wasio_engine::backend::Backend`].
 #![cfg(windows)]
 
+mod capture;
 mod client;
 mod com;
 mod endpoint;

@@ -5,6 +5,7 @@
 //! While streaming, the thread waits on exactly two things: the device's audio event and
 //! the wake event the driver sets to stop it.
 
+use crate::capture::{clock_relation, select_capture_endpoint, CaptureStream};
 use crate::client::{open_render_client, ClientRequest, OpenedClient};
 use crate::com::MtaGuard;
 use crate::endpoint::{describe, endpoint_by_id, select_render_endpoint};
@@ -14,13 +15,18 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use wasio_engine::backend::{
-    Backend, BackendError, DeviceSelector, EndpointInfo, OutputPlan, OutputRequest, StreamCounters,
-    StreamHandler, StreamInfo, StreamReport,
+    Backend, BackendError, DeviceSelector, EndpointInfo, InputStreamInfo, OutputPlan,
+    OutputRequest, StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use wasio_engine::buffers::HostBuffers;
+use wasio_engine::capture::{
+    CaptureConfig, CapturePath, CaptureRoute, ClockRelation, InputMonitor,
+};
 use wasio_engine::clock::{ClockReading, PositionCell};
 use wasio_engine::config::Mode;
 use wasio_engine::convert::{host_to_device, DeviceFormat, HostSampleType};
+use wasio_engine::drift::ResamplerQuality;
+use wasio_engine::duplex::{DuplexSwitch, InputOnlyScheduler};
 use wasio_engine::format::{frames_to_hns, StreamFormat};
 use wasio_engine::log::{RtEvent, RtLogProducer};
 use wasio_engine::modes::StreamMode;
@@ -51,6 +57,7 @@ type Reply<T> = Sender<Result<T, BackendError>>;
 
 enum Command {
     DescribeOutput(DeviceSelector, Reply<EndpointInfo>),
+    DescribeInput(DeviceSelector, Reply<Option<EndpointInfo>>),
     SupportsRate(String, u32, Reply<bool>),
     ProbeOutput(String, Mode, u32, Option<DeviceFormat>, Reply<OutputPlan>),
     OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
@@ -144,6 +151,14 @@ impl Backend for DeviceWorker {
         self.ask(|reply| Command::DescribeOutput(device, reply))
     }
 
+    fn describe_input(
+        &self,
+        device: &DeviceSelector,
+    ) -> Result<Option<EndpointInfo>, BackendError> {
+        let device = device.clone();
+        self.ask(|reply| Command::DescribeInput(device, reply))
+    }
+
     fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
         let id = endpoint_id.to_string();
         self.ask(|reply| Command::SupportsRate(id, rate, reply))
@@ -225,6 +240,19 @@ struct OpenStream {
     buffer_duration: Option<std::time::Duration>,
     running: bool,
     last_report: StreamReport,
+    /// The input side (dropped before its event, declared below it).
+    capture: Option<OpenCapture>,
+    /// No output channels: the render client stays idle, the capture clock drives switches.
+    input_only: bool,
+}
+
+struct OpenCapture {
+    stream: CaptureStream,
+    config: CaptureConfig,
+    routes: Vec<CaptureRoute>,
+    buffers: Arc<HostBuffers>,
+    monitor: Arc<InputMonitor>,
+    event: OwnedEvent,
 }
 
 impl OpenStream {
@@ -284,6 +312,13 @@ impl Worker {
                             .and_then(|d| describe(&d))
                             .map(|(info, _)| info),
                     );
+                }
+                Command::DescribeInput(selector, reply) => {
+                    // No capture device is not an error: the driver then has no inputs.
+                    let _ = reply.send(Ok(select_capture_endpoint(&selector)
+                        .and_then(|d| describe(&d))
+                        .map(|(info, _)| info)
+                        .ok()));
                 }
                 Command::SupportsRate(id, rate, reply) => {
                     let _ = reply.send(self.supports_rate(&id, rate));
@@ -390,6 +425,19 @@ impl Worker {
                 false,
             ),
         };
+        let period_frames = opened.period_frames;
+        let input_only = request.routes.is_empty();
+        let (block_frames, host_sample_type) = (request.block_frames, request.host_sample_type);
+        let capture = match request.capture {
+            Some(capture) => Some(open_capture(
+                capture,
+                (&device, &endpoint.name),
+                (rate, block_frames, host_sample_type),
+                period_frames,
+                input_only,
+            )?),
+            None => None,
+        };
         let info = StreamInfo {
             endpoint,
             format,
@@ -398,6 +446,15 @@ impl Worker {
             period_frames: opened.period_frames,
             device_buffer_frames: opened.device_buffer_frames,
             stream_latency_frames: opened.stream_latency_frames,
+            input: capture.as_ref().map(|c| InputStreamInfo {
+                endpoint: c.stream.endpoint.clone(),
+                format: c.stream.format,
+                period_frames: c.stream.period_frames,
+                device_buffer_frames: c.stream.buffer_frames,
+                relation: c.config.relation,
+                predicted_latency_frames: c.config.predicted_latency_frames(),
+            }),
+            has_output: !input_only,
         };
         // Nothing is held until start: the trial told what the stream will be.
         drop(opened);
@@ -426,6 +483,8 @@ impl Worker {
             buffer_duration: request.buffer_duration,
             running: false,
             last_report: StreamReport::default(),
+            capture,
+            input_only,
         });
         Ok(info)
     }
@@ -469,6 +528,32 @@ impl Worker {
             }
             stream.configure(&opened);
             stream.live = Some(go_live(opened)?);
+        }
+        if let Some(capture) = &stream.capture {
+            capture.buffers.clear();
+            // SAFETY: plain COM calls on an initialized, stopped capture client.
+            unsafe {
+                capture
+                    .stream
+                    .client
+                    .Reset()
+                    .context("IAudioClient::Reset (capture)")?;
+                capture
+                    .stream
+                    .client
+                    .Start()
+                    .context("IAudioClient::Start (capture)")?;
+            }
+            if stream.input_only {
+                // The render client stays idle: the capture clock drives the switches.
+                // SAFETY: plain COM call on an initialized event.
+                unsafe { ResetEvent(self.wake.0) }.context("ResetEvent")?;
+                stream.buffers.clear();
+                stream.positions.clear();
+                stream.counters.publish(&Default::default());
+                stream.running = true;
+                return Ok(());
+            }
         }
         let live = stream.live.as_ref().expect("opened above");
         // SAFETY: plain COM calls on an initialized, stopped client; the buffer returned by
@@ -528,21 +613,53 @@ impl Worker {
         drop(silence);
         let mmcss = enter_pro_audio();
         rt_guard::reset();
+        let mut capture_path = match stream.capture.as_ref().map(|c| {
+            CapturePath::new(
+                c.config.clone(),
+                c.routes.clone(),
+                c.buffers.clone(),
+                c.monitor.clone(),
+            )
+        }) {
+            Some(Ok(path)) => Some(path),
+            Some(Err(e)) => {
+                let error = BackendError::new("building the input path", e.to_string());
+                stream.handler.stream_failed(&error);
+                stream.last_report.failure = Some(error);
+                return;
+            }
+            None => None,
+        };
+        let mut input_only = capture_path
+            .as_ref()
+            .filter(|_| stream.input_only)
+            .map(|path| InputOnlyScheduler::new(path, stream.positions.clone()));
         let failure = {
             let _rt = rt_guard::enter_rt();
             stream.rt_log.push(RtEvent::StreamStarted {
                 sample_rate: stream.render_config.sample_rate,
                 buffer_frames: stream.render_config.block_frames as u32,
             });
-            let failure = run_render_loop(
-                live,
-                &stream.render_config,
-                (!stream.stream_mode.is_event_driven()).then_some(stream.info.period_frames),
-                &mut renderer,
-                stream.handler.as_mut(),
-                (&mut stream.rt_log, &stream.counters),
-                self.wake.0,
-            );
+            let failure = match (capture_path.as_mut(), input_only.as_mut()) {
+                (Some(path), Some(scheduler)) => run_input_only_loop(
+                    stream.capture.as_ref(),
+                    path,
+                    scheduler,
+                    stream.handler.as_mut(),
+                    &stream.counters,
+                    self.wake.0,
+                ),
+                (capture, _) => run_render_loop(
+                    live,
+                    &stream.render_config,
+                    (!stream.stream_mode.is_event_driven()).then_some(stream.info.period_frames),
+                    &mut renderer,
+                    stream.handler.as_mut(),
+                    (&mut stream.rt_log, &stream.counters),
+                    stream.capture.as_ref().zip(capture),
+                    self.wake.0,
+                ),
+            };
             if let Some(RtFailure {
                 step,
                 hresult: Some(hresult),
@@ -571,7 +688,7 @@ impl Worker {
             stream.handler.stream_failed(error);
         }
         stream.last_report = StreamReport {
-            stats: renderer.stats(),
+            stats: input_only.map_or(renderer.stats(), |s| s.stats()),
             rt_allocations,
             failure,
         };
@@ -586,6 +703,10 @@ impl Worker {
             // real-time loop has ended (stop runs on this thread, after it).
             let _ = unsafe { live.client.Stop() };
             // Dropping `live` releases the client: the device is free for others now.
+        }
+        if let Some(capture) = &stream.capture {
+            // SAFETY: plain COM call; stopping a stopped client is harmless.
+            let _ = unsafe { capture.stream.client.Stop() };
         }
         stream.running = false;
         stream.last_report.clone()
@@ -743,9 +864,24 @@ fn run_render_loop(
     renderer: &mut Renderer,
     handler: &mut dyn StreamHandler,
     (rt_log, counters): (&mut RtLogProducer, &StreamCounters),
+    mut capture: Option<(&OpenCapture, &mut CapturePath)>,
     wake: HANDLE,
 ) -> Option<RtFailure> {
-    let handles = [live.signal.0, wake];
+    // With inputs the capture event is waited on too (duplex: one thread, both clocks'
+    // events): its packets go into the input path, and each switch takes its input block
+    // first ([`DuplexSwitch`]).
+    let duplex_handles = [
+        live.signal.0,
+        capture.as_ref().map_or(wake, |(c, _)| c.event.0),
+        wake,
+    ];
+    let plain_handles = [live.signal.0, wake];
+    let handles: &[HANDLE] = if capture.is_some() {
+        &duplex_handles
+    } else {
+        &plain_handles
+    };
+    let wake_index = handles.len() as u32 - 1;
     let frame_bytes = renderer.frame_bytes();
     let buffer_frames = config.device_buffer_frames as u32;
     let rate = config.sample_rate;
@@ -761,7 +897,7 @@ fn run_render_loop(
     let mut silent_waits = 0u32;
     loop {
         // SAFETY: both handles stay open for the whole loop.
-        let woke = unsafe { WaitForMultipleObjects(&handles, false, EVENT_TIMEOUT_MS) };
+        let woke = unsafe { WaitForMultipleObjects(handles, false, EVENT_TIMEOUT_MS) };
         if woke == WAIT_TIMEOUT {
             // A slow event is not a dead device: ask the client. An error ends the stream
             // (a vanished device answers AUDCLNT_E_DEVICE_INVALIDATED); otherwise keep
@@ -783,14 +919,23 @@ fn run_render_loop(
             continue;
         }
         silent_waits = 0;
-        if woke.0 == WAIT_OBJECT_0.0 + 1 {
+        let index = woke.0.wrapping_sub(WAIT_OBJECT_0.0);
+        if index == wake_index {
             return None;
         }
-        if woke != WAIT_OBJECT_0 {
+        if index > wake_index {
             return Some(RtFailure {
                 step: "WaitForMultipleObjects",
                 hresult: Some(windows::core::Error::from_thread().code().0),
             });
+        }
+        if let Some((open, path)) = capture.as_mut() {
+            if let Err((step, e)) = open.stream.drain(path) {
+                return Some(RtFailure::from(step, e));
+            }
+            if index == 1 {
+                continue;
+            }
         }
         // SAFETY: plain COM calls on the running client; `data` is valid for `frames`
         // frames until ReleaseBuffer.
@@ -830,9 +975,23 @@ fn run_render_loop(
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
             let underruns = renderer.stats().underruns;
-            match renderer {
-                Renderer::Ring(r) => r.render(dst, padding as usize, &reading, handler),
-                Renderer::Period(r) => r.render(dst, &reading, handler),
+            match (&mut *renderer, capture.as_mut()) {
+                (Renderer::Ring(r), Some((_, path))) => {
+                    let mut duplex = DuplexSwitch {
+                        capture: path,
+                        host: &mut *handler,
+                    };
+                    r.render(dst, padding as usize, &reading, &mut duplex)
+                }
+                (Renderer::Period(r), Some((_, path))) => {
+                    let mut duplex = DuplexSwitch {
+                        capture: path,
+                        host: &mut *handler,
+                    };
+                    r.render(dst, &reading, &mut duplex)
+                }
+                (Renderer::Ring(r), None) => r.render(dst, padding as usize, &reading, handler),
+                (Renderer::Period(r), None) => r.render(dst, &reading, handler),
             }
             let stats = renderer.stats();
             if stats.underruns > underruns {
@@ -843,5 +1002,113 @@ fn run_render_loop(
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
         }
+    }
+}
+
+/// Opens the capture side of a stream on the default capture endpoint, and decides how its
+/// clock relates to the render device's.
+fn open_capture(
+    request: wasio_engine::backend::CaptureRequest,
+    (render_device, render_name): (&windows::Win32::Media::Audio::IMMDevice, &str),
+    (sample_rate, block_frames, host_sample_type): (
+        u32,
+        usize,
+        wasio_engine::convert::HostSampleType,
+    ),
+    render_period_frames: usize,
+    input_only: bool,
+) -> Result<OpenCapture, BackendError> {
+    let device = select_capture_endpoint(&request.device)?;
+    let event = OwnedEvent::new_auto_reset()?;
+    let stream = CaptureStream::open(&device, sample_rate, event.0)?;
+    let relation = if input_only {
+        ClockRelation::Shared
+    } else {
+        clock_relation(render_device, render_name, &device, &stream.endpoint.name)
+    };
+    let config = CaptureConfig {
+        block_frames,
+        sample_rate: sample_rate as f64,
+        device_channels: stream.format.channels as usize,
+        device_format: stream.format.encoding,
+        host_sample_type,
+        packet_frames: stream.period_frames,
+        max_packet_frames: stream.buffer_frames,
+        render_burst_frames: if input_only {
+            0
+        } else {
+            render_period_frames.max(block_frames)
+        },
+        relation,
+        quality: ResamplerQuality::Standard,
+    };
+    let routes = request
+        .routes
+        .iter()
+        .map(|&(host_buffer, device_channel)| CaptureRoute {
+            host_buffer,
+            device_channel,
+        })
+        .collect();
+    Ok(OpenCapture {
+        stream,
+        config,
+        routes,
+        buffers: request.buffers,
+        monitor: request.monitor,
+        event,
+    })
+}
+
+/// The input-only real-time loop: waits on the capture event and the wake event, moves
+/// the captured packets into the input path and runs a switch per whole block
+/// ([`InputOnlyScheduler`]). Returns `None` when woken (stop), or the failure that ended
+/// the stream. Allocation-free.
+fn run_input_only_loop(
+    capture: Option<&OpenCapture>,
+    path: &mut CapturePath,
+    scheduler: &mut InputOnlyScheduler,
+    handler: &mut dyn StreamHandler,
+    counters: &StreamCounters,
+    wake: HANDLE,
+) -> Option<RtFailure> {
+    let capture = capture?;
+    let handles = [capture.event.0, wake];
+    let mut silent_waits = 0u32;
+    loop {
+        // SAFETY: both handles stay open for the whole loop.
+        let woke = unsafe { WaitForMultipleObjects(&handles, false, EVENT_TIMEOUT_MS) };
+        if woke == WAIT_TIMEOUT {
+            // SAFETY: plain COM call on the running client.
+            if let Err(e) = unsafe { capture.stream.client.GetCurrentPadding() } {
+                return Some(RtFailure::from(
+                    "IAudioClient::GetCurrentPadding (no capture event)",
+                    e,
+                ));
+            }
+            silent_waits += 1;
+            if silent_waits >= MAX_SILENT_WAITS {
+                return Some(RtFailure {
+                    step: "waiting for the capture event",
+                    hresult: None,
+                });
+            }
+            continue;
+        }
+        silent_waits = 0;
+        if woke.0 == WAIT_OBJECT_0.0 + 1 {
+            return None;
+        }
+        if woke != WAIT_OBJECT_0 {
+            return Some(RtFailure {
+                step: "WaitForMultipleObjects",
+                hresult: Some(windows::core::Error::from_thread().code().0),
+            });
+        }
+        if let Err((step, e)) = capture.stream.drain(path) {
+            return Some(RtFailure::from(step, e));
+        }
+        scheduler.run_ready(path, handler);
+        counters.publish(&scheduler.stats());
     }
 }

@@ -1,0 +1,106 @@
+//! Wine test of `wasio latency`: the round trip through the bench's loopback (Wine's default
+//! capture device is `wasio_a.monitor`, its default render device `wasio_a`), measured by
+//! the CLI as a host, against what the driver reports with getLatencies.
+
+use crate::analysis::Check;
+use crate::bench::Bench;
+use crate::json;
+use crate::util::{detail, Res};
+use crate::wine_tests::{WineContext, WineTest, DRIVER_NAME};
+use std::time::Duration;
+
+/// Measured minus reported round trip may differ by this much (frames): the loopback
+/// through PulseAudio adds delay no WASAPI figure accounts for.
+const MAX_REPORTED_ERROR_MS: f64 = 25.0;
+
+pub fn tests() -> Vec<WineTest> {
+    vec![WineTest {
+        name: "cli-latency",
+        about: "`wasio latency` at 256 and 441 frames through the sink's monitor: every impulse back once, at one delay (±1 frame), close to getLatencies",
+        run: cli_latency,
+        realtime: true,
+    }]
+}
+
+fn cli_latency(ctx: &WineContext) -> Res<Vec<Check>> {
+    let mut checks = Vec::new();
+    for buffer in ["256", "441"] {
+        let args: Vec<String> = [
+            "latency",
+            "--driver",
+            DRIVER_NAME,
+            "--buffer",
+            buffer,
+            "--seconds",
+            "6",
+            "--json",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let output = ctx.bench.run_windows(
+            &format!("cli-latency-{buffer}"),
+            Bench::windows_path(&ctx.artifacts.cli_exe),
+            &args,
+            Duration::from_secs(90),
+        )?;
+        checks.push(Check::new(
+            format!("wasio latency --buffer {buffer}: exit code"),
+            output.code == Some(0) && !output.timed_out,
+            format!("{}: {}", output.describe_end(), output.stderr.trim()),
+            "exit code 0",
+        ));
+        let Some(start) = output.stdout.find('{') else {
+            continue;
+        };
+        let report = json::parse(output.stdout[start..].trim())?;
+        let num = |key: &str| report.num(key).unwrap_or(f64::NAN);
+        detail(&format!(
+            "buffer {buffer}: round trip {} frames ({:.2} ms), reported {} = in {} + out {}, difference {} frames ({:.2} ms)",
+            num("round_trip_frames"),
+            num("round_trip_ms"),
+            num("reported_sum_frames"),
+            num("reported_input_frames"),
+            num("reported_output_frames"),
+            num("difference_frames"),
+            num("difference_ms"),
+        ));
+        if let Some(json::Json::Array(lags)) = report.get("lags_frames") {
+            let lags: Vec<String> = lags.iter().map(|l| format!("{l:?}")).collect();
+            detail(&format!(
+                "buffer {buffer}: delay of each impulse: {}",
+                lags.join(" ")
+            ));
+        }
+        checks.push(Check::new(
+            format!("buffer {buffer}: every impulse came back, once"),
+            num("impulses_found") == num("impulses_expected")
+                && num("impulses_found") >= 8.0
+                && num("impulses_doubled") == 0.0,
+            format!(
+                "{}/{} back, {} doubled",
+                num("impulses_found"),
+                num("impulses_expected"),
+                num("impulses_doubled")
+            ),
+            ">= 8, all back, none doubled",
+        ));
+        checks.push(Check::new(
+            format!("buffer {buffer}: one delay"),
+            num("max_lag_frames") - num("min_lag_frames") <= 2.0,
+            format!(
+                "{}..{} frames",
+                num("min_lag_frames"),
+                num("max_lag_frames")
+            ),
+            "spread <= 2 frames (±1)",
+        ));
+        checks.push(Check::new(
+            format!("buffer {buffer}: getLatencies close to the measured round trip"),
+            num("difference_ms").abs() <= MAX_REPORTED_ERROR_MS,
+            format!("{:.2} ms", num("difference_ms")),
+            format!("within ±{MAX_REPORTED_ERROR_MS} ms"),
+        ));
+    }
+    Ok(checks)
+}
