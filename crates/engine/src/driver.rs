@@ -280,6 +280,8 @@ struct Inner {
     last_probe_error: Option<String>,
     /// Rates asked about, with the plan found (answers while running come from here).
     rate_answers: Vec<(u32, Option<OutputPlan>)>,
+    /// Rates asked about on the input endpoint (shared mode: a trial open each).
+    input_rate_answers: Vec<(u32, bool)>,
     sizes: BufferSizePolicy,
     host_sample_type: HostSampleType,
     /// Wasio.toml as read by the last init.
@@ -405,6 +407,7 @@ impl DriverCore {
                 last_probe_error: None,
                 plan: None,
                 rate_answers: Vec::new(),
+                input_rate_answers: Vec::new(),
                 sizes: BufferSizePolicy::decoupled(480),
                 host_sample_type: HostSampleType::Float32Lsb,
                 settings: Settings::default(),
@@ -689,6 +692,7 @@ impl DriverCore {
             );
             // Answers depend on the device and on the mode and sample type asked for.
             inner.rate_answers.clear();
+            inner.input_rate_answers.clear();
             inner.plan = None;
             inner.settings = settings.clone();
             inner.sample_rate = output.mix_format.sample_rate;
@@ -1102,8 +1106,34 @@ impl DriverCore {
         Ok(answer)
     }
 
+    /// In duplex both endpoints must run at the rate: the output (by its mode plan) and
+    /// the input (a trial shared-mode open).
     fn rate_supported(inner: &mut Inner, rate: u32) -> DriverResult<bool> {
-        Ok(Self::plan_for_rate(inner, rate)?.is_some())
+        Ok(Self::plan_for_rate(inner, rate)?.is_some() && Self::input_supports_rate(inner, rate)?)
+    }
+
+    fn input_supports_rate(inner: &mut Inner, rate: u32) -> DriverResult<bool> {
+        let Some(input_id) = inner.input.as_ref().map(|i| i.id.clone()) else {
+            return Ok(true);
+        };
+        if rate == inner.sample_rate {
+            return Ok(true);
+        }
+        if let Some(&(_, answer)) = inner.input_rate_answers.iter().find(|(r, _)| *r == rate) {
+            return Ok(answer);
+        }
+        let backend = inner
+            .backend
+            .clone()
+            .ok_or_else(|| DriverError::not_present("no device"))?;
+        let answer = backend
+            .supports_rate(&input_id, rate)
+            .map_err(|e| backend_error("checking the input's sample rate", e))?;
+        if !answer {
+            log_at!(LogLevel::Info, "the input cannot run at {rate} Hz");
+        }
+        inner.input_rate_answers.push((rate, answer));
+        Ok(answer)
     }
 
     /// The mode, format and sizes a stream will get: from a probe of the backend.
@@ -1144,12 +1174,16 @@ impl DriverCore {
         let result = (|| {
             let mut inner = self.checked(AsioCall::CanSampleRate)?;
             let hz = Self::valid_rate(rate)?;
-            if Self::rate_supported(&mut inner, hz)? {
-                Ok(())
-            } else {
+            if Self::plan_for_rate(&mut inner, hz)?.is_none() {
                 Err(DriverError::no_clock(format!(
                     "the output device cannot run at {hz} Hz"
                 )))
+            } else if !Self::input_supports_rate(&mut inner, hz)? {
+                Err(DriverError::no_clock(format!(
+                    "the input device cannot run at {hz} Hz (in duplex both must)"
+                )))
+            } else {
+                Ok(())
             }
         })();
         let code = self.finish(result);
@@ -1211,6 +1245,11 @@ impl DriverCore {
                 "the output device cannot run at {hz} Hz"
             )));
         };
+        if !Self::input_supports_rate(inner, hz)? {
+            return Err(DriverError::no_clock(format!(
+                "the input device cannot run at {hz} Hz (in duplex both must)"
+            )));
+        }
         let (previous_rate, previous_plan, previous_sizes) =
             (inner.sample_rate, inner.plan.clone(), inner.sizes);
         inner.sample_rate = hz;

@@ -123,6 +123,8 @@ pub struct SimInputSpec {
     /// 0: never.
     pub burst_every: u64,
     pub signal: SimSignal,
+    /// The rates the capture endpoint accepts; `None`: the same as the output's.
+    pub supported_rates: Option<Vec<u32>>,
 }
 
 impl Default for SimInputSpec {
@@ -141,6 +143,7 @@ impl Default for SimInputSpec {
             ppm: 0.0,
             burst_every: 7,
             signal: SimSignal::Ramp,
+            supported_rates: None,
         }
     }
 }
@@ -397,8 +400,18 @@ impl Backend for SimulatedBackend {
         Ok(self.input_endpoint())
     }
 
-    fn supports_rate(&self, _endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
-        Ok(self.spec.supported_rates.contains(&rate))
+    fn supports_rate(&self, endpoint_id: &str, rate: u32) -> Result<bool, BackendError> {
+        let input_rates = self
+            .spec
+            .input
+            .as_ref()
+            .and_then(|i| i.supported_rates.as_ref());
+        match input_rates {
+            Some(rates) if self.input_endpoint().is_some_and(|i| i.id == endpoint_id) => {
+                Ok(rates.contains(&rate))
+            }
+            _ => Ok(self.spec.supported_rates.contains(&rate)),
+        }
     }
 
     fn probe_output(

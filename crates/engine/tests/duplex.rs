@@ -211,6 +211,32 @@ fn assert_continuous_ramp(samples: &[f32], channel: usize) -> (usize, u64) {
 // ---- the tests ---------------------------------------------------------------------------------
 
 #[test]
+fn in_duplex_both_endpoints_must_support_the_rate() {
+    // The output (the default simulated device) takes 44.1, 48 and 96 kHz; this input
+    // takes only 44.1 and 48 kHz.
+    let h = host(duplex_spec(SimInputSpec {
+        supported_rates: Some(vec![44_100, 48_000]),
+        ..SimInputSpec::default()
+    }));
+    let d = &h.driver;
+    assert_eq!(d.can_sample_rate(48_000.0), ASE_OK);
+    assert_eq!(d.can_sample_rate(44_100.0), ASE_OK);
+    assert_eq!(d.can_sample_rate(96_000.0), ASE_NO_CLOCK);
+    assert!(
+        d.error_message()
+            .contains("input device cannot run at 96000 Hz"),
+        "{}",
+        d.error_message()
+    );
+    assert_eq!(d.set_sample_rate(96_000.0), ASE_NO_CLOCK);
+    let mut rate = 0.0;
+    // SAFETY: a live local.
+    assert_eq!(unsafe { d.get_sample_rate(&mut rate) }, ASE_OK);
+    assert_eq!(rate, 48_000.0, "a refused rate changes nothing");
+    assert_eq!(d.set_sample_rate(44_100.0), ASE_OK);
+}
+
+#[test]
 fn inputs_are_listed_with_names_from_the_channel_mask() {
     let h = host(duplex_spec(SimInputSpec {
         mix_format: wasio_engine::format::StreamFormat {
