@@ -138,8 +138,19 @@ impl Options {
         }
         let only = self.only.clone();
         let bench_only = self.bench_only;
+        if only.is_empty() {
+            for (name, why) in wine_tests::OPEN_ISSUE_TESTS {
+                util::detail(&format!(
+                    "not in the default run: {name}: {why} (run it with --only {name})"
+                ));
+            }
+        }
         Ok(Box::new(move |name: &str| {
-            (only.is_empty() || only.iter().any(|wanted| wanted == name))
+            let named = only.iter().any(|wanted| wanted == name);
+            let open = wine_tests::OPEN_ISSUE_TESTS
+                .iter()
+                .any(|(open, _)| *open == name);
+            (named || (only.is_empty() && !open))
                 && (!bench_only || wine_tests::BENCH_TESTS.contains(&name))
         }))
     }
