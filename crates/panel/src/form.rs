@@ -250,7 +250,7 @@ impl Choices {
         self.buffer_sizes
             .iter()
             .map(|b| match b {
-                None => "driver default (512)".into(),
+                None => "driver default (the device period)".into(),
                 Some(frames) => format!("{frames} frames"),
             })
             .collect()
