@@ -7,6 +7,8 @@
 
 use crate::buffers::HostBuffers;
 use crate::clock::{ClockReading, PositionCell};
+use crate::convert::{host_to_device, HostSampleType};
+use crate::format::StreamFormat;
 use std::sync::Arc;
 
 pub use crate::convert::HostToDevice;
@@ -52,6 +54,46 @@ pub struct RenderConfig {
     pub deferred_output: bool,
     /// The output latency reported to the host; switch times are derived from it.
     pub output_latency_frames: usize,
+}
+
+impl RenderConfig {
+    /// Host blocks of `block_frames` into a device stream of `format` with a buffer of
+    /// `device_buffer_frames`; output is read at once (a start may switch to deferred).
+    pub fn for_device(
+        block_frames: usize,
+        format: &StreamFormat,
+        sample_rate: u32,
+        device_buffer_frames: usize,
+        output_latency_frames: usize,
+    ) -> Self {
+        Self {
+            block_frames,
+            device_channels: format.channels as usize,
+            device_bytes_per_sample: format.encoding.bytes_per_sample(),
+            device_buffer_frames,
+            sample_rate: sample_rate as f64,
+            deferred_output: false,
+            output_latency_frames,
+        }
+    }
+}
+
+/// The routes for `(host buffer, device channel)` pairs, all converting `host` samples into
+/// the device's encoding.
+pub fn routes_for(
+    pairs: &[(usize, usize)],
+    host: HostSampleType,
+    format: &StreamFormat,
+) -> Vec<RenderRoute> {
+    let convert = host_to_device(host, format.encoding);
+    pairs
+        .iter()
+        .map(|&(host_buffer, device_channel)| RenderRoute {
+            host_buffer,
+            device_channel,
+            convert,
+        })
+        .collect()
 }
 
 /// The output latency the host is told, in frames: the most a block can wait between its

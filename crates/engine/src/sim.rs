@@ -29,7 +29,7 @@ use crate::modes::{
     ModeReport, StreamMode, AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED, AUDCLNT_E_UNSUPPORTED_FORMAT,
 };
 use crate::period::PeriodRenderer;
-use crate::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
+use crate::render::{output_latency_frames, routes_for, RenderConfig, RenderPipeline, RenderRoute};
 use crate::rt_guard;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -450,25 +450,14 @@ impl Backend for SimulatedBackend {
             request.preferred_format,
         )?;
         let format = negotiated.format;
-        let convert = host_to_device(request.host_sample_type, format.encoding);
-        let routes = request
-            .routes
-            .iter()
-            .map(|&(host_buffer, device_channel)| RenderRoute {
-                host_buffer,
-                device_channel,
-                convert,
-            })
-            .collect();
-        let config = RenderConfig {
-            block_frames: request.block_frames,
-            device_channels: format.channels as usize,
-            device_bytes_per_sample: format.encoding.bytes_per_sample(),
-            device_buffer_frames: negotiated.buffer_frames,
-            sample_rate: request.sample_rate as f64,
-            deferred_output: false,
-            output_latency_frames: 0,
-        };
+        let routes = routes_for(&request.routes, request.host_sample_type, &format);
+        let config = RenderConfig::for_device(
+            request.block_frames,
+            &format,
+            request.sample_rate,
+            negotiated.buffer_frames,
+            0,
+        );
         let has_output = !request.routes.is_empty();
         let mut capture = None;
         let mut input_info = None;

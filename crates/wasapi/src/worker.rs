@@ -31,7 +31,9 @@ use wasio_engine::format::{frames_to_hns, StreamFormat};
 use wasio_engine::log::{RtEvent, RtLogProducer};
 use wasio_engine::modes::StreamMode;
 use wasio_engine::period::PeriodRenderer;
-use wasio_engine::render::{output_latency_frames, RenderConfig, RenderPipeline, RenderRoute};
+use wasio_engine::render::{
+    output_latency_frames, routes_for, RenderConfig, RenderPipeline, RenderRoute,
+};
 use wasio_engine::rt_guard;
 use windows::core::{w, PCWSTR};
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
@@ -401,30 +403,19 @@ impl Worker {
             ));
         }
         let format = opened.format;
-        let convert = host_to_device(request.host_sample_type, format.encoding);
-        let routes = request
-            .routes
-            .iter()
-            .map(|&(host_buffer, device_channel)| RenderRoute {
-                host_buffer,
-                device_channel,
-                convert,
-            })
-            .collect();
-        let render_config = RenderConfig {
-            block_frames: request.block_frames,
-            device_channels: format.channels as usize,
-            device_bytes_per_sample: format.encoding.bytes_per_sample(),
-            device_buffer_frames: opened.device_buffer_frames,
-            sample_rate: rate as f64,
-            deferred_output: false,
-            output_latency_frames: output_latency_frames(
+        let routes = routes_for(&request.routes, request.host_sample_type, &format);
+        let render_config = RenderConfig::for_device(
+            request.block_frames,
+            &format,
+            rate,
+            opened.device_buffer_frames,
+            output_latency_frames(
                 opened.device_buffer_frames,
                 opened.stream_latency_frames,
                 request.block_frames,
                 false,
             ),
-        };
+        );
         let period_frames = opened.period_frames;
         let input_only = request.routes.is_empty();
         let (block_frames, host_sample_type) = (request.block_frames, request.host_sample_type);
