@@ -523,7 +523,15 @@ pub fn host_checks(spec: &DuplexSpec, measurement: &DuplexMeasurement) -> Vec<Ch
 }
 
 fn duplex_impulse_test(ctx: &WineContext, label: &str, spec: &DuplexSpec) -> Res<Vec<Check>> {
-    ctx.duplex_and_analyse(label, spec)
+    let times: Vec<Duration> = [3, 15, 27].map(Duration::from_secs).to_vec();
+    let probe = crate::wine_tests_latency::pulse_latency_probe(ctx, &times);
+    let checks = ctx.duplex_and_analyse(label, spec);
+    if let Ok(lines) = probe.join() {
+        for line in lines.iter().filter(|line| line.contains("wasio-pa-host")) {
+            crate::util::detail(&format!("PulseAudio says: {line}"));
+        }
+    }
+    checks
 }
 
 /// A sine played out must come back in, whole: the glitch detector runs on the input.

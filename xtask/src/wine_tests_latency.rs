@@ -38,12 +38,18 @@ fn cli_latency(ctx: &WineContext) -> Res<Vec<Check>> {
         .iter()
         .map(|a| a.to_string())
         .collect();
+        let probe = pulse_latency_probe(ctx, &[Duration::from_secs(4)]);
         let output = ctx.bench.run_windows(
             &format!("cli-latency-{buffer}"),
             Bench::windows_path(&ctx.artifacts.cli_exe),
             &args,
             Duration::from_secs(90),
         )?;
+        if let Ok(lines) = probe.join() {
+            for line in lines {
+                detail(&format!("buffer {buffer}: PulseAudio says: {line}"));
+            }
+        }
         checks.push(Check::new(
             format!("wasio latency --buffer {buffer}: exit code"),
             output.code == Some(0) && !output.timed_out,
@@ -103,4 +109,65 @@ fn cli_latency(ctx: &WineContext) -> Res<Vec<Check>> {
         ));
     }
     Ok(checks)
+}
+
+/// At each of `times` (from now), asks PulseAudio for the latency of Wine's streams (`pactl
+/// list sink-inputs` / `source-outputs`): the part of the round trip below WASAPI.
+pub fn pulse_latency_probe(
+    ctx: &WineContext,
+    times: &[Duration],
+) -> std::thread::JoinHandle<Vec<String>> {
+    let mut commands: Vec<std::process::Command> = ["sink-inputs", "source-outputs"]
+        .iter()
+        .map(|what| {
+            let mut command = ctx.bench.command("pactl");
+            command.args(["list", what]);
+            command
+        })
+        .collect();
+    let times = times.to_vec();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut lines = Vec::new();
+        for at in times {
+            std::thread::sleep(at.saturating_sub(started.elapsed()));
+            lines.extend(
+                pulse_latencies(&mut commands)
+                    .into_iter()
+                    .map(|line| format!("at {:.1} s: {line}", at.as_secs_f64())),
+            );
+        }
+        lines
+    })
+}
+
+fn pulse_latencies(commands: &mut [std::process::Command]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for command in commands.iter_mut() {
+        let Ok(out) = command.output() else { continue };
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut block = String::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("Sink Input #") || line.starts_with("Source Output #") {
+                if !block.is_empty() {
+                    lines.push(std::mem::take(&mut block));
+                }
+                block.push_str(line);
+            } else if line.starts_with("application.name")
+                || line.starts_with("Buffer Latency")
+                || line.starts_with("Sink Latency")
+                || line.starts_with("Source Latency")
+                || line.starts_with("Sink:")
+                || line.starts_with("Source:")
+            {
+                block.push_str(" | ");
+                block.push_str(line);
+            }
+        }
+        if !block.is_empty() {
+            lines.push(block);
+        }
+    }
+    lines
 }

@@ -170,7 +170,9 @@ pub struct InputStreamInfo {
     pub period_frames: usize,
     pub device_buffer_frames: usize,
     pub relation: ClockRelation,
-    /// Input latency before it is measured (target fill, a packet, resampler delay).
+    /// What the capture packets' stamps mark (the input latency is measured from them).
+    pub stamps: crate::capture_clock::StampMeaning,
+    /// Input latency before it is measured (the target level, resampler delay).
     pub predicted_latency_frames: usize,
 }
 

@@ -9,18 +9,22 @@
 //! - **Independent clocks**: [`crate::drift::DriftCompensator`] resamples the routed channels
 //!   onto the render clock and holds its fill at a target.
 //!
-//! Both start by priming: the host gets silence until the FIFO holds its target fill, then
-//! the excess is dropped so every run starts at exactly the target. With a shared clock the
-//! relation between input block N and output block N is fixed from then on.
+//! Both start by priming: the host gets silence until the FIFO's *level* reaches its target,
+//! then the excess is dropped so every run starts at exactly the target. The level is the age
+//! of the oldest queued frame at the switch's system time: the frames queued plus how long
+//! ago the newest was captured (the capture phase). Holding the level, not just the frame
+//! count, makes the input latency the same on every run, whatever the phase between capture
+//! packets and render periods happened to be at start. With a shared clock the relation
+//! between input block N and output block N is fixed from then on.
 //!
 //! The input latency is measured, not guessed: at each switch, the age of the block's first
 //! frame against the switch's system time (both on QPC time, the capture side from the
-//! packets' device-clock stamps). It is published through [`InputMonitor`].
+//! packets' stamps through [`CaptureClock`]). It is published through [`InputMonitor`].
 //!
 //! Real-time safe after construction: no allocation, no lock.
 
 use crate::buffers::HostBuffers;
-use crate::clock::ClockReading;
+use crate::capture_clock::{CaptureClock, StampMeaning};
 use crate::convert::{device_to_host, DeviceFormat, DeviceToHost, HostSampleType};
 use crate::drift::{
     CompensationMode, DriftCompensator, DriftConfig, DriftError, DriftMonitor, PullOutcome,
@@ -70,12 +74,15 @@ pub struct CaptureConfig {
     pub render_burst_frames: usize,
     pub relation: ClockRelation,
     pub quality: ResamplerQuality,
+    /// What the capture packets' QPC stamps mark.
+    pub stamps: StampMeaning,
 }
 
 impl CaptureConfig {
-    /// The FIFO fill held at each switch, in frames: a render burst plus one block, plus
-    /// the capture side's burstiness ([`DriftConfig::recommended_target_fill`]). Input only:
-    /// one block (a switch runs as soon as a block is complete).
+    /// The FIFO level held at each switch (frames queued plus the capture phase), in frames:
+    /// a render burst plus one block, plus the capture side's burstiness
+    /// ([`DriftConfig::recommended_target_fill`]). Input only: one block (a switch runs as
+    /// soon as a block is complete).
     pub fn target_fill_frames(&self) -> usize {
         if self.render_burst_frames == 0 {
             return self.block_frames;
@@ -89,15 +96,20 @@ impl CaptureConfig {
             )
     }
 
-    /// The input latency expected before any measurement, in frames: the target fill plus
-    /// one capture packet (the newest frame is up to a packet old when it arrives), plus
-    /// the resampler's delay.
+    /// The input latency expected before any measurement, in frames: the age of a block's
+    /// first frame at its switch is the level held minus one (the level counts the block's
+    /// first frame itself), plus the resampler's delay.
     pub fn predicted_latency_frames(&self) -> usize {
+        if self.render_burst_frames == 0 {
+            // Input only: a switch runs when the packet completing its block arrives, up to
+            // a packet after the block's last frame was captured.
+            return self.block_frames + self.packet_frames;
+        }
         let resampler = match self.relation {
             ClockRelation::Shared | ClockRelation::Detect => 0,
             ClockRelation::Independent => self.quality_taps() / 2,
         };
-        self.target_fill_frames() + self.packet_frames + resampler
+        (self.target_fill_frames() + resampler).saturating_sub(1)
     }
 
     /// How far (frames) the smoothed FIFO level of a [`ClockRelation::Detect`] stream may move
@@ -235,11 +247,17 @@ impl ByteFifo {
         overrun
     }
 
-    /// Ends priming once the target fill is reached (the excess is dropped, so every run
-    /// starts at exactly the target). Returns whether the FIFO is primed.
-    fn prime(&mut self) -> bool {
-        if !self.primed && self.len_frames >= self.target_frames {
-            self.discard(self.len_frames - self.target_frames);
+    /// Ends priming once the level (frames queued plus `phase`, the capture phase) reaches
+    /// the target and a whole `block` is queued. The excess is dropped, so every run starts
+    /// at exactly the target level. Returns whether the FIFO is primed.
+    fn prime(&mut self, phase: f64, block: usize) -> bool {
+        if !self.primed {
+            let level = self.len_frames as f64 + phase;
+            if level < self.target_frames as f64 || self.len_frames < block {
+                return false;
+            }
+            let excess = (level - self.target_frames as f64).round() as usize;
+            self.discard(excess.min(self.len_frames - block));
             self.primed = true;
         }
         self.primed
@@ -305,8 +323,8 @@ pub struct CapturePath {
     frames_pushed: u64,
     /// Device position the next packet should start at (to detect lost frames).
     expected_device_position: Option<u64>,
-    /// Capture clock: stream index ↔ QPC time, from the newest packet.
-    clock: Option<ClockReading>,
+    /// Capture clock: stream index ↔ QPC time.
+    clock: CaptureClock,
     latency_ema: Option<f64>,
     monitor: Arc<InputMonitor>,
 }
@@ -369,7 +387,7 @@ impl CapturePath {
             detect_switches: 0,
             frames_pushed: 0,
             expected_device_position: None,
-            clock: None,
+            clock: CaptureClock::new(config.stamps, config.sample_rate, config.packet_frames),
             latency_ema: None,
             monitor,
             config,
@@ -409,12 +427,11 @@ impl CapturePath {
             .is_some_and(|expected| device_position > expected);
         if discontinuity && self.frames_pushed > 0 || lost {
             m.discontinuities.fetch_add(1, Ordering::Relaxed);
+            // Frames went missing: the count no longer maps onto the device's timeline.
+            self.clock.reset();
         }
         self.expected_device_position = Some(device_position + frames as u64);
-        self.clock = Some(ClockReading {
-            position_frames: self.frames_pushed as f64,
-            qpc_ns,
-        });
+        self.clock.observe(self.frames_pushed, frames, qpc_ns);
         self.frames_pushed += frames as u64;
         let data = data.map(|d| &d[..frames * self.frame_bytes]);
         let overrun = push_into(
@@ -434,17 +451,15 @@ impl CapturePath {
     pub fn block_ready(&mut self) -> bool {
         let block = self.config.block_frames;
         match &mut self.fifo {
-            Fifo::Bytes(fifo) => fifo.prime() && fifo.len_frames >= block,
+            Fifo::Bytes(fifo) => fifo.prime(0.0, block) && fifo.len_frames >= block,
             Fifo::Drift { compensator, .. } => compensator.fill_frames() >= block,
         }
     }
 
     /// The capture phase at a switch: how old (frames) the newest captured frame is.
     fn phase_at(&self, switch_time_ns: u64) -> f64 {
-        self.clock.map_or(0.0, |clock| {
-            let newest = self.frames_pushed.saturating_sub(1) as f64;
-            let newest_ns = clock.qpc_ns as f64
-                + (newest - clock.position_frames) * 1e9 / self.config.sample_rate;
+        let newest = self.frames_pushed.saturating_sub(1) as f64;
+        self.clock.time_of(newest).map_or(0.0, |newest_ns| {
             (switch_time_ns as f64 - newest_ns) * self.config.sample_rate / 1e9
         })
     }
@@ -522,7 +537,7 @@ impl CapturePath {
         // The block's first frame, counted back from the newest frame captured.
         let (outcome, age_frames) = match &mut self.fifo {
             Fifo::Bytes(fifo) => {
-                let primed = fifo.prime();
+                let primed = fifo.prime(phase, block);
                 let fill = fifo.len_frames;
                 match fifo.peek(block).filter(|_| primed) {
                     Some((a, b)) => {
@@ -613,10 +628,8 @@ impl CapturePath {
 
     /// The QPC time (ns) at which the frame `age_frames` before the newest was captured.
     pub fn capture_time_ns(&self, age_frames: f64) -> Option<u64> {
-        let clock = self.clock?;
-        let newest = self.frames_pushed.checked_sub(1)? as f64 - age_frames;
-        let delta_ns = (newest - clock.position_frames) * 1e9 / self.config.sample_rate;
-        Some((clock.qpc_ns as f64 + delta_ns).max(0.0) as u64)
+        let frame = self.frames_pushed.checked_sub(1)? as f64 - age_frames;
+        Some(self.clock.time_of(frame)?.max(0.0) as u64)
     }
 
     /// Frames queued (input frames).

@@ -465,10 +465,8 @@ pub struct DriftCompensator {
     /// Input frames the resampler holds beyond the current output position (filter history
     /// and look-ahead), averaged; part of [`Self::latency_frames`].
     resampler_delay_out_frames: f64,
-    /// Capture phase passed to the current pull (see [`Self::pull_output_with_phase`]), and
-    /// the phase seen at the first pull of the run, which the controller measures against.
+    /// Capture phase passed to the current pull (see [`Self::pull_output_with_phase`]).
     phase_frames: f64,
-    phase_reference: Option<f64>,
     monitor: Arc<DriftMonitor>,
 }
 
@@ -534,7 +532,6 @@ impl DriftCompensator {
             overruns: 0,
             resampler_delay_out_frames,
             phase_frames: 0.0,
-            phase_reference: None,
             monitor: Arc::new(DriftMonitor::default()),
         })
     }
@@ -588,8 +585,8 @@ impl DriftCompensator {
 
     /// [`Self::pull_output`] for a caller that knows the capture phase: how many input
     /// frames have been captured but not yet pushed (the age of the newest pushed frame at
-    /// this pull, in frames). The controller then holds `fill + phase` instead of the fill,
-    /// relative to its value at the first pull of the run.
+    /// this pull, in frames). Priming and the controller then hold the level `fill + phase`
+    /// at the target instead of the fill.
     ///
     /// Why: when pulls come in bursts locked to the render clock and packets arrive on the
     /// capture clock, the fill sampled at each pull carries a packet-sized term that beats
@@ -619,26 +616,29 @@ impl DriftCompensator {
 
     /// Takes over a running stream: delivers from what the FIFO holds at once (no priming),
     /// with `phase_frames` as the capture phase of the next pull (see
-    /// [`Self::pull_output_with_phase`]). The controller then steers the fill from where it
+    /// [`Self::pull_output_with_phase`]). The controller then steers the level from where it
     /// is back to the target. Real-time safe.
     pub fn resume(&mut self, phase_frames: f64) {
         self.state = StreamState::Running;
         self.controller.resync();
         self.phase_frames = phase_frames;
-        self.phase_reference = Some(phase_frames);
     }
 
     fn pull_blocks(&mut self, out: &mut [f32], frames: usize) -> PullOutcome {
         if self.state == StreamState::Priming {
-            if self.fifo.len() < self.target_fill {
+            // The level: frames queued plus the capture phase (how old the newest is).
+            let level = self.fifo.len() as f64 + self.phase_frames;
+            if level < self.target_fill as f64 || self.fifo.len() < self.block_frames {
                 return PullOutcome::Priming;
             }
             // Frames beyond the target (render started late, or stalled) would only add
-            // latency the ±1 % loop takes seconds to drain: start exactly at the target.
-            self.fifo.discard(self.fifo.len() - self.target_fill);
+            // latency the ±1 % loop takes seconds to drain: start exactly at the target level,
+            // so the latency does not depend on the capture phase at start.
+            let excess = (level - self.target_fill as f64).round() as usize;
+            self.fifo
+                .discard(excess.min(self.fifo.len() - self.block_frames));
             self.state = StreamState::Running;
             self.controller.resync();
-            self.phase_reference = Some(self.phase_frames);
         }
         let mut done = 0;
         while done < frames {
@@ -665,8 +665,7 @@ impl DriftCompensator {
     /// One chunk of at most `block_frames`; false when the FIFO cannot supply it.
     fn pull_chunk(&mut self, dest: &mut [f32], chunk: usize) -> bool {
         let fill = self.fifo.len();
-        let observed =
-            fill as f64 + self.phase_frames - self.phase_reference.unwrap_or(self.phase_frames);
+        let observed = fill as f64 + self.phase_frames;
         let Some(resampler) = self.resampler.as_mut() else {
             if fill < chunk {
                 return false;

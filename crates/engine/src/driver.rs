@@ -930,6 +930,7 @@ impl DriverCore {
                     .max(inner.sizes.preferred as usize),
                     relation: ClockRelation::Shared,
                     quality: crate::drift::ResamplerQuality::Standard,
+                    stamps: crate::capture_clock::StampMeaning::FirstFrame,
                 }
                 .predicted_latency_frames(),
                 _ => 0,
@@ -1702,7 +1703,7 @@ impl DriverCore {
         if let Some(input) = &info.input {
             log_at!(
                 LogLevel::Info,
-                "input opened: {} ({}), {:?} {} ch, period {} frames, device buffer {} frames, {}, input latency {} frames until measured",
+                "input opened: {} ({}), {:?} {} ch, period {} frames, device buffer {} frames, {}, {}, input latency {} frames until measured",
                 input.endpoint.name,
                 input.endpoint.id,
                 input.format.encoding,
@@ -1710,6 +1711,7 @@ impl DriverCore {
                 input.period_frames,
                 input.device_buffer_frames,
                 input.relation.describe(),
+                input.stamps.describe(),
                 input.predicted_latency_frames
             );
         }

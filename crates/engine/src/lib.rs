@@ -27,6 +27,7 @@
 pub mod backend;
 pub mod buffers;
 pub mod capture;
+pub mod capture_clock;
 pub mod channels;
 pub mod clock;
 pub mod config;

@@ -16,6 +16,7 @@ use crate::backend::{
 };
 use crate::buffers::HostBuffers;
 use crate::capture::{CaptureConfig, CapturePath, CaptureRoute, ClockRelation};
+use crate::capture_clock::StampMeaning;
 use crate::clock::ClockReading;
 use crate::clock::PositionCell;
 use crate::config::Mode;
@@ -123,6 +124,9 @@ pub struct SimInputSpec {
     /// 0: never.
     pub burst_every: u64,
     pub signal: SimSignal,
+    /// What the packets' QPC stamps mark: the first frame's capture (Windows) or the moment
+    /// the packet is delivered (Wine).
+    pub stamps: StampMeaning,
     /// The rates the capture endpoint accepts; `None`: the same as the output's.
     pub supported_rates: Option<Vec<u32>>,
 }
@@ -143,6 +147,7 @@ impl Default for SimInputSpec {
             ppm: 0.0,
             burst_every: 7,
             signal: SimSignal::Ramp,
+            stamps: StampMeaning::FirstFrame,
             supported_rates: None,
         }
     }
@@ -492,6 +497,7 @@ impl Backend for SimulatedBackend {
                 },
                 relation,
                 quality: ResamplerQuality::Standard,
+                stamps: spec.stamps,
             };
             let routes = req
                 .routes
@@ -507,6 +513,7 @@ impl Backend for SimulatedBackend {
                 period_frames: spec.period_frames,
                 device_buffer_frames: spec.buffer_frames,
                 relation,
+                stamps: config.stamps,
                 predicted_latency_frames: config.predicted_latency_frames(),
             });
             capture = Some((config, routes, req));
@@ -708,7 +715,15 @@ impl Backend for SimulatedBackend {
                             }
                         }
                         let qpc_ns = 1_000_000_000
-                            + (packets_done as f64 * capture_period_ns).round() as u64;
+                            + match input.stamps {
+                                StampMeaning::FirstFrame => {
+                                    (packets_done as f64 * capture_period_ns).round() as u64
+                                }
+                                // Delivered now, with the packets of a late wake-up.
+                                StampMeaning::ReadTime => {
+                                    (packets_due as f64 * capture_period_ns).round() as u64
+                                }
+                            };
                         {
                             let _rt = rt_guard::enter_rt();
                             path.push_packet(

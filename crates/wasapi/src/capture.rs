@@ -6,6 +6,7 @@ use crate::enumerate::{find_endpoint, Flow};
 use crate::error::Context;
 use wasio_engine::backend::{describe_selector, BackendError, DeviceSelector, EndpointInfo};
 use wasio_engine::capture::{CapturePath, ClockRelation};
+use wasio_engine::capture_clock::StampMeaning;
 use wasio_engine::format::StreamFormat;
 use windows::Win32::Devices::FunctionDiscovery::PKEY_Device_ContainerId;
 use windows::Win32::Foundation::HANDLE;
@@ -15,6 +16,7 @@ use windows::Win32::Media::Audio::{
     AUDCLNT_STREAMFLAGS_EVENTCALLBACK, AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
 use windows::Win32::System::Com::STGM_READ;
+use windows::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows::Win32::System::Variant::VT_CLSID;
 
 /// PulseAudio (and so Wine on Linux) names a sink's monitor source like this.
@@ -196,4 +198,22 @@ fn container_id(device: &IMMDevice) -> Option<u128> {
     let guid = unsafe { value.Anonymous.Anonymous.Anonymous.puuid };
     // SAFETY: checked non-null; read while `value` is alive.
     (!guid.is_null()).then(|| unsafe { (*guid).to_u128() })
+}
+
+/// What capture packets' QPC stamps mark here. Windows' audio engine stamps the capture of a
+/// packet's first frame; Wine (recognised by ntdll's `wine_get_version` export) stamps a
+/// packet when it reads it from the sound server, after its last frame was captured.
+pub(crate) fn capture_stamp_meaning() -> StampMeaning {
+    // SAFETY: ntdll is loaded in every process; both calls only look names up.
+    let wine = unsafe {
+        GetModuleHandleW(windows::core::w!("ntdll.dll"))
+            .ok()
+            .and_then(|ntdll| GetProcAddress(ntdll, windows::core::s!("wine_get_version")))
+            .is_some()
+    };
+    if wine {
+        StampMeaning::ReadTime
+    } else {
+        StampMeaning::FirstFrame
+    }
 }

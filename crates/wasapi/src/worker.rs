@@ -443,6 +443,7 @@ impl Worker {
                 period_frames: c.stream.period_frames,
                 device_buffer_frames: c.stream.buffer_frames,
                 relation: c.config.relation,
+                stamps: c.config.stamps,
                 predicted_latency_frames: c.config.predicted_latency_frames(),
             }),
             has_output: !input_only,
@@ -1032,6 +1033,7 @@ fn open_capture(
         },
         relation,
         quality: ResamplerQuality::Standard,
+        stamps: crate::capture::capture_stamp_meaning(),
     };
     let routes = request
         .routes
