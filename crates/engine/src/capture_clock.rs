@@ -93,7 +93,7 @@ impl CaptureClock {
         let offset = self.current_min.min(self.previous_min);
         offset
             .is_finite()
-            .then(|| offset + index * self.ns_per_frame)
+            .then_some(offset + index * self.ns_per_frame)
     }
 }
 
@@ -135,7 +135,7 @@ mod tests {
         let mut k = 0u64;
         while k < 600 {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let burst = if state % 7 == 0 { 3 } else { 1 };
+            let burst = if state.is_multiple_of(7) { 3 } else { 1 };
             // The last packet of the burst completes at (k + burst) * 10 ms; read up to 4 ms later.
             let read_ns = ((k + burst) as f64 * 10e6) + (state % 4_000_000) as f64;
             for j in 0..burst {
