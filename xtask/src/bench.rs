@@ -41,6 +41,8 @@ pub struct Bench {
     children: Vec<(String, Child)>,
     wineserver_started: bool,
     torn_down: bool,
+    /// Whether Wine processes get [`PULSE_LATENCY_MSEC`] (see [`Bench::pulse_defaults`]).
+    pulse_defaults: std::sync::atomic::AtomicBool,
 }
 
 /// What a Windows executable did under Wine.
@@ -85,6 +87,7 @@ impl Bench {
             children: Vec::new(),
             wineserver_started: false,
             torn_down: false,
+            pulse_defaults: std::sync::atomic::AtomicBool::new(false),
         };
         bench.reap_stale_processes();
         // Any error below drops `bench`, which tears down what was started.
@@ -146,8 +149,27 @@ impl Bench {
     /// Wine's Pulse streams get [`PULSE_LATENCY_MSEC`].
     pub fn wine(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = self.command(&self.tools.wine64);
-        command.envs(pulse_latency_env()).arg(program);
+        if self
+            .pulse_defaults
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            command.env_remove("PULSE_LATENCY_MSEC");
+        } else {
+            command.envs(pulse_latency_env());
+        }
+        command.arg(program);
         command
+    }
+
+    /// While the guard lives, Wine processes keep PulseAudio's default stream latency instead
+    /// of [`PULSE_LATENCY_MSEC`]: tests that judge the input latency need winepulse's 10 ms
+    /// capture fragments (at 60 ms, PulseAudio hands capture over in fragments whose
+    /// alignment WASAPI does not show, which leaves up to 60 ms of the input latency unseen).
+    /// Such tests make the output robust with Wasio.toml `buffer_ms` instead.
+    pub fn pulse_defaults(&self) -> PulseDefaults<'_> {
+        self.pulse_defaults
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        PulseDefaults { bench: self }
     }
 
     /// Sets Wine's audio driver (`HKCU\Software\Wine\Drivers Audio`), e.g. `pulse` or `alsa`.
@@ -815,6 +837,19 @@ fn set_mode(path: &Path, mode: u32) -> Res<()> {
 /// latency the driver reports grows (play-256: 55 ms → 80-105 ms). `WASIO_BENCH_PULSE_LATENCY_MSEC`
 /// overrides it; 0 leaves Pulse's defaults.
 const PULSE_LATENCY_MSEC: u32 = 60;
+
+/// See [`Bench::pulse_defaults`].
+pub struct PulseDefaults<'a> {
+    bench: &'a Bench,
+}
+
+impl Drop for PulseDefaults<'_> {
+    fn drop(&mut self) {
+        self.bench
+            .pulse_defaults
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 fn pulse_latency_env() -> Vec<(&'static str, String)> {
     let ms = std::env::var("WASIO_BENCH_PULSE_LATENCY_MSEC")

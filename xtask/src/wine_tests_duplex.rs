@@ -61,6 +61,7 @@ pub fn tests() -> Vec<WineTest> {
             about: "Wasio duplex 2 in / 2 out, 256 frames: impulses for 30 s come back at a constant delay (±1 frame) that matches the reported latencies",
             realtime: true,
             run: |ctx| {
+                let _bench = crate::wine_tests_latency::LatencyBench::enter(ctx)?;
                 duplex_impulse_test(ctx, "duplex-loopback-256", &DuplexSpec::wasio(256, 30.0))
             },
         },
@@ -144,8 +145,10 @@ impl DuplexSpec {
                 interval_ms: 250.0,
                 amplitude: 0.8,
             },
-            // Half a buffer: the driver's latencies come from WASAPI's estimates.
-            reported_delay_tolerance: Some(frames_per_buffer as f64 / 2.0),
+            // The resolution of Wine's capture stamps (see MAX_REPORTED_ERROR_MS).
+            reported_delay_tolerance: Some(
+                crate::wine_tests_latency::MAX_REPORTED_ERROR_MS * 1e-3 * 48_000.0,
+            ),
             // Wasio plays on Wine's default endpoint, the bench's default sink.
             output_sink: Some(bench::SINK_A),
             judge_round_trip: true,

@@ -113,10 +113,13 @@ impl CaptureConfig {
     }
 
     /// How far (frames) the smoothed FIFO level of a [`ClockRelation::Detect`] stream may move
-    /// from where it settled before the clocks count as different: well inside the FIFO's
-    /// margin (3/4 packet beyond the capture burstiness), far outside the jitter of one clock.
+    /// from where it settled before the clocks count as different: inside the FIFO's margin
+    /// (3/4 packet beyond the capture burstiness), outside the wander of one clock. Measured
+    /// under Wine on one clock (render and capture timing both tick-quantised by winepulse's
+    /// 10 ms timer): up to 127 frames with 480-frame packets, so a quarter packet was too
+    /// tight and tripped on a third of the runs.
     pub fn drift_threshold_frames(&self) -> f64 {
-        (self.packet_frames / 4 + 16) as f64
+        (self.packet_frames / 2 + 64) as f64
     }
 
     fn quality_taps(&self) -> usize {
@@ -151,6 +154,10 @@ pub struct InputMonitor {
     pub frames_captured: AtomicU64,
     /// Set once a [`ClockRelation::Detect`] stream found two clocks and resamples.
     pub resampling: AtomicBool,
+    /// Detection figures (f64 bits): the largest distance (frames) of the smoothed level from
+    /// where it settled, and the stream time (s) at which two clocks were detected.
+    level_wander_bits: AtomicU64,
+    detected_at_bits: AtomicU64,
     drift: std::sync::OnceLock<Arc<DriftMonitor>>,
 }
 
@@ -175,6 +182,22 @@ impl InputMonitor {
     pub fn clear(&self) {
         self.measured.store(false, Ordering::Release);
         self.resampling.store(false, Ordering::Relaxed);
+        self.level_wander_bits
+            .store(0f64.to_bits(), Ordering::Relaxed);
+        self.detected_at_bits
+            .store(0f64.to_bits(), Ordering::Relaxed);
+    }
+
+    /// For a stream whose clock relation was detected while running: how far (frames) the
+    /// smoothed FIFO level moved from where it settled at most, and when (s into the stream)
+    /// two clocks were detected, if they were.
+    pub fn detection(&self) -> (f64, Option<f64>) {
+        let wander = f64::from_bits(self.level_wander_bits.load(Ordering::Relaxed));
+        let at = f64::from_bits(self.detected_at_bits.load(Ordering::Relaxed));
+        (
+            wander,
+            self.resampling.load(Ordering::Relaxed).then_some(at),
+        )
     }
 
     fn publish_latency(&self, frames: f64) {
@@ -299,6 +322,9 @@ pub enum InputBlock {
     Underrun,
 }
 
+/// When (s into the stream) a [`ClockRelation::Detect`] stream takes the level it then holds
+/// against.
+const DETECT_REFERENCE_S: f64 = 3.0;
 /// Largest packet chunk converted at once on the drift path.
 const DRIFT_CHUNK_FRAMES: usize = 1024;
 /// Time constant of the latency measurement's smoothing, in switches.
@@ -474,7 +500,8 @@ impl CapturePath {
         }
         let level = fill as f64 + phase;
         let block = self.config.block_frames as f64;
-        // Smoothing over about a second; the reference is taken after two.
+        // Smoothing over about a second; the reference is taken after three (the start-up
+        // transient of both devices' timing is over by then).
         let alpha = (block / self.config.sample_rate).min(1.0);
         self.detect_switches += 1;
         let elapsed_s = self.detect_switches as f64 * block / self.config.sample_rate;
@@ -484,11 +511,19 @@ impl CapturePath {
             self.level_ema += alpha * (level - self.level_ema);
         }
         match self.level_reference {
-            None if elapsed_s >= 2.0 => self.level_reference = Some(self.level_ema),
-            Some(reference)
-                if (self.level_ema - reference).abs() > self.config.drift_threshold_frames() =>
-            {
-                self.start_resampling(phase)
+            None if elapsed_s >= DETECT_REFERENCE_S => self.level_reference = Some(self.level_ema),
+            Some(reference) => {
+                let wander = (self.level_ema - reference).abs();
+                let m = &self.monitor;
+                if wander > f64::from_bits(m.level_wander_bits.load(Ordering::Relaxed)) {
+                    m.level_wander_bits
+                        .store(wander.to_bits(), Ordering::Relaxed);
+                }
+                if wander > self.config.drift_threshold_frames() {
+                    m.detected_at_bits
+                        .store(elapsed_s.to_bits(), Ordering::Relaxed);
+                    self.start_resampling(phase)
+                }
             }
             _ => {}
         }

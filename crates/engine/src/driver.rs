@@ -1854,10 +1854,14 @@ impl DriverCore {
                 m.measured_latency_frames()
                     .map_or("not".into(), |l| format!("{l:.1}")),
                 m.drift_ppm(),
-                if m.resampling.load(Ordering::Relaxed) {
-                    " (two clocks detected: resampled)"
-                } else {
-                    ""
+                match m.detection() {
+                    (wander, Some(at)) => format!(
+                        " (two clocks detected {at:.1} s in, the level having moved {wander:.0} frames: resampled)"
+                    ),
+                    (wander, None) if wander > 0.0 => {
+                        format!(" (one clock: the level moved {wander:.0} frames at most)")
+                    }
+                    _ => String::new(),
                 },
                 m.packets.load(Ordering::Relaxed),
                 m.underruns.load(Ordering::Relaxed),

@@ -543,8 +543,9 @@ fn an_unknown_clock_relation_turns_to_resampling_when_the_clocks_drift() {
         });
         let d = &h.driver;
         assert_eq!(create(d, &[(true, 0), (false, 0)], 256, 0), ASE_OK);
-        // Three simulated minutes: -50 ppm crosses the threshold after about a minute.
-        run_switches(d, 48_000 * 180 / 256);
+        // Five simulated minutes: -50 ppm (2.4 frames/s) crosses the threshold (304 frames)
+        // after about two, and the estimate then has time to settle.
+        run_switches(d, 48_000 * 300 / 256);
         let monitor = d.input_monitor();
         assert!(monitor.resampling.load(Ordering::Relaxed), "{ppm} ppm");
         assert_eq!(monitor.underruns.load(Ordering::Relaxed), 0, "{ppm} ppm");
