@@ -299,6 +299,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 const STATE_LOADED: u8 = 0;
+const STATE_INITIALIZED: u8 = 1;
 const STATE_PREPARED: u8 = 2;
 const STATE_RUNNING: u8 = 3;
 
@@ -460,7 +461,7 @@ impl DriverCore {
         self.state.store(
             match state {
                 DriverState::Loaded => STATE_LOADED,
-                DriverState::Initialized => 1,
+                DriverState::Initialized => STATE_INITIALIZED,
                 DriverState::Prepared => STATE_PREPARED,
                 DriverState::Running => STATE_RUNNING,
             },
@@ -1960,11 +1961,17 @@ impl DriverCore {
     }
 
     /// Lock-free: hosts call it from inside bufferSwitch, on the real-time thread.
+    ///
+    /// Hosts built on the SDK's pattern (PortAudio among them) also call it once right after
+    /// init, before any buffer exists, to learn whether the driver supports it, and call it
+    /// after every switch only if that probe succeeds. So it succeeds once initialized, and
+    /// the probe counts: such a host's output goes out without the extra block, and
+    /// getLatencies says so from the start.
     pub fn output_ready(&self) -> AsioError {
         let state = self.state.load(Ordering::Acquire);
-        if state != STATE_PREPARED && state != STATE_RUNNING {
+        if state != STATE_INITIALIZED && state != STATE_PREPARED && state != STATE_RUNNING {
             return self.fail(DriverError::invalid_mode(
-                "outputReady: no buffers exist; call createBuffers first",
+                "outputReady: the driver is not initialized; call init first",
             ));
         }
         self.output_ready_seen.store(true, Ordering::Release);

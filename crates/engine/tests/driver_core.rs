@@ -320,6 +320,23 @@ fn a_host_session_from_init_to_dispose() {
 }
 
 #[test]
+fn an_output_ready_probe_after_init_is_supported_and_saves_the_extra_block() {
+    // PortAudio and hosts built on the SDK's sample call outputReady once right after init
+    // and call it after every switch only if that succeeds.
+    let h = host();
+    let d = &h.driver;
+    assert_eq!(d.init(std::ptr::null_mut()), ASIO_TRUE);
+    assert_eq!(d.output_ready(), ASE_OK);
+    let (code, _infos) = create(d, &[0, 1], 441);
+    assert_eq!(code, ASE_OK, "{}", error_text(d));
+    let (mut lin, mut lout) = (0, 0);
+    // SAFETY: live locals.
+    assert_eq!(unsafe { d.get_latencies(&mut lin, &mut lout) }, ASE_OK);
+    assert_eq!(lout, 1440, "no extra block for a host that said it calls outputReady");
+    assert_eq!(d.dispose_buffers(), ASE_OK);
+}
+
+#[test]
 fn calls_out_of_order_are_refused_with_words() {
     let h = host();
     let d = &h.driver;
