@@ -413,7 +413,7 @@ impl CapturePath {
             detect_switches: 0,
             frames_pushed: 0,
             expected_device_position: None,
-            clock: CaptureClock::new(config.stamps, config.sample_rate, config.packet_frames),
+            clock: CaptureClock::new(config.stamps, config.sample_rate),
             latency_ema: None,
             monitor,
             config,
