@@ -452,18 +452,7 @@ pub const BENCH_TESTS: [&str; 6] = [
 
 /// Tests of work that is not finished, with why: they run only when named with `--only`,
 /// so the default run (and CI) stays a statement of what works. Each names its open issue.
-pub const OPEN_ISSUE_TESTS: [(&str, &str); 2] = [
-    (
-        "duplex-loopback-256",
-        "duplex issue open: impulses come back complete at a constant delay, but the reported \
-         input + output latency does not match the measured round trip under Wine",
-    ),
-    (
-        "cli-latency",
-        "duplex issue open: `wasio latency`'s measured round trip and getLatencies disagree under \
-         Wine (winepulse stamps capture packets when read, not when captured)",
-    ),
-];
+pub const OPEN_ISSUE_TESTS: [(&str, &str); 0] = [];
 
 /// Outcome of one attempt at a test case.
 pub struct TestOutcome {

@@ -23,7 +23,7 @@ pub struct LatencyBench<'a> {
 }
 
 /// Wasio.toml while a latency test runs.
-const LATENCY_BENCH_CONFIG: &str = "[output]\nbuffer_ms = 60\n";
+const LATENCY_BENCH_CONFIG: &str = "[output]\nbuffer_ms = 100\n";
 
 impl<'a> LatencyBench<'a> {
     pub fn enter(ctx: &'a WineContext) -> Res<LatencyBench<'a>> {

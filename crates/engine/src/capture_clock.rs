@@ -82,7 +82,10 @@ impl CaptureClock {
         // this read was late. Start the window again from here: after a loss this regime is
         // the right one at once; after a late read the next packets bring the minimum back.
         let step = 0.75 * frames as f64 * self.ns_per_frame;
-        if self.estimate().is_some_and(|estimate| offset > estimate + step) {
+        if self
+            .estimate()
+            .is_some_and(|estimate| offset > estimate + step)
+        {
             self.reset();
         }
         self.offsets[self.next] = offset;

@@ -332,7 +332,10 @@ fn an_output_ready_probe_after_init_is_supported_and_saves_the_extra_block() {
     let (mut lin, mut lout) = (0, 0);
     // SAFETY: live locals.
     assert_eq!(unsafe { d.get_latencies(&mut lin, &mut lout) }, ASE_OK);
-    assert_eq!(lout, 1440, "no extra block for a host that said it calls outputReady");
+    assert_eq!(
+        lout, 1440,
+        "no extra block for a host that said it calls outputReady"
+    );
     assert_eq!(d.dispose_buffers(), ASE_OK);
 }
 
