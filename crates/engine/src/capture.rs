@@ -25,6 +25,7 @@
 
 use crate::buffers::HostBuffers;
 use crate::capture_clock::{CaptureClock, StampMeaning};
+use crate::clock_detect::{ClockDetector, Verdict};
 use crate::convert::{device_to_host, DeviceFormat, DeviceToHost, HostSampleType};
 use crate::drift::{
     CompensationMode, DriftCompensator, DriftConfig, DriftError, DriftMonitor, PullOutcome,
@@ -158,6 +159,9 @@ pub struct InputMonitor {
     /// where it settled, and the stream time (s) at which two clocks were detected.
     level_wander_bits: AtomicU64,
     detected_at_bits: AtomicU64,
+    /// Steps of the level a [`ClockRelation::Detect`] stream saw and settled after (glitches
+    /// on one clock, not drift).
+    pub level_steps: AtomicU64,
     drift: std::sync::OnceLock<Arc<DriftMonitor>>,
 }
 
@@ -186,6 +190,7 @@ impl InputMonitor {
             .store(0f64.to_bits(), Ordering::Relaxed);
         self.detected_at_bits
             .store(0f64.to_bits(), Ordering::Relaxed);
+        self.level_steps.store(0, Ordering::Relaxed);
     }
 
     /// For a stream whose clock relation was detected while running: how far (frames) the
@@ -340,11 +345,8 @@ pub struct CapturePath {
     fifo: Fifo,
     /// A drift FIFO built in advance for a [`ClockRelation::Detect`] stream.
     standby: Option<Fifo>,
-    /// Detection state: smoothed FIFO level (fill + capture phase), the level it settled
-    /// at, and switches seen.
-    level_ema: f64,
-    level_reference: Option<f64>,
-    detect_switches: u64,
+    /// Whether the level ramps (two clocks) or only steps (glitches on one clock).
+    detector: ClockDetector,
     /// Capture stream index of the next frame to arrive.
     frames_pushed: u64,
     /// Device position the next packet should start at (to detect lost frames).
@@ -408,9 +410,11 @@ impl CapturePath {
             buffers,
             fifo,
             standby,
-            level_ema: 0.0,
-            level_reference: None,
-            detect_switches: 0,
+            detector: ClockDetector::new(
+                config.block_frames as f64 / config.sample_rate,
+                DETECT_REFERENCE_S,
+                config.drift_threshold_frames(),
+            ),
             frames_pushed: 0,
             expected_device_position: None,
             clock: CaptureClock::new(config.stamps, config.sample_rate),
@@ -491,41 +495,27 @@ impl CapturePath {
     }
 
     /// For a [`ClockRelation::Detect`] stream: follows the FIFO level (`fill` before the pull
-    /// plus the capture phase; constant on one clock) and, once it has moved from where it
-    /// settled by more than the threshold, hands the FIFO's frames to the drift compensator
-    /// and resamples from then on.
+    /// plus the capture phase; constant on one clock) and, once it ramps away from where it
+    /// settled by more than the threshold ([`ClockDetector`]: a step is a glitch, not drift),
+    /// hands the FIFO's frames to the drift compensator and resamples from then on.
     fn detect_drift(&mut self, fill: usize, phase: f64) {
         if self.standby.is_none() || self.is_resampling() {
             return;
         }
-        let level = fill as f64 + phase;
-        let block = self.config.block_frames as f64;
-        // Smoothing over about a second; the reference is taken after three (the start-up
-        // transient of both devices' timing is over by then).
-        let alpha = (block / self.config.sample_rate).min(1.0);
-        self.detect_switches += 1;
-        let elapsed_s = self.detect_switches as f64 * block / self.config.sample_rate;
-        if self.detect_switches == 1 {
-            self.level_ema = level;
-        } else {
-            self.level_ema += alpha * (level - self.level_ema);
-        }
-        match self.level_reference {
-            None if elapsed_s >= DETECT_REFERENCE_S => self.level_reference = Some(self.level_ema),
-            Some(reference) => {
-                let wander = (self.level_ema - reference).abs();
-                let m = &self.monitor;
-                if wander > f64::from_bits(m.level_wander_bits.load(Ordering::Relaxed)) {
-                    m.level_wander_bits
-                        .store(wander.to_bits(), Ordering::Relaxed);
-                }
-                if wander > self.config.drift_threshold_frames() {
-                    m.detected_at_bits
-                        .store(elapsed_s.to_bits(), Ordering::Relaxed);
-                    self.start_resampling(phase)
-                }
+        let verdict = self.detector.observe(fill as f64 + phase);
+        let m = &self.monitor;
+        m.level_wander_bits
+            .store(self.detector.wander.to_bits(), Ordering::Relaxed);
+        match verdict {
+            Verdict::Same => {}
+            Verdict::Step(_) => {
+                m.level_steps.fetch_add(1, Ordering::Relaxed);
             }
-            _ => {}
+            Verdict::Drift => {
+                m.detected_at_bits
+                    .store(self.detector.elapsed_s().to_bits(), Ordering::Relaxed);
+                self.start_resampling(phase)
+            }
         }
     }
 

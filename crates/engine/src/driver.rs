@@ -1859,9 +1859,10 @@ impl DriverCore {
                     (wander, Some(at)) => format!(
                         " (two clocks detected {at:.1} s in, the level having moved {wander:.0} frames: resampled)"
                     ),
-                    (wander, None) if wander > 0.0 => {
-                        format!(" (one clock: the level moved {wander:.0} frames at most)")
-                    }
+                    (wander, None) if wander > 0.0 => format!(
+                        " (one clock: the level moved {wander:.0} frames at most, {} step(s) taken as glitches)",
+                        m.level_steps.load(Ordering::Relaxed)
+                    ),
                     _ => String::new(),
                 },
                 m.packets.load(Ordering::Relaxed),

@@ -30,6 +30,7 @@ pub mod capture;
 pub mod capture_clock;
 pub mod channels;
 pub mod clock;
+pub mod clock_detect;
 pub mod config;
 pub mod convert;
 pub mod drift;
