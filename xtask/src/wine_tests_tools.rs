@@ -644,8 +644,11 @@ fn wait_until_streaming(err_path: &Path, watch_done: impl Fn() -> bool) -> Res<u
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let text = fs::read_to_string(err_path).unwrap_or_default();
+        // Only a whole line: the file may be read while the line is half written.
         if let Some(line) = text
-            .lines()
+            .split_inclusive('\n')
+            .filter_map(|l| l.strip_suffix('\n'))
+            .map(|l| l.trim_end_matches('\r'))
             .find(|l| l.starts_with("wasio: streaming silence on"))
         {
             // "wasio: streaming silence on 2 channels, 256 frames, for 30 s"
