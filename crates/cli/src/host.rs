@@ -596,6 +596,30 @@ impl AsioDriver {
     pub fn output_ready(&mut self) -> Result<(), AsioErrorWithMessage> {
         self.call_without_arguments("outputReady", self.vtbl().output_ready)
     }
+
+    /// `outputReady` for the buffer-switch callback, which has no `&AsioDriver`.
+    pub fn output_ready_caller(&self) -> OutputReadyCaller {
+        OutputReadyCaller {
+            this: self.this() as usize,
+            method: self.vtbl().output_ready,
+        }
+    }
+}
+
+/// Calls a driver's `outputReady` from its buffer-switch callback. Valid while the
+/// [`AsioDriver`] it came from is alive: hosts stop the stream before they release it.
+#[derive(Clone, Copy)]
+pub struct OutputReadyCaller {
+    this: usize,
+    method: StartFn,
+}
+
+impl OutputReadyCaller {
+    pub fn call(&self) -> AsioError {
+        // SAFETY: `method` is the live driver's own vtable entry and `this` its interface;
+        // the caller keeps the driver alive while its stream runs.
+        unsafe { (self.method)(self.this as *mut c_void) }
+    }
 }
 
 impl Drop for AsioDriver {

@@ -1,6 +1,8 @@
 //! `wasio latency`: a round-trip latency meter, like RTL Utility.
 //!
-//! It opens the registered driver through the ABI as a host does, plays an impulse train on
+//! It opens the registered driver through the ABI as a host does (like PortAudio, it asks
+//! once after init whether `outputReady` works and then calls it after every switch), plays
+//! an impulse train on
 //! output channel 0, records input channel 0, and finds the delay by correlating the
 //! recording with the train (folded over the impulse period, then impulse by impulse). It
 //! reports the round trip in frames and ms, next to what `getLatencies` says (input +
@@ -227,7 +229,7 @@ pub use host::{on_buffer_switch, run};
 #[cfg(windows)]
 mod host {
     use super::*;
-    use crate::host::AsioDriver;
+    use crate::host::{AsioDriver, OutputReadyCaller};
     use asio_abi::{AsioBufferInfo, ASIO_FALSE, ASIO_TRUE};
     use std::sync::atomic::{AtomicPtr, Ordering};
     use std::sync::{Arc, Mutex};
@@ -247,6 +249,9 @@ mod host {
         input_to_f32: HostToDevice,
         /// f32 → host samples.
         f32_to_output: DeviceToHost,
+        /// Called after each switch when the driver accepted the probe after init, as
+        /// PortAudio and most DAWs do.
+        output_ready: Option<OutputReadyCaller>,
         state: Mutex<MeterState>,
     }
 
@@ -290,6 +295,9 @@ mod host {
             };
             (self.f32_to_output)(&state.scratch, 4, output, block);
             state.switches += 1;
+            if let Some(output_ready) = self.output_ready {
+                output_ready.call();
+            }
         }
     }
 
@@ -322,6 +330,12 @@ mod host {
     fn measure(options: &LatencyOptions) -> Result<LatencyReport, String> {
         let mut driver = AsioDriver::open(&options.driver).map_err(|e| e.to_string())?;
         driver.init().map_err(|e| e.to_string())?;
+        // Like PortAudio and the SDK's sample host: ask once whether outputReady is
+        // supported, and if so call it after every switch.
+        let output_ready = driver
+            .output_ready()
+            .is_ok()
+            .then(|| driver.output_ready_caller());
         if let Some(rate) = options.rate {
             driver.set_sample_rate(rate).map_err(|e| e.to_string())?;
         }
@@ -361,6 +375,7 @@ mod host {
             sample_bytes: host_type.bytes_per_sample(),
             input_to_f32: host_to_device(host_type, DeviceFormat::Float32),
             f32_to_output: device_to_host(DeviceFormat::Float32, host_type),
+            output_ready,
             state: Mutex::new(MeterState {
                 switches: 0,
                 recorded: Vec::with_capacity(frames),
