@@ -11,9 +11,13 @@
 //! Input-only streams have no render clock: [`InputOnlyScheduler`] runs a switch each time
 //! a whole block has been captured, with times from the capture clock.
 
+use crate::buffers::HostBuffers;
 use crate::capture::{CapturePath, InputBlock};
-use crate::clock::PositionCell;
-use crate::render::{RenderStats, SwitchHandler, SwitchTiming};
+use crate::clock::{ClockReading, PositionCell};
+use crate::period::PeriodRenderer;
+use crate::render::{
+    RenderConfig, RenderPipeline, RenderRoute, RenderStats, SwitchHandler, SwitchTiming,
+};
 use std::sync::Arc;
 
 /// The host's switch, preceded by the input block for the same switch.
@@ -91,5 +95,83 @@ impl InputOnlyScheduler {
             ran += 1;
         }
         ran
+    }
+}
+
+/// A stream's output path, with its input half when the stream has inputs: what the WASAPI
+/// worker and the simulated device both run at each device event.
+pub enum DeviceRenderer {
+    /// Host blocks through the ring (shared modes, exclusive polling).
+    Ring(RenderPipeline),
+    /// Exclusive event-driven: one buffer switch per period, written directly.
+    Period(PeriodRenderer),
+}
+
+impl DeviceRenderer {
+    /// `block_is_period`: the ASIO block is the device period (exclusive event mode).
+    pub fn new(
+        block_is_period: bool,
+        config: RenderConfig,
+        routes: Vec<RenderRoute>,
+        buffers: Arc<HostBuffers>,
+        positions: Arc<PositionCell>,
+    ) -> Self {
+        if block_is_period {
+            Self::Period(PeriodRenderer::new(config, routes, buffers, positions))
+        } else {
+            Self::Ring(RenderPipeline::new(config, routes, buffers, positions))
+        }
+    }
+
+    /// Whether each event takes the whole buffer (one period) rather than its free space.
+    pub fn is_period(&self) -> bool {
+        matches!(self, Self::Period(_))
+    }
+
+    pub fn frame_bytes(&self) -> usize {
+        match self {
+            Self::Ring(r) => r.frame_bytes(),
+            Self::Period(r) => r.frame_bytes(),
+        }
+    }
+
+    pub fn prefill_silence(&mut self, dst: &mut [u8]) {
+        match self {
+            Self::Ring(r) => r.prefill_silence(dst),
+            Self::Period(r) => r.prefill_silence(dst),
+        }
+    }
+
+    pub fn stats(&self) -> RenderStats {
+        match self {
+            Self::Ring(r) => r.stats(),
+            Self::Period(r) => r.stats(),
+        }
+    }
+
+    /// Fills `dst` (the device's free space; `device_padding` frames are still queued),
+    /// running the host's switches, each preceded by its input block when `capture` is given.
+    /// Real-time safe.
+    pub fn render<H: SwitchHandler + ?Sized>(
+        &mut self,
+        dst: &mut [u8],
+        device_padding: usize,
+        clock: &ClockReading,
+        capture: Option<&mut CapturePath>,
+        host: &mut H,
+    ) {
+        match (self, capture) {
+            (Self::Ring(r), Some(capture)) => r.render(
+                dst,
+                device_padding,
+                clock,
+                &mut DuplexSwitch { capture, host },
+            ),
+            (Self::Period(r), Some(capture)) => {
+                r.render(dst, clock, &mut DuplexSwitch { capture, host })
+            }
+            (Self::Ring(r), None) => r.render(dst, device_padding, clock, host),
+            (Self::Period(r), None) => r.render(dst, clock, host),
+        }
     }
 }

@@ -22,15 +22,14 @@ use crate::clock::PositionCell;
 use crate::config::Mode;
 use crate::convert::{host_to_device, HostSampleType};
 use crate::drift::ResamplerQuality;
-use crate::duplex::{DuplexSwitch, InputOnlyScheduler};
+use crate::duplex::{DeviceRenderer, InputOnlyScheduler};
 use crate::format::{DeviceFormat, StreamFormat};
 use crate::log::{RtEvent, RtLogProducer};
 use crate::modes::{
     alignment_frames, chain_error, exclusive_format_candidates, negotiate_format, select_mode,
     ModeReport, StreamMode, AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED, AUDCLNT_E_UNSUPPORTED_FORMAT,
 };
-use crate::period::PeriodRenderer;
-use crate::render::{output_latency_frames, routes_for, RenderConfig, RenderPipeline, RenderRoute};
+use crate::render::{output_latency_frames, routes_for, RenderConfig, RenderRoute};
 use crate::rt_guard;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -565,21 +564,13 @@ impl Backend for SimulatedBackend {
         );
         opened.buffers.clear();
         opened.positions.clear();
-        let mut pipeline = if opened.mode.block_is_period() {
-            SimRenderer::Period(PeriodRenderer::new(
-                config,
-                opened.routes.clone(),
-                opened.buffers.clone(),
-                opened.positions.clone(),
-            ))
-        } else {
-            SimRenderer::Ring(RenderPipeline::new(
-                config,
-                opened.routes.clone(),
-                opened.buffers.clone(),
-                opened.positions.clone(),
-            ))
-        };
+        let mut pipeline = DeviceRenderer::new(
+            opened.mode.block_is_period(),
+            config,
+            opened.routes.clone(),
+            opened.buffers.clone(),
+            opened.positions.clone(),
+        );
         // Stopping released the endpoint: starting takes it again.
         self.control.endpoint_held.store(true, Ordering::Release);
         self.control.endpoint_opens.fetch_add(1, Ordering::AcqRel);
@@ -771,26 +762,7 @@ impl Backend for SimulatedBackend {
                     let _rt = rt_guard::enter_rt();
                     let underruns = pipeline.stats().underruns;
                     let dst = &mut device[..free * frame_bytes];
-                    match (&mut pipeline, capture.as_mut()) {
-                        (SimRenderer::Ring(p), Some(path)) => {
-                            let mut duplex = DuplexSwitch {
-                                capture: path,
-                                host: handler.as_mut(),
-                            };
-                            p.render(dst, queued, &clock, &mut duplex)
-                        }
-                        (SimRenderer::Period(p), Some(path)) => {
-                            let mut duplex = DuplexSwitch {
-                                capture: path,
-                                host: handler.as_mut(),
-                            };
-                            p.render(dst, &clock, &mut duplex)
-                        }
-                        (SimRenderer::Ring(p), None) => {
-                            p.render(dst, queued, &clock, handler.as_mut())
-                        }
-                        (SimRenderer::Period(p), None) => p.render(dst, &clock, handler.as_mut()),
-                    }
+                    pipeline.render(dst, queued, &clock, capture.as_mut(), handler.as_mut());
                     let stats = pipeline.stats();
                     if stats.underruns > underruns {
                         rt_log.push(RtEvent::OutputUnderrun {
@@ -859,35 +831,6 @@ impl Backend for SimulatedBackend {
         self.stop()?;
         *self.opened.lock().unwrap() = None;
         Ok(())
-    }
-}
-
-/// The two output paths a simulated stream runs.
-enum SimRenderer {
-    /// Decoupled: host blocks through the ring (shared and exclusive polling modes).
-    Ring(RenderPipeline),
-    /// Exclusive event-driven: one switch per period, written directly.
-    Period(PeriodRenderer),
-}
-
-impl SimRenderer {
-    fn frame_bytes(&self) -> usize {
-        match self {
-            SimRenderer::Ring(p) => p.frame_bytes(),
-            SimRenderer::Period(p) => p.frame_bytes(),
-        }
-    }
-    fn prefill_silence(&mut self, dst: &mut [u8]) {
-        match self {
-            SimRenderer::Ring(p) => p.prefill_silence(dst),
-            SimRenderer::Period(p) => p.prefill_silence(dst),
-        }
-    }
-    fn stats(&self) -> crate::render::RenderStats {
-        match self {
-            SimRenderer::Ring(p) => p.stats(),
-            SimRenderer::Period(p) => p.stats(),
-        }
     }
 }
 

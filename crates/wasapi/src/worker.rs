@@ -26,14 +26,11 @@ use wasio_engine::clock::{ClockReading, PositionCell};
 use wasio_engine::config::Mode;
 use wasio_engine::convert::{host_to_device, DeviceFormat, HostSampleType};
 use wasio_engine::drift::ResamplerQuality;
-use wasio_engine::duplex::{DuplexSwitch, InputOnlyScheduler};
+use wasio_engine::duplex::{DeviceRenderer, InputOnlyScheduler};
 use wasio_engine::format::{frames_to_hns, StreamFormat};
 use wasio_engine::log::{RtEvent, RtLogProducer};
 use wasio_engine::modes::StreamMode;
-use wasio_engine::period::PeriodRenderer;
-use wasio_engine::render::{
-    output_latency_frames, routes_for, RenderConfig, RenderPipeline, RenderRoute,
-};
+use wasio_engine::render::{output_latency_frames, routes_for, RenderConfig, RenderRoute};
 use wasio_engine::rt_guard;
 use windows::core::{w, PCWSTR};
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
@@ -595,11 +592,13 @@ impl Worker {
         // Everything the loop needs is built before it starts.
         let (config, routes) = (stream.render_config, stream.routes.clone());
         let (buffers, positions) = (stream.buffers.clone(), stream.positions.clone());
-        let mut renderer = if stream.stream_mode.block_is_period() {
-            Renderer::Period(PeriodRenderer::new(config, routes, buffers, positions))
-        } else {
-            Renderer::Ring(RenderPipeline::new(config, routes, buffers, positions))
-        };
+        let mut renderer = DeviceRenderer::new(
+            stream.stream_mode.block_is_period(),
+            config,
+            routes,
+            buffers,
+            positions,
+        );
         let mut silence = vec![0u8; config.device_buffer_frames * renderer.frame_bytes()];
         renderer.prefill_silence(&mut silence);
         drop(silence);
@@ -729,35 +728,6 @@ fn enter_pro_audio() -> Option<HANDLE> {
     task
 }
 
-/// The output path of a stream.
-enum Renderer {
-    /// Host blocks through the ring (shared modes, exclusive polling).
-    Ring(RenderPipeline),
-    /// Exclusive event-driven: one buffer switch per period, written directly.
-    Period(PeriodRenderer),
-}
-
-impl Renderer {
-    fn frame_bytes(&self) -> usize {
-        match self {
-            Renderer::Ring(r) => r.frame_bytes(),
-            Renderer::Period(r) => r.frame_bytes(),
-        }
-    }
-    fn prefill_silence(&mut self, dst: &mut [u8]) {
-        match self {
-            Renderer::Ring(r) => r.prefill_silence(dst),
-            Renderer::Period(r) => r.prefill_silence(dst),
-        }
-    }
-    fn stats(&self) -> wasio_engine::render::RenderStats {
-        match self {
-            Renderer::Ring(r) => r.stats(),
-            Renderer::Period(r) => r.stats(),
-        }
-    }
-}
-
 /// The plan a stream would get, by opening and releasing a trial client.
 fn probe_output(
     endpoint_id: &str,
@@ -853,7 +823,7 @@ fn run_render_loop(
     live: &LiveClient,
     config: &RenderConfig,
     poll_period_frames: Option<usize>,
-    renderer: &mut Renderer,
+    renderer: &mut DeviceRenderer,
     handler: &mut dyn StreamHandler,
     (rt_log, counters): (&mut RtLogProducer, &StreamCounters),
     mut capture: Option<(&OpenCapture, &mut CapturePath)>,
@@ -932,13 +902,14 @@ fn run_render_loop(
         // SAFETY: plain COM calls on the running client; `data` is valid for `frames`
         // frames until ReleaseBuffer.
         unsafe {
-            let padding = match renderer {
-                // Exclusive event mode: each event asks for the whole buffer (one period).
-                Renderer::Period(_) => 0,
-                Renderer::Ring(_) => match live.client.GetCurrentPadding() {
+            // Exclusive event mode: each event asks for the whole buffer (one period).
+            let padding = if renderer.is_period() {
+                0
+            } else {
+                match live.client.GetCurrentPadding() {
                     Ok(p) => p,
                     Err(e) => return Some(RtFailure::from("IAudioClient::GetCurrentPadding", e)),
-                },
+                }
             };
             let frames = buffer_frames.saturating_sub(padding);
             if frames == 0 {
@@ -967,24 +938,13 @@ fn run_render_loop(
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
             let underruns = renderer.stats().underruns;
-            match (&mut *renderer, capture.as_mut()) {
-                (Renderer::Ring(r), Some((_, path))) => {
-                    let mut duplex = DuplexSwitch {
-                        capture: path,
-                        host: &mut *handler,
-                    };
-                    r.render(dst, padding as usize, &reading, &mut duplex)
-                }
-                (Renderer::Period(r), Some((_, path))) => {
-                    let mut duplex = DuplexSwitch {
-                        capture: path,
-                        host: &mut *handler,
-                    };
-                    r.render(dst, &reading, &mut duplex)
-                }
-                (Renderer::Ring(r), None) => r.render(dst, padding as usize, &reading, handler),
-                (Renderer::Period(r), None) => r.render(dst, &reading, handler),
-            }
+            renderer.render(
+                dst,
+                padding as usize,
+                &reading,
+                capture.as_mut().map(|(_, path)| &mut **path),
+                handler,
+            );
             let stats = renderer.stats();
             if stats.underruns > underruns {
                 rt_log.push(RtEvent::OutputUnderrun { frames });
