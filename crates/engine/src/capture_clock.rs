@@ -65,10 +65,6 @@ impl CaptureClock {
         }
     }
 
-    pub fn meaning(&self) -> StampMeaning {
-        self.meaning
-    }
-
     /// Takes a packet of `frames` frames whose first frame has index `first_frame`, stamped
     /// at `stamp_ns`.
     pub fn observe(&mut self, first_frame: u64, frames: usize, stamp_ns: u64) {
