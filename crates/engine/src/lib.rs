@@ -7,6 +7,8 @@
 //! - [`render`]: host blocks → lock-free ring → device periods, with switch timing.
 //! - [`capture`]: capture packets → FIFO (same clock) or drift compensator → host blocks.
 //! - [`duplex`]: one device thread, input and output in one buffer switch; input-only streams.
+//! - [`deadline`]: which xruns the driver caused (late blocks) and which the system did.
+//! - [`fault`]: faults a test build injects (feature `fault-injection`) to prove the bench.
 //! - [`clock`]: device-clock arithmetic and the lock-free sample-position cell.
 //! - [`modes`]: the mode chain, exclusive formats and sizes, as pure decisions.
 //! - [`period`]: the exclusive event-driven path, one ASIO buffer per device period.
@@ -33,10 +35,12 @@ pub mod clock;
 pub mod clock_detect;
 pub mod config;
 pub mod convert;
+pub mod deadline;
 pub mod drift;
 pub mod driver;
 pub mod duplex;
 pub mod env;
+pub mod fault;
 pub mod error;
 pub mod format;
 pub mod hresult;

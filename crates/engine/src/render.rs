@@ -8,6 +8,7 @@
 use crate::buffers::HostBuffers;
 use crate::clock::{ClockReading, PositionCell};
 use crate::convert::{host_to_device, HostSampleType};
+use crate::fault::Fault;
 use crate::format::StreamFormat;
 use std::sync::Arc;
 
@@ -106,7 +107,10 @@ pub fn output_latency_frames(
     block_frames: usize,
     deferred_output: bool,
 ) -> usize {
-    device_buffer_frames + stream_latency_frames + if deferred_output { block_frames } else { 0 }
+    device_buffer_frames
+        + stream_latency_frames
+        + if deferred_output { block_frames } else { 0 }
+        + crate::fault::latency_error_frames()
 }
 
 /// Counters the status line and the log read.
@@ -116,6 +120,8 @@ pub struct RenderStats {
     pub frames_to_device: u64,
     /// Device events that found the device buffer empty: the device played silence.
     pub underruns: u64,
+    /// Who caused them, from the device thread's own times (filled in when it stops).
+    pub deadlines: crate::deadline::DeadlineCounts,
 }
 
 pub struct RenderPipeline {
@@ -127,6 +133,8 @@ pub struct RenderPipeline {
     ring_in: rtrb::Producer<u8>,
     ring_out: rtrb::Consumer<u8>,
     stats: RenderStats,
+    /// `None` except in a fault-injection build told to misbehave (see [`crate::fault`]).
+    fault: Option<Fault>,
 }
 
 impl RenderPipeline {
@@ -149,6 +157,7 @@ impl RenderPipeline {
             ring_in,
             ring_out,
             stats: RenderStats::default(),
+            fault: crate::fault::active(),
         }
     }
 
@@ -206,6 +215,9 @@ impl RenderPipeline {
 
     fn run_switch<H: SwitchHandler + ?Sized>(&mut self, clock: &ClockReading, host: &mut H) {
         let block = self.stats.switches;
+        if self.fault.is_some() && self.inject_fault(block) {
+            return;
+        }
         let half = (block % 2) as usize;
         if self.config.deferred_output {
             // The other half was handed out one switch ago.
@@ -228,6 +240,32 @@ impl RenderPipeline {
             self.push_half(half);
         }
         self.stats.switches += 1;
+    }
+
+    /// A fault-injection build's misbehaviour at `block`; true when the switch is skipped.
+    #[cold]
+    fn inject_fault(&mut self, block: u64) -> bool {
+        match self.fault {
+            Some(Fault::SkipBlock { at }) if at == block => {
+                // The block's frames go to the device as silence; the host never sees it.
+                let bytes = self.config.block_frames * self.frame_bytes;
+                if let Ok(mut chunk) = self.ring_in.write_chunk(bytes) {
+                    let (first, second) = chunk.as_mut_slices();
+                    first.fill(0);
+                    second.fill(0);
+                    chunk.commit_all();
+                }
+                self.stats.switches += 1;
+                true
+            }
+            Some(Fault::LateBlock { at }) if at == block => {
+                let buffer_seconds =
+                    self.config.device_buffer_frames as f64 / self.config.sample_rate;
+                std::thread::sleep(std::time::Duration::from_secs_f64(3.0 * buffer_seconds));
+                false
+            }
+            _ => false,
+        }
     }
 
     fn push_half(&mut self, half: usize) {
@@ -516,5 +554,30 @@ mod tests {
     fn reported_latency_adds_the_deferred_block() {
         assert_eq!(output_latency_frames(1440, 100, 256, false), 1540);
         assert_eq!(output_latency_frames(1440, 100, 256, true), 1796);
+    }
+
+    #[test]
+    fn an_injected_skipped_block_is_silence_and_a_jump_in_the_sample_position() {
+        let mut b = bench(256, 1440, false, &[(0, 0), (1, 1)]);
+        b.pipeline.fault = Some(Fault::SkipBlock { at: 5 });
+        run_device(&mut b, 480, 1440, 20);
+        let positions: Vec<u64> = b.host.timings.iter().map(|t| t.sample_position).collect();
+        let jumps: Vec<u64> = positions
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|&delta| delta != 256)
+            .collect();
+        assert_eq!(jumps, vec![512], "positions {positions:?}");
+        // The host filled one block less than the stream played.
+        assert_eq!(b.host.next_value, (positions.len() * 256) as u64);
+    }
+
+    #[test]
+    fn without_an_injected_fault_the_positions_tile_the_stream() {
+        let mut b = bench(256, 1440, false, &[(0, 0), (1, 1)]);
+        assert_eq!(b.pipeline.fault, None, "a shipped build injects nothing");
+        run_device(&mut b, 480, 1440, 20);
+        let positions: Vec<u64> = b.host.timings.iter().map(|t| t.sample_position).collect();
+        assert!(positions.windows(2).all(|w| w[1] - w[0] == 256));
     }
 }

@@ -24,11 +24,12 @@ use wasio_engine::capture::{
 };
 use wasio_engine::clock::{ClockReading, PositionCell};
 use wasio_engine::config::Mode;
+use wasio_engine::deadline::DeadlineAccount;
 use wasio_engine::convert::{host_to_device, DeviceFormat, HostSampleType};
 use wasio_engine::drift::ResamplerQuality;
 use wasio_engine::duplex::{DeviceRenderer, InputOnlyScheduler};
 use wasio_engine::format::{frames_to_hns, StreamFormat};
-use wasio_engine::log::{RtEvent, RtLogProducer};
+use wasio_engine::log::{LogLevel, RtEvent, RtLogProducer};
 use wasio_engine::modes::StreamMode;
 use wasio_engine::render::{output_latency_frames, routes_for, RenderConfig, RenderRoute};
 use wasio_engine::rt_guard;
@@ -39,6 +40,7 @@ use windows::Win32::Media::Audio::{
     AUDCLNT_SHAREMODE_SHARED, AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM,
     AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
 };
+use windows::Win32::System::Performance::{QueryPerformanceCounter, QueryPerformanceFrequency};
 use windows::Win32::System::Threading::{
     AvRevertMmThreadCharacteristics, AvSetMmThreadCharacteristicsW, AvSetMmThreadPriority,
     CreateEventW, CreateWaitableTimerExW, GetCurrentThread, ResetEvent, SetEvent,
@@ -625,6 +627,12 @@ impl Worker {
             .as_ref()
             .filter(|_| stream.input_only)
             .map(|path| InputOnlyScheduler::new(path, stream.positions.clone()));
+        let rate = stream.render_config.sample_rate;
+        let frames_ns = |frames: usize| (frames as f64 * 1e9 / rate) as u64;
+        let mut deadlines = DeadlineAccount::new(
+            frames_ns(stream.info.period_frames),
+            frames_ns(stream.render_config.device_buffer_frames),
+        );
         let failure = {
             let _rt = rt_guard::enter_rt();
             stream.rt_log.push(RtEvent::StreamStarted {
@@ -646,7 +654,7 @@ impl Worker {
                     (!stream.stream_mode.is_event_driven()).then_some(stream.info.period_frames),
                     &mut renderer,
                     stream.handler.as_mut(),
-                    (&mut stream.rt_log, &stream.counters),
+                    (&mut stream.rt_log, &stream.counters, &mut deadlines),
                     stream.capture.as_ref().zip(capture),
                     self.wake.0,
                 ),
@@ -678,8 +686,10 @@ impl Worker {
         if let Some(error) = &failure {
             stream.handler.stream_failed(error);
         }
+        let mut stats = input_only.map_or(renderer.stats(), |s| s.stats());
+        stats.deadlines = deadlines.counts();
         stream.last_report = StreamReport {
-            stats: input_only.map_or(renderer.stats(), |s| s.stats()),
+            stats,
             rt_allocations,
             failure,
         };
@@ -825,7 +835,7 @@ fn run_render_loop(
     poll_period_frames: Option<usize>,
     renderer: &mut DeviceRenderer,
     handler: &mut dyn StreamHandler,
-    (rt_log, counters): (&mut RtLogProducer, &StreamCounters),
+    (rt_log, counters, deadlines): (&mut RtLogProducer, &StreamCounters, &mut DeadlineAccount),
     mut capture: Option<(&OpenCapture, &mut CapturePath)>,
     wake: HANDLE,
 ) -> Option<RtFailure> {
@@ -881,6 +891,7 @@ fn run_render_loop(
             continue;
         }
         silent_waits = 0;
+        let woke_ns = qpc_ns();
         let index = woke.0.wrapping_sub(WAIT_OBJECT_0.0);
         if index == wake_index {
             return None;
@@ -953,8 +964,28 @@ fn run_render_loop(
             if let Err(e) = live.render_client.ReleaseBuffer(frames, 0) {
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
+            let late_blocks = deadlines.counts().late_blocks;
+            deadlines.write(woke_ns, stats.underruns > underruns, qpc_ns());
+            if deadlines.counts().late_blocks > late_blocks {
+                rt_log.push(RtEvent::message(
+                    LogLevel::Warn,
+                    "late block: the driver held a device write longer than a period (max µs so far)",
+                    &[(deadlines.counts().max_handling_ns / 1000) as i64],
+                ));
+            }
         }
     }
+}
+
+/// The performance counter now, in nanoseconds (the clock IAudioClock's QPC readings use).
+fn qpc_ns() -> u64 {
+    let (mut count, mut frequency) = (0i64, 0i64);
+    // SAFETY: both calls only write the given integers; they cannot fail on XP and later.
+    unsafe {
+        let _ = QueryPerformanceCounter(&mut count);
+        let _ = QueryPerformanceFrequency(&mut frequency);
+    }
+    (count as i128 * 1_000_000_000 / frequency.max(1) as i128) as u64
 }
 
 /// Opens the capture side of a stream on the default capture endpoint, and decides how its
