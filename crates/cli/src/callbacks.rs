@@ -26,6 +26,10 @@ pub struct HostState {
     in_callback: AtomicBool,
     last_index: AtomicI32,
     last_sample_position: AtomicU64,
+    /// The block size the positions must advance by (0: not checked).
+    block_frames: AtomicU64,
+    /// Switches whose sample position was not the previous one plus one block.
+    position_breaks: AtomicU64,
     last_system_time: AtomicU64,
     last_time_flags: AtomicU32,
     sample_rate_changes: AtomicU64,
@@ -51,6 +55,9 @@ pub struct HostSnapshot {
     pub last_index: i32,
     /// Sample position from the last `AsioTime` (valid when its flag was set).
     pub last_sample_position: u64,
+    /// Switches whose sample position was not the previous one plus the block set by
+    /// [`HostState::set_block_frames`].
+    pub position_breaks: u64,
     /// System time (ns) from the last `AsioTime`.
     pub last_system_time: u64,
     /// `AsioTimeInfo::flags` of the last `AsioTime`.
@@ -82,6 +89,8 @@ impl HostState {
             in_callback: AtomicBool::new(false),
             last_index: AtomicI32::new(-1),
             last_sample_position: AtomicU64::new(0),
+            block_frames: AtomicU64::new(0),
+            position_breaks: AtomicU64::new(0),
             last_system_time: AtomicU64::new(0),
             last_time_flags: AtomicU32::new(0),
             sample_rate_changes: AtomicU64::new(0),
@@ -105,6 +114,7 @@ impl HostState {
             overlapping: self.overlapping.load(Ordering::Relaxed),
             last_index: self.last_index.load(Ordering::Relaxed),
             last_sample_position: self.last_sample_position.load(Ordering::Relaxed),
+            position_breaks: self.position_breaks.load(Ordering::Relaxed),
             last_system_time: self.last_system_time.load(Ordering::Relaxed),
             last_time_flags: self.last_time_flags.load(Ordering::Relaxed),
             sample_rate_changes: self.sample_rate_changes.load(Ordering::Relaxed),
@@ -122,6 +132,8 @@ impl HostState {
             &self.bad_index,
             &self.overlapping,
             &self.last_sample_position,
+            &self.block_frames,
+            &self.position_breaks,
             &self.last_system_time,
             &self.sample_rate_changes,
             &self.last_sample_rate_bits,
@@ -136,6 +148,12 @@ impl HostState {
     }
 
     /// Whether the host answers `kAsioSupportsTimeInfo` with 1 (default) or 0.
+    /// Checks from now on that each switch's sample position is the previous one plus
+    /// `frames` (a new stream may start again at 0).
+    pub fn set_block_frames(&self, frames: u64) {
+        self.block_frames.store(frames, Ordering::Relaxed);
+    }
+
     pub fn set_offer_time_info(&self, offer: bool) {
         self.offer_time_info.store(offer, Ordering::Relaxed);
     }
@@ -150,8 +168,14 @@ impl HostState {
         self.last_index.store(index, Ordering::Relaxed);
         if let Some(time) = time {
             let info = time.time_info;
-            self.last_sample_position
-                .store(info.sample_position.to_u64(), Ordering::Relaxed);
+            let position = info.sample_position.to_u64();
+            let block = self.block_frames.load(Ordering::Relaxed);
+            let previous = self.last_sample_position.load(Ordering::Relaxed);
+            let seen_before = self.time_info_switches.load(Ordering::Relaxed) > 1;
+            if block > 0 && seen_before && position != 0 && position != previous + block {
+                self.position_breaks.fetch_add(1, Ordering::Relaxed);
+            }
+            self.last_sample_position.store(position, Ordering::Relaxed);
             self.last_system_time
                 .store(info.system_time.to_u64(), Ordering::Relaxed);
             self.last_time_flags.store(info.flags, Ordering::Relaxed);
@@ -283,6 +307,21 @@ mod tests {
         assert_eq!(snapshot.last_sample_position, 0x1_0000_0010);
         assert_eq!(snapshot.last_system_time, 123_456_789);
         assert_eq!(snapshot.last_time_flags, 3);
+    }
+
+    #[test]
+    fn a_sample_position_that_skips_a_block_is_a_break() {
+        let state = HostState::new();
+        state.set_block_frames(256);
+        let mut time = AsioTime::zeroed();
+        time.time_info.flags = time_flags::SAMPLE_POSITION_VALID;
+        for position in [0u64, 256, 512, 1024, 1280, 0, 256] {
+            state.time_info_switches.fetch_add(1, Ordering::Relaxed);
+            time.time_info.sample_position = AsioSamples::from_u64(position);
+            state.on_switch(0, Some(&time));
+        }
+        // 512 -> 1024 skipped a block; a restart at 0 is a new stream, not a break.
+        assert_eq!(state.snapshot().position_breaks, 1);
     }
 
     /// The only test that touches the global HOST, through the C callbacks themselves.

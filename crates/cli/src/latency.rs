@@ -140,6 +140,10 @@ pub struct LatencyReport {
     pub analysis: ImpulseAnalysis,
     pub reported_input: i32,
     pub reported_output: i32,
+    /// Switches whose sample position did not follow the previous one by one block.
+    pub position_breaks: u64,
+    /// Switches with time info (the positions checked).
+    pub timed_switches: u64,
 }
 
 impl LatencyReport {
@@ -187,6 +191,8 @@ impl LatencyReport {
             ("driver", Json::string(self.driver.clone())),
             ("sample_rate", Json::Number(self.sample_rate)),
             ("buffer_frames", Json::Int(self.buffer_frames as i64)),
+            ("position_breaks", Json::Int(self.position_breaks as i64)),
+            ("timed_switches", Json::Int(self.timed_switches as i64)),
             ("round_trip_frames", Json::Int(a.round_trip_frames as i64)),
             (
                 "round_trip_ms",
@@ -384,6 +390,8 @@ mod host {
         });
         let raw = Arc::into_raw(meter.clone()) as *mut Meter;
         ACTIVE.store(raw, Ordering::Release);
+        crate::callbacks::HOST.reset();
+        crate::callbacks::HOST.set_block_frames(block as u64);
         let result = (|| {
             driver.start().map_err(|e| e.to_string())?;
             std::thread::sleep(Duration::from_secs_f64(options.seconds + 0.5));
@@ -410,6 +418,8 @@ mod host {
              the capture device)"
                 .to_string()
         })?;
+        let host = crate::callbacks::HOST.snapshot();
+        crate::callbacks::HOST.set_block_frames(0);
         Ok(LatencyReport {
             driver: options.driver.clone(),
             sample_rate: rate,
@@ -417,6 +427,8 @@ mod host {
             analysis,
             reported_input,
             reported_output,
+            position_breaks: host.position_breaks,
+            timed_switches: host.time_info_switches,
         })
     }
 }
@@ -478,6 +490,8 @@ mod tests {
             analysis: analyse(&loopback(96_000, 24_000, 3_000), 24_000).unwrap(),
             reported_input: 1_200,
             reported_output: 1_790,
+            position_breaks: 0,
+            timed_switches: 0,
         };
         assert_eq!(report.difference_frames(), 10);
         let text = report.to_text();
