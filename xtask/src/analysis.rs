@@ -115,6 +115,29 @@ impl ToneReport {
         20.0 * (self.channels[channel].rms * 2f64.sqrt() / amplitude).log10()
     }
 
+    /// Glitch events: the glitches, dropouts and phase jumps of every channel merged when
+    /// they lie within 100 ms of each other (one gap shows as all three, on each channel).
+    pub fn discontinuity_events(&self) -> usize {
+        let window = (self.sample_rate * 0.1) as usize;
+        let mut frames: Vec<usize> = self
+            .glitches
+            .iter()
+            .map(|g| g.frame)
+            .chain(self.dropouts.iter().map(|d| d.frame))
+            .chain(self.phase_jumps.iter().map(|p| p.frame))
+            .collect();
+        frames.sort_unstable();
+        let mut events = 0;
+        let mut last: Option<usize> = None;
+        for frame in frames {
+            if last.is_none_or(|last| frame > last + window) {
+                events += 1;
+            }
+            last = Some(frame);
+        }
+        events
+    }
+
     /// Number of distinct problems (glitches, dropouts, phase jumps).
     pub fn problem_count(&self) -> usize {
         self.glitches.len() + self.dropouts.len() + self.phase_jumps.len()
@@ -128,9 +151,10 @@ pub struct Check {
     pub passed: bool,
     pub measured: String,
     pub expected: String,
-    /// A failure no other attempt may excuse (a process that failed, a tone on the wrong
-    /// sink): it ends a realtime test's attempts at once. See `wine_tests::REALTIME_ATTEMPTS`.
-    pub definitive: bool,
+    /// `Some(events)` for a check of what happened below the driver (winepulse →
+    /// PulseAudio → the recording), with the glitch events it found; `None` for a hard check
+    /// of what Wasio itself did. See [`crate::verdict`].
+    pub downstream_events: Option<u64>,
 }
 
 impl Check {
@@ -145,14 +169,19 @@ impl Check {
             passed,
             measured: measured.into(),
             expected: expected.into(),
-            definitive: false,
+            downstream_events: None,
         }
     }
 
-    /// Marks the check definitive.
-    pub fn definitive(mut self) -> Check {
-        self.definitive = true;
+    /// Marks a check of the path below the driver; `events` are the glitch events it found
+    /// (a failed check counts at least one).
+    pub fn downstream(mut self, events: u64) -> Check {
+        self.downstream_events = Some(if self.passed { events } else { events.max(1) });
         self
+    }
+
+    pub fn is_downstream(&self) -> bool {
+        self.downstream_events.is_some()
     }
 }
 
@@ -194,24 +223,40 @@ impl ToneExpectation {
             ));
         }
         let duration = report.duration_frames();
-        checks.push(Check::new(
-            "duration",
-            duration.abs_diff(self.duration_frames) <= self.duration_tolerance_frames,
-            format!("{duration} frames ({:.4} s)", report.duration_seconds()),
-            format!(
-                "{} ±{} frames",
-                self.duration_frames, self.duration_tolerance_frames
-            ),
-        ));
-        checks.push(none_of("dropouts", &report.dropouts, |d| {
-            format!("ch{} @{} ({} frames)", d.channel, d.frame, d.frames)
-        }));
-        checks.push(none_of("glitches", &report.glitches, |g| {
-            format!("ch{} @{} (residual {:.3})", g.channel, g.frame, g.residual)
-        }));
-        checks.push(none_of("phase jumps", &report.phase_jumps, |p| {
-            format!("ch{} @{} ({:+.3} rad)", p.channel, p.frame, p.radians)
-        }));
+        checks.push(
+            Check::new(
+                "duration",
+                duration.abs_diff(self.duration_frames) <= self.duration_tolerance_frames,
+                format!("{duration} frames ({:.4} s)", report.duration_seconds()),
+                format!(
+                    "{} ±{} frames",
+                    self.duration_frames, self.duration_tolerance_frames
+                ),
+            )
+            .downstream(1),
+        );
+        // Gaps and discontinuities in a recording happen below the driver as well: they
+        // are glitch events judged against the control (crate::verdict). Frequency and
+        // level are what the driver played.
+        let events = report.discontinuity_events() as u64;
+        checks.push(
+            none_of("dropouts", &report.dropouts, |d| {
+                format!("ch{} @{} ({} frames)", d.channel, d.frame, d.frames)
+            })
+            .downstream(events),
+        );
+        checks.push(
+            none_of("glitches", &report.glitches, |g| {
+                format!("ch{} @{} (residual {:.3})", g.channel, g.frame, g.residual)
+            })
+            .downstream(events),
+        );
+        checks.push(
+            none_of("phase jumps", &report.phase_jumps, |p| {
+                format!("ch{} @{} ({:+.3} rad)", p.channel, p.frame, p.radians)
+            })
+            .downstream(events),
+        );
         checks
     }
 }

@@ -275,6 +275,7 @@ impl WineContext<'_> {
         let recording = self
             .bench
             .start_recording(&format!("{}.monitor", bench::SINK_A), &recording_path)?;
+        crate::verdict::record_stream_seconds(spec.seconds);
         let output = self.pa_host(label, &spec.args(), spec.timeout())?;
         let samples = recording.stop()?;
         Ok(PlayMeasurement {
@@ -350,7 +351,8 @@ pub struct WineTest {
     pub name: &'static str,
     pub about: &'static str,
     pub run: TestFn,
-    /// The verdict rests on a real-time recording: up to [`REALTIME_ATTEMPTS`] attempts.
+    /// The verdict rests on a real-time recording: one attempt, hard checks and glitches
+    /// judged against the control (see [`crate::runner`] and [`crate::verdict`]).
     pub realtime: bool,
 }
 
@@ -437,6 +439,7 @@ pub fn all_tests() -> Vec<WineTest> {
     .chain(crate::wine_tests_duplex::tests())
     .chain(crate::wine_tests_exclusive::tests())
     .chain(crate::wine_tests_package::tests())
+    .chain(crate::wine_tests_faults::tests())
     .collect()
 }
 
@@ -454,351 +457,6 @@ pub const BENCH_TESTS: [&str; 6] = [
 /// so the default run (and CI) stays a statement of what works. Each names its open issue.
 pub const OPEN_ISSUE_TESTS: [(&str, &str); 0] = [];
 
-/// Outcome of one attempt at a test case.
-pub struct TestOutcome {
-    pub name: &'static str,
-    pub checks: Vec<Check>,
-    pub error: Option<String>,
-}
-
-impl TestOutcome {
-    pub fn passed(&self) -> bool {
-        self.error.is_none() && self.checks.iter().all(|check| check.passed)
-    }
-
-    /// Whether another attempt may excuse this failure: the test is realtime, ran to its end
-    /// and no definitive check failed. A process that failed or a test that stopped on an
-    /// error is never a downstream gap.
-    fn may_retry(&self, test: &WineTest) -> bool {
-        test.realtime
-            && self.error.is_none()
-            && !self
-                .checks
-                .iter()
-                .any(|check| !check.passed && check.definitive)
-    }
-}
-
-/// Attempts a realtime test gets. Under load, the path downstream of the driver (Wine's
-/// winepulse timer thread writing to PulseAudio) sometimes inserts silence that the driver
-/// never produced: its own log shows 0 underruns for those runs, and PortAudio's WASAPI host
-/// without the driver shows the same gaps. One clean attempt shows the driver delivers; every
-/// failed attempt is printed and counted, so flakiness stays visible.
-pub const REALTIME_ATTEMPTS: usize = 3;
-
-/// Realtime tests that judge the latency run with PulseAudio's default stream latency for Wine
-/// ([`crate::bench::Bench::pulse_defaults`]): winepulse then keeps only about 10 ms of output
-/// in PulseAudio, and about half of their 30 s attempts on this shared machine caught a gap
-/// below the driver (its log: 0 underruns). They get this many attempts instead.
-pub const LATENCY_TEST_ATTEMPTS: usize = 5;
-pub const LATENCY_TESTS: [&str; 2] = ["duplex-loopback-256", "cli-latency"];
-
-/// How many attempts `test` gets.
-pub fn attempts_for(test: &WineTest) -> usize {
-    match (test.realtime, LATENCY_TESTS.contains(&test.name)) {
-        (false, _) => 1,
-        (true, false) => REALTIME_ATTEMPTS,
-        (true, true) => LATENCY_TEST_ATTEMPTS,
-    }
-}
-
-/// One test's attempts in one run; it passed if its last attempt did.
-struct TestRun {
-    name: &'static str,
-    attempts: Vec<TestOutcome>,
-}
-
-impl TestRun {
-    fn passed(&self) -> bool {
-        self.attempts.last().is_some_and(TestOutcome::passed)
-    }
-}
-
-/// What the driver's log says about one attempt: Wasio.log in the prefix's user profile turns
-/// the driver's logging on (its default), and the runner empties it before each attempt.
-#[derive(Debug, Default, PartialEq)]
-pub struct DriverLogCounts {
-    /// `stream stopped:` lines (one per stream the driver ran to its stop).
-    pub streams: usize,
-    /// Underruns summed over those lines (the driver's own counters).
-    pub underruns: u64,
-    /// `audio thread: output underrun` records.
-    pub output_underrun_records: usize,
-    /// `audio thread: input overrun` records.
-    pub input_overrun_records: usize,
-}
-
-impl DriverLogCounts {
-    pub fn parse(log: &str) -> DriverLogCounts {
-        let mut counts = DriverLogCounts::default();
-        for line in log.lines() {
-            if let Some(stopped) = line.split("stream stopped: ").nth(1) {
-                counts.streams += 1;
-                counts.underruns += stopped
-                    .split(", ")
-                    .find_map(|part| part.strip_suffix(" underruns")?.trim().parse::<u64>().ok())
-                    .unwrap_or(0);
-            } else if line.contains("audio thread: output underrun") {
-                counts.output_underrun_records += 1;
-            } else if line.contains("audio thread: input overrun") {
-                counts.input_overrun_records += 1;
-            }
-        }
-        counts
-    }
-
-    /// The driver itself dropped audio in this run.
-    pub fn driver_gap(&self) -> bool {
-        self.underruns > 0 || self.output_underrun_records > 0 || self.input_overrun_records > 0
-    }
-
-    fn describe(&self) -> String {
-        if self.streams == 0 && !self.driver_gap() {
-            return "no stream in the driver log (the driver did not stream, or the test \
-                    managed Wasio.log itself: see its checks)"
-                .to_string();
-        }
-        format!(
-            "driver log: {} stream(s), {} underrun(s) counted by the driver, {} output-underrun \
-             and {} input-overrun record(s) from its audio thread",
-            self.streams, self.underruns, self.output_underrun_records, self.input_overrun_records
-        )
-    }
-}
-
-/// Wasio.log for one attempt of a realtime test; removed again when the attempt ends.
-struct AttemptLog {
-    path: PathBuf,
-}
-
-impl AttemptLog {
-    /// Creates an empty Wasio.log; `None` (and a note) when the profile is not there.
-    fn start(ctx: &WineContext) -> Option<AttemptLog> {
-        let profile = match crate::wine_tests_config::user_profile(ctx.bench) {
-            Ok(profile) => profile,
-            Err(error) => {
-                detail(&format!("driver log unavailable: {error}"));
-                return None;
-            }
-        };
-        let path = profile.join("Wasio.log");
-        match std::fs::write(&path, "") {
-            Ok(()) => Some(AttemptLog { path }),
-            Err(error) => {
-                detail(&format!("cannot create {}: {error}", path.display()));
-                None
-            }
-        }
-    }
-
-    /// Reads and removes the log.
-    fn finish(self) -> String {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        let _ = std::fs::remove_file(&self.path);
-        text
-    }
-}
-
-/// Renames the result files an attempt wrote (modified since `since`) to
-/// `failed-attempt-<n>-<name>`, so the next attempt does not overwrite them.
-fn keep_failed_attempt_results(ctx: &WineContext, since: std::time::SystemTime, attempt: usize) {
-    let Ok(entries) = std::fs::read_dir(&ctx.results) else {
-        return;
-    };
-    for entry in entries.filter_map(|entry| entry.ok()) {
-        let path = entry.path();
-        let fresh = entry
-            .metadata()
-            .ok()
-            .filter(|meta| meta.is_file())
-            .and_then(|meta| meta.modified().ok())
-            .is_some_and(|modified| modified >= since);
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if fresh && !name.starts_with("failed-attempt-") {
-            let _ = std::fs::rename(
-                &path,
-                ctx.results.join(format!("failed-attempt-{attempt}-{name}")),
-            );
-        }
-    }
-}
-
-fn run_attempt(ctx: &WineContext, test: &WineTest) -> TestOutcome {
-    match (test.run)(ctx) {
-        Ok(checks) => TestOutcome {
-            name: test.name,
-            checks,
-            error: None,
-        },
-        Err(error) => TestOutcome {
-            name: test.name,
-            checks: Vec::new(),
-            error: Some(error),
-        },
-    }
-}
-
-/// Runs one test: once, or for a realtime test up to [`REALTIME_ATTEMPTS`] times until an
-/// attempt passes or fails definitively. Every attempt's table is printed.
-fn run_test(ctx: &WineContext, test: &WineTest, run_label: &str) -> TestRun {
-    step(&format!("test {}{run_label}: {}", test.name, test.about));
-    let mut attempts = Vec::new();
-    let limit = attempts_for(test);
-    for attempt in 1..=limit {
-        if attempt > 1 {
-            step(&format!(
-                "test {}{run_label}: attempt {attempt}/{limit}",
-                test.name
-            ));
-        }
-        let started = std::time::SystemTime::now();
-        let log = test.realtime.then(|| AttemptLog::start(ctx)).flatten();
-        let outcome = run_attempt(ctx, test);
-        let passed = outcome.passed();
-        let log_text = log.map(AttemptLog::finish);
-        let counts = log_text.as_deref().map(DriverLogCounts::parse);
-        print_outcome(&outcome);
-        let retry = !passed && attempt < limit && outcome.may_retry(test);
-        if let (true, Some(counts)) = (passed, &counts) {
-            detail(&counts.describe());
-        }
-        if test.realtime && !passed {
-            let why = if !outcome.may_retry(test) {
-                "definitive failure, not retried"
-            } else if counts.as_ref().is_some_and(DriverLogCounts::driver_gap) {
-                "the driver itself dropped audio"
-            } else {
-                "downstream gap?"
-            };
-            println!("  attempt {attempt}/{limit} FAILED ({why})");
-            if let Some(counts) = &counts {
-                println!("    {}", counts.describe());
-            }
-            if retry {
-                keep_failed_attempt_results(ctx, started, attempt);
-            }
-            if let Some(text) = &log_text {
-                let name = format!("{}-attempt-{attempt}-driver.log", test.name);
-                let _ = std::fs::write(ctx.results.join(name), text);
-            }
-        }
-        attempts.push(outcome);
-        if !retry {
-            break;
-        }
-    }
-    TestRun {
-        name: test.name,
-        attempts,
-    }
-}
-
-fn plural(count: usize, word: &str) -> String {
-    format!("{count} {word}{}", if count == 1 { "" } else { "s" })
-}
-
-/// Runs the tests whose names pass `filter`, prints a PASS/FAIL table per attempt, a summary
-/// (with the attempts each realtime test took), and the final `N passed, M failed` line.
-/// Returns (passed, failed), counted per test and run.
-pub fn run_tests(
-    ctx: &WineContext,
-    tests: &[WineTest],
-    filter: &dyn Fn(&str) -> bool,
-    repeat: usize,
-) -> (usize, usize) {
-    let selected: Vec<&WineTest> = tests.iter().filter(|test| filter(test.name)).collect();
-    let repeat = repeat.max(1);
-    let mut runs = Vec::new();
-    for round in 1..=repeat {
-        for test in &selected {
-            let label = if repeat > 1 {
-                format!(" (run {round}/{repeat})")
-            } else {
-                String::new()
-            };
-            runs.push(run_test(ctx, test, &label));
-        }
-    }
-    let passed = runs.iter().filter(|run| run.passed()).count();
-    let failed = runs.len() - passed;
-    println!();
-    println!("Wine test summary:");
-    for test in &selected {
-        let test_runs: Vec<&TestRun> = runs.iter().filter(|run| run.name == test.name).collect();
-        let passes = test_runs.iter().filter(|run| run.passed()).count();
-        let verdict = if passes == test_runs.len() {
-            "PASS"
-        } else {
-            "FAIL"
-        };
-        let attempts: Vec<usize> = test_runs.iter().map(|run| run.attempts.len()).collect();
-        if repeat == 1 {
-            if test.realtime {
-                println!(
-                    "  {verdict}  {} ({})",
-                    test.name,
-                    plural(attempts[0], "attempt")
-                );
-            } else {
-                println!("  {verdict}  {}", test.name);
-            }
-            continue;
-        }
-        let mut line = format!(
-            "  {verdict}  {:24} {passes}/{} runs passed",
-            test.name,
-            test_runs.len()
-        );
-        if test.realtime {
-            let per_attempt: Vec<String> = (0..attempts_for(test))
-                .filter_map(|index| {
-                    let tried: Vec<&TestOutcome> = test_runs
-                        .iter()
-                        .filter_map(|run| run.attempts.get(index))
-                        .collect();
-                    let ok = tried.iter().filter(|outcome| outcome.passed()).count();
-                    (!tried.is_empty())
-                        .then(|| format!("attempt {}: {ok}/{}", index + 1, tried.len()))
-                })
-                .collect();
-            let counts: Vec<String> = attempts.iter().map(|n| n.to_string()).collect();
-            line.push_str(&format!(
-                "; attempts per run {}; passed per attempt: {}",
-                counts.join(" "),
-                per_attempt.join(", ")
-            ));
-        }
-        println!("{line}");
-    }
-    println!("{passed} passed, {failed} failed");
-    (passed, failed)
-}
-
-fn print_outcome(outcome: &TestOutcome) {
-    let width = outcome
-        .checks
-        .iter()
-        .map(|check| check.name.len())
-        .max()
-        .unwrap_or(0)
-        .max(8);
-    for check in &outcome.checks {
-        let verdict = if check.passed { "PASS" } else { "FAIL" };
-        println!(
-            "    {verdict}  {:width$}  measured: {}   expected: {}",
-            check.name, check.measured, check.expected
-        );
-    }
-    if let Some(error) = &outcome.error {
-        println!("    FAIL  {error}");
-    }
-    println!(
-        "  => {} {}",
-        outcome.name,
-        if outcome.passed() { "PASS" } else { "FAIL" }
-    );
-}
-
 /// PASS when the program exited with 0; shows the last stderr line otherwise.
 pub fn exit_check(name: &str, output: &ExeOutput) -> Check {
     let mut measured = output.describe_end();
@@ -812,7 +470,7 @@ pub fn exit_check(name: &str, output: &ExeOutput) -> Check {
             measured = format!("{measured}: {}", last.trim());
         }
     }
-    Check::new(name, output.success(), measured, "exit code 0").definitive()
+    Check::new(name, output.success(), measured, "exit code 0")
 }
 
 fn bench_loopback(ctx: &WineContext) -> Res<Vec<Check>> {
@@ -833,6 +491,7 @@ fn bench_loopback(ctx: &WineContext) -> Res<Vec<Check>> {
     let recording = ctx
         .bench
         .start_recording(&format!("{}.monitor", bench::SINK_A), &recording_path)?;
+    crate::verdict::record_stream_seconds(tone_frames as f64 / rate);
     ctx.bench
         .play_raw(bench::SINK_A, &source, Duration::from_secs(20))?;
     let recorded = recording.stop()?;
@@ -1106,15 +765,12 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
     match &measurement.report {
         Some(report) => {
             let error = report.str("error");
-            checks.push(
-                Check::new(
-                    "PortAudio error",
-                    error.is_none(),
-                    error.unwrap_or("none").to_string(),
-                    "none",
-                )
-                .definitive(),
-            );
+            checks.push(Check::new(
+                "PortAudio error",
+                error.is_none(),
+                error.unwrap_or("none").to_string(),
+                "none",
+            ));
             let expected_frames = (spec.seconds + spec.tail_seconds) * spec.rate as f64;
             let frames = report.num("frames_played").unwrap_or(0.0);
             checks.push(Check::new(
@@ -1131,15 +787,19 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
             let flags = report.get("status_flags");
             let flag = |name: &str| flags.and_then(|flags| flags.num(name)).unwrap_or(0.0);
             let xruns = flag("output_underflow") + flag("output_overflow");
-            checks.push(Check::new(
-                "PortAudio xrun flags",
-                xruns == 0.0,
-                format!(
-                    "output underflow {}, overflow {}",
-                    flag("output_underflow"),
-                    flag("output_overflow")
+            checks.push(crate::wine_tests_duplex::flags_of_own_host(
+                &spec.host_api,
+                Check::new(
+                    "PortAudio xrun flags",
+                    xruns == 0.0,
+                    format!(
+                        "output underflow {}, overflow {}",
+                        flag("output_underflow"),
+                        flag("output_overflow")
+                    ),
+                    "0",
                 ),
-                "0",
+                xruns as u64,
             ));
             checks.push(Check::new(
                 "reported output latency",
@@ -1153,26 +813,26 @@ pub fn play_checks(spec: &PlaySpec, measurement: &PlayMeasurement) -> Vec<Check>
                 "> 0",
             ));
         }
-        None => checks.push(
-            Check::new(
-                "play report",
-                false,
-                "no JSON report on stdout",
-                "one {\"kind\":\"play\"} line",
-            )
-            .definitive(),
-        ),
+        None => checks.push(Check::new(
+            "play report",
+            false,
+            "no JSON report on stdout",
+            "one {\"kind\":\"play\"} line",
+        )),
     }
     match &measurement.analysis {
         Ok(report) => {
             // A tone already sounding in the first recorded frame means the recording missed
             // its start: the duration figure would be wrong.
-            checks.push(Check::new(
-                "recorded from silence",
-                report.start_frame > 0,
-                format!("tone starts at recorded frame {}", report.start_frame),
-                "> 0",
-            ));
+            checks.push(
+                Check::new(
+                    "recorded from silence",
+                    report.start_frame > 0,
+                    format!("tone starts at recorded frame {}", report.start_frame),
+                    "> 0",
+                )
+                .downstream(1),
+            );
             checks.extend(spec.expectation().checks(report));
         }
         Err(error) => checks.push(Check::new(
@@ -1216,7 +876,7 @@ pub fn wine_test(
     repeat: usize,
 ) -> Res<(usize, usize)> {
     with_context(root, tools, choice, |ctx| {
-        let outcome = run_tests(ctx, &all_tests(), filter, repeat);
+        let outcome = crate::runner::run_tests(ctx, &all_tests(), filter, repeat);
         detail(&format!(
             "logs: {}, recordings: {}",
             ctx.bench.logs.display(),
@@ -1327,10 +987,12 @@ pub fn demo(root: &Path, tools: &setup::Tools, choice: &BuildChoice) -> Res<()> 
         }
         let checks = play_checks(&spec, &measurement);
         let failed = checks.iter().filter(|check| !check.passed).count();
-        print_outcome(&TestOutcome {
+        crate::runner::print_outcome(&crate::runner::TestOutcome {
             name: "demo",
+            exposure: crate::verdict::Exposure::default(),
             checks,
             error: None,
+            pool: crate::verdict::Pool::Wasio(crate::verdict::Kind::Play),
         });
         detail(&format!(
             "recording kept at {}",
@@ -1421,79 +1083,6 @@ mod tests {
         for name in BENCH_TESTS {
             assert!(names.contains(&name));
         }
-        for name in LATENCY_TESTS {
-            let test = tests.iter().find(|test| test.name == name).expect(name);
-            assert_eq!(attempts_for(test), LATENCY_TEST_ATTEMPTS, "{name}");
-        }
-    }
-
-    #[test]
-    fn driver_log_counts_streams_and_underruns() {
-        let log = "00:00:01.000001 I stream opened: wasio_a ({id}), shared\n\
-                   00:00:02.000000 W audio thread: output underrun, 256 frames of silence\n\
-                   00:00:02.500000 W audio thread: input overrun, 128 frames lost\n\
-                   00:00:03.000000 I stream stopped: 900 buffer switches, 1 underruns, 0 allocations on the audio thread\n\
-                   00:00:04.000000 I stream stopped: 10 buffer switches, 2 underruns, 0 allocations on the audio thread, failed: gone\n";
-        let counts = DriverLogCounts::parse(log);
-        assert_eq!(
-            counts,
-            DriverLogCounts {
-                streams: 2,
-                underruns: 3,
-                output_underrun_records: 1,
-                input_overrun_records: 1,
-            }
-        );
-        assert!(counts.driver_gap());
-        let clean = DriverLogCounts::parse(
-            "I stream stopped: 900 buffer switches, 0 underruns, 0 allocations on the audio thread\n",
-        );
-        assert_eq!(clean.streams, 1);
-        assert!(!clean.driver_gap());
-        assert!(!DriverLogCounts::parse("").driver_gap());
-    }
-
-    fn outcome(checks: Vec<Check>, error: Option<&str>) -> TestOutcome {
-        TestOutcome {
-            name: "t",
-            checks,
-            error: error.map(String::from),
-        }
-    }
-
-    #[test]
-    fn only_realtime_failures_without_a_definitive_check_are_retried() {
-        let realtime = WineTest {
-            name: "t",
-            about: "",
-            realtime: true,
-            run: |_| Ok(Vec::new()),
-        };
-        let plain = WineTest {
-            realtime: false,
-            ..realtime
-        };
-        let gap = outcome(vec![Check::new("dropouts", false, "1", "0")], None);
-        assert!(gap.may_retry(&realtime));
-        assert!(!gap.may_retry(&plain));
-        let crashed = outcome(
-            vec![
-                Check::new("exit", false, "exit code 3", "exit code 0").definitive(),
-                Check::new("dropouts", false, "1", "0"),
-            ],
-            None,
-        );
-        assert!(!crashed.may_retry(&realtime));
-        // A definitive check that passed does not stop the attempts.
-        let exited = outcome(
-            vec![
-                Check::new("exit", true, "exit code 0", "exit code 0").definitive(),
-                Check::new("dropouts", false, "1", "0"),
-            ],
-            None,
-        );
-        assert!(exited.may_retry(&realtime));
-        assert!(!outcome(Vec::new(), Some("timed out")).may_retry(&realtime));
     }
 
     #[test]
