@@ -22,6 +22,7 @@ mod bench_alsa;
 mod impulses;
 mod json;
 mod package;
+mod phases;
 mod runner;
 mod setup;
 mod util;
@@ -193,12 +194,23 @@ fn run(args: &[String]) -> Res<bool> {
         "test" => {
             options.reject_values()?;
             let filter = options.filter()?;
-            let tools = setup::setup(&root)?;
-            wine_tests::native_tests(&root)?;
-            wine_tests::check_i686(&root)?;
-            // The x86_64 cross-build happens inside the Wine tests.
-            let (_, failed) =
-                wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
+            let outcome = (|| {
+                let tools = phases::timed("setup", || setup::setup(&root))?;
+                phases::timed("native tests (cargo test --workspace)", || {
+                    wine_tests::native_tests(&root)
+                })?;
+                phases::timed("x86 (i686 ABI tests, i686 driver build)", || {
+                    wine_tests::check_i686(&root)
+                })?;
+                // The x86_64 cross-build and the bench start are timed inside.
+                wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)
+            })();
+            println!();
+            println!("Time per phase:");
+            for line in phases::report() {
+                println!("  {line}");
+            }
+            let (_, failed) = outcome?;
             Ok(failed == 0)
         }
         "package" => {

@@ -876,7 +876,9 @@ pub fn wine_test(
     repeat: usize,
 ) -> Res<(usize, usize)> {
     with_context(root, tools, choice, |ctx| {
-        let outcome = crate::runner::run_tests(ctx, &all_tests(), filter, repeat);
+        let outcome = crate::phases::timed("Wine tests", || {
+            crate::runner::run_tests(ctx, &all_tests(), filter, repeat)
+        });
         detail(&format!(
             "logs: {}, recordings: {}",
             ctx.bench.logs.display(),
@@ -894,8 +896,10 @@ fn with_context<R>(
     choice: &BuildChoice,
     f: impl FnOnce(&WineContext) -> Res<R>,
 ) -> Res<R> {
-    let artifacts = build_windows(root, choice)?;
-    let bench = Bench::up(root, tools)?;
+    let artifacts = crate::phases::timed("x86_64 Windows build", || build_windows(root, choice))?;
+    let bench = crate::phases::timed("bench up (PulseAudio, Wine prefix)", || {
+        Bench::up(root, tools)
+    })?;
     let results = bench.dir.join("results");
     std::fs::create_dir_all(&results)
         .map_err(|e| format!("cannot create {}: {e}", results.display()))?;

@@ -939,8 +939,13 @@ impl DriverCore {
         }
     }
 
-    /// The output latency the host is told now, in frames.
+    /// The output latency the host is told now, in frames (a fault-injection build may be
+    /// told to lie here: see [`crate::fault`]).
     fn output_latency(&self, inner: &Inner) -> usize {
+        self.true_output_latency(inner) + crate::fault::latency_error_frames()
+    }
+
+    fn true_output_latency(&self, inner: &Inner) -> usize {
         let deferred = if inner.state == DriverState::Running {
             self.started_deferred.load(Ordering::Acquire)
         } else {

@@ -107,10 +107,7 @@ pub fn output_latency_frames(
     block_frames: usize,
     deferred_output: bool,
 ) -> usize {
-    device_buffer_frames
-        + stream_latency_frames
-        + if deferred_output { block_frames } else { 0 }
-        + crate::fault::latency_error_frames()
+    device_buffer_frames + stream_latency_frames + if deferred_output { block_frames } else { 0 }
 }
 
 /// Counters the status line and the log read.
