@@ -79,6 +79,7 @@ pub struct DriverLogCounts {
     pub late_wakes: u64,
     pub driver_underruns: u64,
     pub late_blocks: u64,
+    pub slow_writes: u64,
     /// The longest wake-up-to-ReleaseBuffer time of any stream, µs.
     pub max_handling_us: u64,
     /// `audio thread: input overrun` records.
@@ -101,6 +102,7 @@ impl DriverLogCounts {
                 counts.late_wakes += figure(" late wake-ups");
                 counts.driver_underruns += figure(" driver underruns");
                 counts.late_blocks += figure(" late blocks");
+                counts.slow_writes += figure(" slow writes");
                 counts.max_handling_us = counts.max_handling_us.max(figure(" us max handling"));
             } else if line.contains("audio thread: input overrun") {
                 counts.input_overrun_records += 1;
@@ -119,10 +121,10 @@ impl DriverLogCounts {
                 "driver: late blocks",
                 self.late_blocks == 0,
                 format!(
-                    "{} (longest write {} µs, {} stream(s))",
-                    self.late_blocks, self.max_handling_us, self.streams
+                    "{} (longest write {} µs, {} longer than a period, {} stream(s))",
+                    self.late_blocks, self.max_handling_us, self.slow_writes, self.streams
                 ),
-                "0: no device write held longer than a period",
+                "0: no device write held longer than the device buffer lasts",
             ),
             Check::new(
                 "driver: underruns with the driver on time",
@@ -134,7 +136,7 @@ impl DriverLogCounts {
                 "driver: underruns after late wake-ups",
                 self.late_wakes == 0,
                 format!(
-                    "{} (the audio event came after the device buffer ran out); {} input overrun record(s)",
+                    "{} (the thread ran late: woken after the buffer drained, or a write slowed past a period); {} input overrun record(s)",
                     self.late_wakes, self.input_overrun_records
                 ),
                 "0, or no worse than the control",
@@ -443,8 +445,8 @@ mod tests {
     fn the_driver_log_gives_hard_checks_and_counts_late_wake_ups_as_glitches() {
         let log = "I stream opened: wasio_a, shared\n\
                    W audio thread: input overrun, 128 frames lost\n\
-                   I stream stopped: 900 buffer switches, 2 underruns, 1 late wake-ups, 1 driver underruns, 0 late blocks, 850 us max handling, 0 allocations on the audio thread\n\
-                   I stream stopped: 10 buffer switches, 0 underruns, 0 late wake-ups, 0 driver underruns, 3 late blocks, 90000 us max handling, 0 allocations on the audio thread, failed: gone\n";
+                   I stream stopped: 900 buffer switches, 2 underruns, 1 late wake-ups, 1 driver underruns, 0 late blocks, 2 slow writes, 850 us max handling, 0 allocations on the audio thread\n\
+                   I stream stopped: 10 buffer switches, 0 underruns, 0 late wake-ups, 0 driver underruns, 3 late blocks, 0 slow writes, 90000 us max handling, 0 allocations on the audio thread, failed: gone\n";
         let counts = DriverLogCounts::parse(log);
         assert_eq!(
             counts,
@@ -454,6 +456,7 @@ mod tests {
                 late_wakes: 1,
                 driver_underruns: 1,
                 late_blocks: 3,
+                slow_writes: 2,
                 max_handling_us: 90_000,
                 input_overrun_records: 1,
             }

@@ -145,7 +145,7 @@ impl DuplexSpec {
                 interval_ms: 250.0,
                 amplitude: 0.8,
             },
-            // The resolution of Wine's capture stamps (see MAX_REPORTED_ERROR_MS).
+            // What Wine lets a correct driver know of its round trip (see MAX_REPORTED_ERROR_MS).
             reported_delay_tolerance: Some(
                 crate::wine_tests_latency::MAX_REPORTED_ERROR_MS * 1e-3 * 48_000.0,
             ),

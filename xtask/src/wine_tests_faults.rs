@@ -42,7 +42,7 @@ const CASES: [(&str, FaultCase); 3] = [
     (
         "fault-wrong-latency",
         FaultCase {
-            fault: "wrong-latency@1440",
+            fault: "wrong-latency@1920",
             test: "cli-latency",
             caught_by: "buffer 256: getLatencies close to the measured round trip",
         },
@@ -65,7 +65,7 @@ pub fn tests() -> Vec<WineTest> {
         },
         WineTest {
             name: CASES[2].0,
-            about: "a fault build reports 30 ms too much output latency: cli-latency must fail on getLatencies",
+            about: "a fault build reports 40 ms too much output latency: cli-latency must fail on getLatencies",
             realtime: false,
             run: |ctx| fault_case(ctx, &CASES[2].1),
         },

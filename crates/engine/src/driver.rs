@@ -1842,12 +1842,13 @@ impl DriverCore {
             .map_err(|e| backend_error("stopping the stream", e))?;
         log_at!(
             LogLevel::Info,
-            "stream stopped: {} buffer switches, {} underruns, {} late wake-ups, {} driver underruns, {} late blocks, {} us max handling, {} allocations on the audio thread{}",
+            "stream stopped: {} buffer switches, {} underruns, {} late wake-ups, {} driver underruns, {} late blocks, {} slow writes, {} us max handling, {} allocations on the audio thread{}",
             report.stats.switches,
             report.stats.underruns,
             report.stats.deadlines.late_wakes,
             report.stats.deadlines.driver_underruns,
             report.stats.deadlines.late_blocks,
+            report.stats.deadlines.slow_writes,
             report.stats.deadlines.max_handling_ns / 1000,
             report.rt_allocations,
             report.failure.as_ref().map_or(String::new(), |f| format!(", failed: {f}"))

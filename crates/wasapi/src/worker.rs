@@ -24,8 +24,8 @@ use wasio_engine::capture::{
 };
 use wasio_engine::clock::{ClockReading, PositionCell};
 use wasio_engine::config::Mode;
-use wasio_engine::deadline::DeadlineAccount;
 use wasio_engine::convert::{host_to_device, DeviceFormat, HostSampleType};
+use wasio_engine::deadline::DeadlineAccount;
 use wasio_engine::drift::ResamplerQuality;
 use wasio_engine::duplex::{DeviceRenderer, InputOnlyScheduler};
 use wasio_engine::format::{frames_to_hns, StreamFormat};
@@ -969,7 +969,7 @@ fn run_render_loop(
             if deadlines.counts().late_blocks > late_blocks {
                 rt_log.push(RtEvent::message(
                     LogLevel::Warn,
-                    "late block: the driver held a device write longer than a period (max µs so far)",
+                    "late block: the driver held a device write longer than the device buffer lasts (max µs so far)",
                     &[(deadlines.counts().max_handling_ns / 1000) as i64],
                 ));
             }
