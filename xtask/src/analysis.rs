@@ -115,27 +115,17 @@ impl ToneReport {
         20.0 * (self.channels[channel].rms * 2f64.sqrt() / amplitude).log10()
     }
 
-    /// Glitch events: the glitches, dropouts and phase jumps of every channel merged when
-    /// they lie within 100 ms of each other (one gap shows as all three, on each channel).
+    /// Glitch events: the glitches, dropouts and phase jumps of every channel, merged as
+    /// [`crate::verdict::events_at`] does (one gap shows as all three, on each channel).
     pub fn discontinuity_events(&self) -> usize {
-        let window = (self.sample_rate * 0.1) as usize;
-        let mut frames: Vec<usize> = self
+        let frames: Vec<u64> = self
             .glitches
             .iter()
-            .map(|g| g.frame)
-            .chain(self.dropouts.iter().map(|d| d.frame))
-            .chain(self.phase_jumps.iter().map(|p| p.frame))
+            .map(|g| g.frame as u64)
+            .chain(self.dropouts.iter().map(|d| d.frame as u64))
+            .chain(self.phase_jumps.iter().map(|p| p.frame as u64))
             .collect();
-        frames.sort_unstable();
-        let mut events = 0;
-        let mut last: Option<usize> = None;
-        for frame in frames {
-            if last.is_none_or(|last| frame > last + window) {
-                events += 1;
-            }
-            last = Some(frame);
-        }
-        events
+        crate::verdict::events_at(&frames, self.sample_rate) as usize
     }
 
     /// Number of distinct problems (glitches, dropouts, phase jumps).

@@ -312,6 +312,8 @@ pub struct ImpulseExpectation {
 
 impl ImpulseExpectation {
     pub fn checks(&self, reports: &[ImpulseReport]) -> Vec<Check> {
+        // Written frames of bad impulses, as glitch events (the bench runs at 48 kHz).
+        let events = |frames: &[u64]| crate::verdict::events_at(frames, 48_000.0);
         let mut checks = Vec::new();
         for report in reports {
             let ch = report.channel;
@@ -333,24 +335,24 @@ impl ImpulseExpectation {
                     ),
                     format!("all {written}"),
                 )
-                .downstream(missing.len() as u64),
+                .downstream(events(&missing)),
             );
             // Lost, doubled and stray impulses and steps of the delay are events below the
             // driver unless the control says otherwise (crate::verdict); polarity and the
             // delay against the reported latency are the driver's own.
             checks.push(
                 frame_list_check(format!("missing ch{ch}"), &missing, "written at")
-                    .downstream(missing.len() as u64),
+                    .downstream(events(&missing)),
             );
             let doubled = report.doubled();
             checks.push(
                 frame_list_check(format!("doubled ch{ch}"), &doubled, "written at")
-                    .downstream(doubled.len() as u64),
+                    .downstream(events(&doubled)),
             );
             let unexpected: Vec<u64> = report.unexpected.iter().map(|d| d.frame).collect();
             checks.push(
                 frame_list_check(format!("unexpected ch{ch}"), &unexpected, "recorded at")
-                    .downstream(unexpected.len() as u64),
+                    .downstream(events(&unexpected)),
             );
             checks.push(frame_list_check(
                 format!("polarity ch{ch}"),
@@ -366,7 +368,13 @@ impl ImpulseExpectation {
                     describe_delays(report),
                     format!("constant ±{} frame(s)", self.tolerance_frames),
                 )
-                .downstream(report.steps(self.tolerance_frames).len() as u64),
+                .downstream(events(
+                    &report
+                        .steps(self.tolerance_frames)
+                        .iter()
+                        .map(|&(index, _)| report.matches[index].written.frame)
+                        .collect::<Vec<u64>>(),
+                )),
             );
             if let Some((reported, tolerance)) = self.reported_delay {
                 let median = report.median_delay();

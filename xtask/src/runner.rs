@@ -2,9 +2,9 @@
 //!
 //! A real-time test's verdict comes from two kinds of checks (see [`crate::verdict`]):
 //! hard checks of what Wasio itself did, and downstream checks of what happened below it.
-//! Before every real-time test that drives Wasio, a control of the same kind runs in the
-//! same conditions: PortAudio's own WASAPI stream through the same sink, recorded and
-//! analysed by the same code. At the end of the run Wasio's downstream glitch rate is
+//! Right after every real-time test that recorded Wasio, a control of the same kind runs in
+//! the same conditions and for as long (5 to 30 s): PortAudio's own WASAPI stream through
+//! the same sink, recorded and analysed by the same code. At the end of the run Wasio's downstream glitch rate is
 //! judged against the control's, one kind at a time, and a test fails on its downstream
 //! glitches only when Wasio is clearly worse.
 //!
@@ -219,11 +219,15 @@ fn finish(
     outcome
 }
 
+/// Control streams last as long as the Wasio streams they follow, within these bounds (s).
+pub const CONTROL_SECONDS: (f64, f64) = (5.0, 30.0);
+
 /// The control for a test of `kind`: PortAudio's own WASAPI stream through the same sink,
-/// in the same conditions, analysed by the same code.
-pub fn run_control(ctx: &WineContext, kind: Kind, label: &str) -> TestOutcome {
+/// in the same conditions, analysed by the same code, for about `seconds`.
+pub fn run_control(ctx: &WineContext, kind: Kind, label: &str, seconds: f64) -> TestOutcome {
+    let seconds = seconds.clamp(CONTROL_SECONDS.0, CONTROL_SECONDS.1).round();
     step(&format!(
-        "control for {label}: PortAudio's WASAPI host, {} stream",
+        "control after {label}: PortAudio's WASAPI host, {} stream, {seconds} s",
         kind.name()
     ));
     let _ = verdict::take_stream_seconds();
@@ -238,6 +242,7 @@ pub fn run_control(ctx: &WineContext, kind: Kind, label: &str) -> TestOutcome {
                 device: crate::bench::SINK_A.to_string(),
                 host_api: "Windows WASAPI".to_string(),
                 suggested_latency: Some(0.1),
+                seconds,
                 ..PlaySpec::standard(256)
             };
             wine_tests::play_test(ctx, &format!("control-{label}"), &spec)
@@ -247,6 +252,7 @@ pub fn run_control(ctx: &WineContext, kind: Kind, label: &str) -> TestOutcome {
             let spec = DuplexSpec {
                 // The same measurements as Wasio's duplex tests, as downstream checks.
                 judge_round_trip: true,
+                seconds,
                 ..DuplexSpec::wasapi_loopback()
             };
             ctx.duplex_and_analyse(&format!("control-{label}"), &spec)
@@ -279,10 +285,12 @@ pub fn run_tests(
             String::new()
         };
         for test in &selected {
-            if let Pool::Wasio(kind) = pool_of(test) {
-                controls.push(run_control(ctx, kind, test.name));
+            let outcome = run_one(ctx, test, &label);
+            // Right after it, in the same conditions and for as long: the control.
+            if let (Pool::Wasio(kind), true) = (outcome.pool, outcome.exposure.seconds > 0.0) {
+                controls.push(run_control(ctx, kind, test.name, outcome.exposure.seconds));
             }
-            runs.push(run_one(ctx, test, &label));
+            runs.push(outcome);
         }
     }
     let judgements: Vec<(Kind, Exposure, Exposure, Judgement)> = Kind::ALL

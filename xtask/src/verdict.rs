@@ -152,6 +152,28 @@ pub fn downstream_events(checks: &[Check]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Glitches closer than this are one event: a load burst that starves the path below the
+/// driver for a moment leaves several marks, and counting each would make one burst look
+/// like many independent events.
+pub const EVENT_WINDOW_SECONDS: f64 = 1.0;
+
+/// The glitch events among marks at `positions` (frames at `rate`, any order): marks within
+/// [`EVENT_WINDOW_SECONDS`] of the previous one belong to its event.
+pub fn events_at(positions: &[u64], rate: f64) -> u64 {
+    let window = (rate * EVENT_WINDOW_SECONDS) as u64;
+    let mut sorted = positions.to_vec();
+    sorted.sort_unstable();
+    let mut events = 0;
+    let mut last: Option<u64> = None;
+    for position in sorted {
+        if last.is_none_or(|last| position > last + window) {
+            events += 1;
+        }
+        last = Some(position);
+    }
+    events
+}
+
 thread_local! {
     static STREAM_SECONDS: Cell<f64> = const { Cell::new(0.0) };
 }
@@ -229,6 +251,15 @@ mod tests {
         ];
         assert_eq!(downstream_events(&checks), 3);
         assert_eq!(downstream_events(&checks[..1]), 0);
+    }
+
+    #[test]
+    fn marks_within_a_second_are_one_event() {
+        assert_eq!(events_at(&[], 48_000.0), 0);
+        // A burst: four marks within 0.9 s, then one 2 s later.
+        let marks = [96_000, 100_000, 120_000, 139_000, 240_000];
+        assert_eq!(events_at(&marks, 48_000.0), 2);
+        assert_eq!(events_at(&[240_000, 96_000], 48_000.0), 2);
     }
 
     #[test]

@@ -407,14 +407,24 @@ fn output_path_checks(
             ),
             "all, once",
         )
-        .downstream((missing + report.doubled().len()) as u64),
+        .downstream(crate::verdict::events_at(
+            &[report.missing(), report.doubled()].concat(),
+            bench::SINK_RATE as f64,
+        )),
         Check::new(
             format!("{sink} monitor delay"),
             report.deviation().is_some_and(|deviation| deviation <= 1),
             impulses::describe_delays(&report),
             "constant ±1 frame (no step on the output path)",
         )
-        .downstream(report.steps(1).len() as u64),
+        .downstream(crate::verdict::events_at(
+            &report
+                .steps(1)
+                .iter()
+                .map(|&(index, _)| report.matches[index].written.frame)
+                .collect::<Vec<u64>>(),
+            bench::SINK_RATE as f64,
+        )),
     ];
     Ok((report, checks))
 }
