@@ -49,6 +49,7 @@ pub mod log;
 pub mod modes;
 pub mod monitor;
 pub mod period;
+pub mod port;
 pub mod render;
 pub mod rt_guard;
 pub mod sim;
