@@ -14,6 +14,7 @@ mod endpoint;
 mod enumerate;
 mod error;
 mod notify;
+pub mod port;
 mod process;
 mod worker;
 
@@ -21,5 +22,6 @@ pub use enumerate::{
     find_endpoint, list_endpoints, EndpointDetails, EndpointState, Flow, EXCLUSIVE_PROBE_ENCODINGS,
     EXCLUSIVE_PROBE_RATES,
 };
+pub use port::WasapiPort;
 pub use process::process_alive;
 pub use worker::DeviceWorker;

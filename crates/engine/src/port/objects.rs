@@ -2,8 +2,8 @@
 //! method per call.
 
 use super::{
-    CapturePacket, DeviceState, EnginePeriods, Flow, FormatSupport, MmPriority,
-    NotificationSink, PortResult, Role, ShareMode, ThreadPriority, Wait,
+    CapturePacket, DeviceState, EnginePeriods, Flow, FormatSupport, MmPriority, NotificationSink,
+    PortResult, Role, ShareMode, ThreadPriority, Wait,
 };
 use std::sync::Arc;
 
@@ -44,8 +44,12 @@ pub trait AudioPort: Send + Sync + Sized + 'static {
     fn create_waitable_timer(&self, high_resolution: bool) -> PortResult<Self::Handle>;
     /// `SetWaitableTimer`: first due `due_hns` (negative: relative, 100 ns units), then every
     /// `period_ms` milliseconds (0: once).
-    fn set_waitable_timer(&self, timer: &Self::Handle, due_hns: i64, period_ms: u32)
-        -> PortResult<()>;
+    fn set_waitable_timer(
+        &self,
+        timer: &Self::Handle,
+        due_hns: i64,
+        period_ms: u32,
+    ) -> PortResult<()>;
     /// `WaitForMultipleObjects(wait all = FALSE)`. At most 4 handles.
     fn wait_for_multiple(&self, handles: &[&Self::Handle], timeout_ms: u32) -> PortResult<Wait>;
     /// `QueryPerformanceCounter` over `QueryPerformanceFrequency`, in nanoseconds.
@@ -54,8 +58,11 @@ pub trait AudioPort: Send + Sync + Sized + 'static {
     /// `AvSetMmThreadCharacteristicsW(task)` for the current thread.
     fn av_set_mm_thread_characteristics(&self, task: &str) -> PortResult<Self::MmTask>;
     /// `AvSetMmThreadPriority`.
-    fn av_set_mm_thread_priority(&self, task: &Self::MmTask, priority: MmPriority)
-        -> PortResult<()>;
+    fn av_set_mm_thread_priority(
+        &self,
+        task: &Self::MmTask,
+        priority: MmPriority,
+    ) -> PortResult<()>;
     /// `AvRevertMmThreadCharacteristics`.
     fn av_revert_mm_thread_characteristics(&self, task: Self::MmTask) -> PortResult<()>;
     /// `SetThreadPriority(GetCurrentThread(), …)`.
