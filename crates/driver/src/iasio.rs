@@ -19,7 +19,6 @@ use wasio_engine::driver::DriverCore;
 use wasio_engine::env::DriverEnv;
 use wasio_engine::log::ProcessInfo;
 use wasio_engine::DriverError;
-use wasio_wasapi::DeviceWorker;
 use windows::core::{PCWSTR, PWSTR};
 use windows::Win32::System::Threading::{
     CreateProcessW, GetCurrentThreadId, PROCESS_CREATION_FLAGS, PROCESS_INFORMATION, STARTUPINFOW,
@@ -122,7 +121,7 @@ struct AsioDriverObject {
 pub fn create() -> *mut c_void {
     LIVE_OBJECTS.fetch_add(1, Ordering::AcqRel);
     let core = DriverCore::new(
-        Box::new(|| DeviceWorker::spawn().map(|w| Arc::new(w) as Arc<dyn Backend>)),
+        Box::new(|| wasio_wasapi::spawn_engine().map(|e| Arc::new(e) as Arc<dyn Backend>)),
         windows_env(),
     );
     Box::into_raw(Box::new(AsioDriverObject {

@@ -56,6 +56,7 @@ pub mod sim;
 pub mod sizes;
 pub mod state;
 pub mod status;
+pub mod stream;
 
 pub use error::{DriverError, DriverResult};
 

@@ -1,30 +1,28 @@
-//! Opening a render `IAudioClient` in the best mode the device allows: the mode chain
+//! The mode chain as executed: opening a render client in the best mode the device allows
 //! (exclusive event-driven, exclusive polling, IAudioClient3 low-latency shared, shared),
 //! exclusive format negotiation (WAVEFORMATEXTENSIBLE then plain WAVEFORMATEX, float32 →
 //! int32 → 24-in-32 → packed int24 → int16) and the period alignment retry. The decisions
-//! are `wasio_engine::modes`, tested natively; here are only the WASAPI calls.
+//! themselves are [`crate::modes`]'s pure functions.
 
-use crate::endpoint::activate_client;
-use crate::error::Context;
-use wasio_engine::backend::{BackendError, EndpointInfo, OutputPlan};
-use wasio_engine::config::Mode;
-use wasio_engine::convert::DeviceFormat;
-use wasio_engine::format::{frames_to_hns, hns_to_frames, StreamFormat};
-use wasio_engine::modes::{
+use super::endpoints::activate_client;
+use super::Ctx;
+use crate::backend::{BackendError, EndpointInfo, OutputPlan};
+use crate::config::Mode;
+use crate::convert::DeviceFormat;
+use crate::format::{frames_to_hns, hns_to_frames, StreamFormat};
+use crate::modes::{
     aligned_period_hns, chain_error, exclusive_format_candidates, negotiate_format, select_mode,
     ModeReport, StreamMode, WaveLayout, AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED,
     AUDCLNT_E_UNSUPPORTED_FORMAT,
 };
-use windows::core::Interface;
-use windows::Win32::Media::Audio::{
-    IAudioClient, IAudioClient3, IMMDevice, AUDCLNT_SHAREMODE_EXCLUSIVE, AUDCLNT_SHAREMODE_SHARED,
-    AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM, AUDCLNT_STREAMFLAGS_EVENTCALLBACK,
-    AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY, WAVEFORMATEX,
+use crate::port::{
+    stream_flags, AudioClient, AudioClient3, AudioPort, Device, EnginePeriods, ShareMode,
 };
+use std::time::Duration;
 
 /// An initialized (not started) render client and what it turned out to be.
-pub(crate) struct OpenedClient {
-    pub client: IAudioClient,
+pub(crate) struct OpenedClient<C> {
+    pub client: C,
     pub mode: StreamMode,
     pub format: StreamFormat,
     pub period_frames: usize,
@@ -34,7 +32,7 @@ pub(crate) struct OpenedClient {
     pub report: ModeReport,
 }
 
-impl OpenedClient {
+impl<C> OpenedClient<C> {
     pub fn plan(&self) -> OutputPlan {
         OutputPlan {
             mode: self.mode,
@@ -58,21 +56,23 @@ pub(crate) struct ClientRequest {
     /// The exclusive format to try first.
     pub preferred_format: Option<DeviceFormat>,
     /// Wasio.toml `period_ms`: the exclusive period, or the low-latency engine period.
-    pub period: Option<std::time::Duration>,
+    pub period: Option<Duration>,
     /// Wasio.toml `buffer_ms`: the WASAPI buffer duration (shared and exclusive polling).
-    pub buffer_duration: Option<std::time::Duration>,
+    pub buffer_duration: Option<Duration>,
 }
 
-fn hns(duration: std::time::Duration) -> i64 {
+type Client<D> = <<D as Device>::Port as AudioPort>::Client;
+
+fn hns(duration: Duration) -> i64 {
     (duration.as_nanos() / 100) as i64
 }
 
 /// Walks the mode chain for `request` on `device` and returns the first client that opens.
-pub(crate) fn open_render_client(
-    device: &IMMDevice,
+pub(crate) fn open_render_client<D: Device>(
+    device: &D,
     endpoint: &EndpointInfo,
     request: &ClientRequest,
-) -> Result<OpenedClient, BackendError> {
+) -> Result<OpenedClient<Client<D>>, BackendError> {
     let chosen = select_mode(request.mode, |mode| match mode {
         StreamMode::ExclusiveEvent | StreamMode::ExclusivePoll => {
             open_exclusive(device, endpoint, request, mode)
@@ -91,23 +91,16 @@ pub(crate) fn open_render_client(
 }
 
 /// Buffer size and stream latency of an initialized client.
-fn finish(
-    client: IAudioClient,
+fn finish<C: AudioClient>(
+    client: C,
     format: StreamFormat,
     period_frames: usize,
     min_period_frames: usize,
-) -> Result<OpenedClient, BackendError> {
-    // SAFETY: plain COM calls on an initialized client.
-    let (buffer, latency) = unsafe {
-        (
-            client
-                .GetBufferSize()
-                .context("IAudioClient::GetBufferSize")?,
-            client
-                .GetStreamLatency()
-                .context("IAudioClient::GetStreamLatency")?,
-        )
-    };
+) -> Result<OpenedClient<C>, BackendError> {
+    let buffer = client.buffer_size().ctx("IAudioClient::GetBufferSize")?;
+    let latency = client
+        .stream_latency()
+        .ctx("IAudioClient::GetStreamLatency")?;
     Ok(OpenedClient {
         client,
         mode: StreamMode::Shared,
@@ -127,11 +120,20 @@ fn scaled(frames: usize, from: u32, to: u32) -> usize {
     (frames as u64 * to as u64 / from as u64) as usize
 }
 
-fn open_shared(
-    device: &IMMDevice,
+/// The flags of a shared stream at `rate`: the engine converts other rates than the mix's.
+pub(crate) fn shared_flags(rate: u32, mix_rate: u32) -> u32 {
+    if rate != mix_rate {
+        stream_flags::AUTOCONVERTPCM | stream_flags::SRC_DEFAULT_QUALITY
+    } else {
+        0
+    }
+}
+
+fn open_shared<D: Device>(
+    device: &D,
     endpoint: &EndpointInfo,
     request: &ClientRequest,
-) -> Result<OpenedClient, BackendError> {
+) -> Result<OpenedClient<Client<D>>, BackendError> {
     let rate = request.rate;
     let client = activate_client(device)?;
     let mix = endpoint.mix_format;
@@ -139,38 +141,51 @@ fn open_shared(
         sample_rate: rate,
         ..mix
     };
-    let bytes = format.to_extensible();
-    let mut flags = AUDCLNT_STREAMFLAGS_EVENTCALLBACK;
-    if rate != mix.sample_rate {
-        flags |= AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM | AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY;
-    }
+    let flags = stream_flags::EVENTCALLBACK | shared_flags(rate, mix.sample_rate);
     // Buffer duration 0 asks for the smallest buffer the engine allows in event mode;
     // `buffer_ms` in Wasio.toml overrides it.
     let buffer_hns = request.buffer_duration.map_or(0, hns);
-    // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call.
-    unsafe {
-        client.Initialize(
-            AUDCLNT_SHAREMODE_SHARED,
+    client
+        .initialize(
+            ShareMode::Shared,
             flags,
             buffer_hns,
             0,
-            bytes.as_ptr() as *const WAVEFORMATEX,
-            None,
+            &format.to_extensible(),
         )
-    }
-    .context("IAudioClient::Initialize (shared, event)")?;
+        .ctx("IAudioClient::Initialize (shared, event)")?;
     let period = scaled(endpoint.default_period_frames, mix.sample_rate, rate);
     let min = scaled(endpoint.min_period_frames, mix.sample_rate, rate);
     finish(client, format, period, min)
 }
 
+/// Whether IAudioClient3's periods describe a real low-latency engine. Wine 10 answers
+/// with a 208 hns minimum (0 or 1 frames) and a fundamental of 1 frame, and runs its
+/// default 10 ms whatever is asked: a minimum below one fundamental period, or under a
+/// millisecond, is not a period any audio engine wakes a client at.
+pub fn check_engine_periods(p: &EnginePeriods, rate: u32) -> Result<(), String> {
+    let plausible = p.min_frames > 0
+        && p.fundamental_frames > 0
+        && p.min_frames >= p.fundamental_frames
+        && p.min_frames as u64 * 1000 >= rate as u64
+        && p.max_frames >= p.min_frames;
+    if plausible {
+        Ok(())
+    } else {
+        Err(format!(
+            "the engine reports no usable period (default {}, fundamental {}, min {}, max {} frames)",
+            p.default_frames, p.fundamental_frames, p.min_frames, p.max_frames
+        ))
+    }
+}
+
 /// IAudioClient3 at the engine's smallest period. Only at the mix format: the engine period
 /// cannot be lowered for a converted stream.
-fn open_shared_low_latency(
-    device: &IMMDevice,
+fn open_shared_low_latency<D: Device>(
+    device: &D,
     endpoint: &EndpointInfo,
     request: &ClientRequest,
-) -> Result<OpenedClient, BackendError> {
+) -> Result<OpenedClient<Client<D>>, BackendError> {
     let rate = request.rate;
     let mix = endpoint.mix_format;
     if rate != mix.sample_rate {
@@ -181,59 +196,57 @@ fn open_shared_low_latency(
         e.detail = format!("only at the mix rate, {} Hz", mix.sample_rate);
         return Err(e);
     }
-    let client3 = activate_client(device)?
-        .cast::<IAudioClient3>()
-        .context("IAudioClient::QueryInterface(IAudioClient3)")?;
-    let bytes = mix.to_extensible();
-    let wave = bytes.as_ptr() as *const WAVEFORMATEX;
-    let (mut default, mut fundamental, mut min, mut max) = (0u32, 0u32, 0u32, 0u32);
-    // SAFETY: `wave` is a valid WAVEFORMATEXTENSIBLE that outlives the calls; the
-    // out-pointers are locals.
-    unsafe {
-        client3
-            .GetSharedModeEnginePeriod(wave, &mut default, &mut fundamental, &mut min, &mut max)
-            .context("IAudioClient3::GetSharedModeEnginePeriod")?;
-    }
+    let client = activate_client(device)?;
+    let client3 = client
+        .client3()
+        .ctx("IAudioClient::QueryInterface(IAudioClient3)")?;
+    let wave = mix.to_extensible();
+    let periods = client3
+        .shared_mode_engine_period(&wave)
+        .ctx("IAudioClient3::GetSharedModeEnginePeriod")?;
+    check_engine_periods(&periods, rate)
+        .map_err(|why| BackendError::new("IAudioClient3::GetSharedModeEnginePeriod", why))?;
+    let EnginePeriods {
+        fundamental_frames: fundamental,
+        min_frames: min,
+        max_frames: max,
+        ..
+    } = periods;
     // The smallest period, or `period_ms` rounded up to the engine's fundamental period.
     let period = match request.period {
         Some(p) => {
             let frames = hns_to_frames(hns(p), rate) as u32;
-            let step = fundamental.max(1);
-            (frames.div_ceil(step) * step).clamp(min, max.max(min))
+            (frames.div_ceil(fundamental) * fundamental).clamp(min, max)
         }
         None => min,
     };
-    // SAFETY: as above.
-    unsafe {
-        client3
-            .InitializeSharedAudioStream(AUDCLNT_STREAMFLAGS_EVENTCALLBACK, period, wave, None)
-            .context("IAudioClient3::InitializeSharedAudioStream")?;
-    }
-    let client = client3
-        .cast::<IAudioClient>()
-        .context("IAudioClient3::QueryInterface(IAudioClient)")?;
+    client3
+        .initialize_shared_audio_stream(stream_flags::EVENTCALLBACK, period, &wave)
+        .ctx("IAudioClient3::InitializeSharedAudioStream")?;
+    drop(client3);
     finish(client, mix, period as usize, min as usize)
 }
 
-/// Initializes a fresh client in exclusive mode with `format`.
-fn initialize_exclusive(
-    device: &IMMDevice,
+/// Initializes a fresh client in exclusive mode with `format`. On failure, the client comes
+/// back too (the alignment recipe asks the failed client for the aligned size).
+fn initialize_exclusive<D: Device>(
+    device: &D,
     format: &StreamFormat,
     layout: WaveLayout,
     event: bool,
     period_hns: i64,
     poll_buffer_hns: Option<i64>,
-) -> Result<IAudioClient, (BackendError, Option<IAudioClient>)> {
+) -> Result<Client<D>, (BackendError, Option<Client<D>>)> {
     let client = activate_client(device).map_err(|e| (e, None))?;
     let extensible = format.to_extensible();
     let plain = format.to_plain();
-    let wave = match (layout, &plain) {
-        (WaveLayout::Plain, Some(p)) => p.as_ptr(),
-        _ => extensible.as_ptr(),
-    } as *const WAVEFORMATEX;
+    let wave: &[u8] = match (layout, &plain) {
+        (WaveLayout::Plain, Some(p)) => p,
+        _ => &extensible,
+    };
     let (flags, buffer_hns) = if event {
         // Event-driven exclusive: buffer duration = periodicity = one period.
-        (AUDCLNT_STREAMFLAGS_EVENTCALLBACK, period_hns)
+        (stream_flags::EVENTCALLBACK, period_hns)
     } else {
         // Polling: two periods of buffer (or `buffer_ms`), filled on a timer at half a
         // period.
@@ -244,29 +257,18 @@ fn initialize_exclusive(
     } else {
         "IAudioClient::Initialize (exclusive, polling)"
     };
-    // SAFETY: `wave` points into `extensible` or `plain`, valid for the call.
-    let result = unsafe {
-        client.Initialize(
-            AUDCLNT_SHAREMODE_EXCLUSIVE,
-            flags,
-            buffer_hns,
-            period_hns,
-            wave,
-            None,
-        )
-    };
-    match result {
+    match client.initialize(ShareMode::Exclusive, flags, buffer_hns, period_hns, wave) {
         Ok(()) => Ok(client),
-        Err(e) => Err((BackendError::from_hresult(what, e.code().0), Some(client))),
+        Err(hr) => Err((BackendError::from_hresult(what, hr.0), Some(client))),
     }
 }
 
-fn open_exclusive(
-    device: &IMMDevice,
+fn open_exclusive<D: Device>(
+    device: &D,
     endpoint: &EndpointInfo,
     request: &ClientRequest,
     mode: StreamMode,
-) -> Result<OpenedClient, BackendError> {
+) -> Result<OpenedClient<Client<D>>, BackendError> {
     let mix = endpoint.mix_format;
     let rate = request.rate;
     let event = mode == StreamMode::ExclusiveEvent;
@@ -291,9 +293,9 @@ fn open_exclusive(
             Err((e, Some(failed))) if e.hresult == Some(AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED) => {
                 // Microsoft's recipe: the failed client reports the aligned size; a new
                 // client is initialized at that period.
-                // SAFETY: plain COM call; valid after this failure by the documentation.
-                let aligned = unsafe { failed.GetBufferSize() }
-                    .context("IAudioClient::GetBufferSize (alignment)")?
+                let aligned = failed
+                    .buffer_size()
+                    .ctx("IAudioClient::GetBufferSize (alignment)")?
                     as usize;
                 drop(failed);
                 if event && request.block_frames.is_some_and(|b| b != aligned) {

@@ -2,42 +2,23 @@
 //! periods, for `wasio devices`, the control panel's pickers and device selection by name,
 //! ID or regex.
 
-use crate::com::MtaGuard;
-use crate::endpoint::{activate_client, endpoint_id, enumerator, friendly_name, take_wave_format};
-use crate::error::Context;
-use wasio_engine::backend::BackendError;
-use wasio_engine::config::DeviceSelector;
-use wasio_engine::format::{hns_to_frames, DeviceFormat, StreamFormat};
-use windows::core::Interface;
-use windows::Win32::Media::Audio::{
-    eAll, eCapture, eConsole, eRender, EDataFlow, IMMDevice, IMMEndpoint,
-    AUDCLNT_SHAREMODE_EXCLUSIVE, DEVICE_STATE, DEVICE_STATEMASK_ALL, DEVICE_STATE_ACTIVE,
-    DEVICE_STATE_DISABLED, DEVICE_STATE_NOTPRESENT, DEVICE_STATE_UNPLUGGED, WAVEFORMATEX,
+use super::endpoints::{activate_client, endpoint_id, enumerator, friendly_name, mix_format};
+use super::Ctx;
+use crate::backend::BackendError;
+use crate::config::DeviceSelector;
+use crate::format::{hns_to_frames, DeviceFormat, StreamFormat};
+use crate::port::{
+    AudioClient, AudioPort, Device, DeviceCollection, DeviceEnumerator, DeviceState, Flow, Role,
+    ShareMode,
 };
 
-/// Which endpoints to list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Flow {
-    Render,
-    Capture,
-    /// Both (only as a request: an endpoint is either render or capture).
-    All,
-}
-
 impl Flow {
+    /// `render`, `capture`, `all`.
     pub fn as_str(self) -> &'static str {
         match self {
             Flow::Render => "render",
             Flow::Capture => "capture",
             Flow::All => "all",
-        }
-    }
-
-    fn data_flow(self) -> EDataFlow {
-        match self {
-            Flow::Render => eRender,
-            Flow::Capture => eCapture,
-            Flow::All => eAll,
         }
     }
 }
@@ -54,13 +35,13 @@ pub enum EndpointState {
 }
 
 impl EndpointState {
-    fn from_raw(state: u32) -> Self {
+    pub fn from_raw(state: DeviceState) -> Self {
         match state {
-            s if s == DEVICE_STATE_ACTIVE.0 => EndpointState::Active,
-            s if s == DEVICE_STATE_DISABLED.0 => EndpointState::Disabled,
-            s if s == DEVICE_STATE_UNPLUGGED.0 => EndpointState::Unplugged,
-            s if s == DEVICE_STATE_NOTPRESENT.0 => EndpointState::NotPresent,
-            other => EndpointState::Unknown(other),
+            DeviceState::ACTIVE => EndpointState::Active,
+            DeviceState::DISABLED => EndpointState::Disabled,
+            DeviceState::UNPLUGGED => EndpointState::Unplugged,
+            DeviceState::NOTPRESENT => EndpointState::NotPresent,
+            other => EndpointState::Unknown(other.0),
         }
     }
 
@@ -138,7 +119,10 @@ pub const EXCLUSIVE_PROBE_RATES: [u32; 8] = [
 ///
 /// Runs on a thread of its own in the multithreaded apartment, so it works from any caller
 /// (a host's STA thread included) and leaves the caller's COM state alone.
-pub fn list_endpoints(flow: Flow) -> Result<Vec<EndpointDetails>, BackendError> {
+pub fn list_endpoints<P: AudioPort>(
+    port: &P,
+    flow: Flow,
+) -> Result<Vec<EndpointDetails>, BackendError> {
     let flows: &[Flow] = match flow {
         Flow::All => &[Flow::Render, Flow::Capture],
         Flow::Render => &[Flow::Render],
@@ -147,10 +131,10 @@ pub fn list_endpoints(flow: Flow) -> Result<Vec<EndpointDetails>, BackendError> 
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let _com = MtaGuard::enter()?;
+                let _com = port.enter_mta().ctx("CoInitializeEx")?;
                 let mut all = Vec::new();
                 for &flow in flows {
-                    all.extend(list_flow(flow)?);
+                    all.extend(list_flow(port, flow)?);
                 }
                 Ok(all)
             })
@@ -166,64 +150,53 @@ pub fn list_endpoints(flow: Flow) -> Result<Vec<EndpointDetails>, BackendError> 
 
 /// The endpoint of `flow` that `selector` picks: the first match in enumeration order among
 /// the active endpoints, `None` when nothing matches.
-pub fn find_endpoint(
+pub fn find_endpoint<P: AudioPort>(
+    port: &P,
     flow: Flow,
     selector: &DeviceSelector,
 ) -> Result<Option<EndpointDetails>, BackendError> {
-    Ok(list_endpoints(flow)?
+    Ok(list_endpoints(port, flow)?
         .into_iter()
         .find(|e| e.state == EndpointState::Active && e.is_selected_by(selector)))
 }
 
-fn list_flow(flow: Flow) -> Result<Vec<EndpointDetails>, BackendError> {
-    let enumerator = enumerator()?;
-    // SAFETY: plain COM calls on a valid interface.
-    let collection = unsafe {
-        enumerator.EnumAudioEndpoints(flow.data_flow(), DEVICE_STATE(DEVICE_STATEMASK_ALL))
-    }
-    .context("IMMDeviceEnumerator::EnumAudioEndpoints")?;
-    // SAFETY: as above.
-    let count = unsafe { collection.GetCount() }.context("IMMDeviceCollection::GetCount")?;
+fn list_flow<P: AudioPort>(port: &P, flow: Flow) -> Result<Vec<EndpointDetails>, BackendError> {
+    let enumerator = enumerator(port)?;
+    let collection = enumerator
+        .enum_audio_endpoints(flow, DeviceState::ALL)
+        .ctx("IMMDeviceEnumerator::EnumAudioEndpoints")?;
+    let count = collection.count().ctx("IMMDeviceCollection::GetCount")?;
     // No default endpoint (none active) is not an error.
-    // SAFETY: as above.
-    let default_id = unsafe { enumerator.GetDefaultAudioEndpoint(flow.data_flow(), eConsole) }
+    let default_id = enumerator
+        .default_audio_endpoint(flow, Role::Console)
         .ok()
         .and_then(|device| endpoint_id(&device).ok());
     let mut endpoints = Vec::with_capacity(count as usize);
     for index in 0..count {
-        // SAFETY: index < count.
-        let device = unsafe { collection.Item(index) }.context("IMMDeviceCollection::Item")?;
+        let device = collection.item(index).ctx("IMMDeviceCollection::Item")?;
         endpoints.push(details(&device, flow, default_id.as_deref())?);
     }
     Ok(endpoints)
 }
 
-fn details(
-    device: &IMMDevice,
+fn details<D: Device>(
+    device: &D,
     requested: Flow,
     default_id: Option<&str>,
 ) -> Result<EndpointDetails, BackendError> {
     let id = endpoint_id(device)?;
-    // SAFETY: plain COM call on a valid interface.
-    let state = unsafe { device.GetState() }.context("IMMDevice::GetState")?;
-    let flow = device
-        .cast::<IMMEndpoint>()
-        .ok()
-        // SAFETY: plain COM call on a valid interface.
-        .and_then(|endpoint| unsafe { endpoint.GetDataFlow() }.ok())
-        .map_or(requested, |f| {
-            if f == eCapture {
-                Flow::Capture
-            } else {
-                Flow::Render
-            }
-        });
+    let state = device.state().ctx("IMMDevice::GetState")?;
+    let flow = match device.data_flow() {
+        Ok(Flow::Capture) => Flow::Capture,
+        Ok(_) => Flow::Render,
+        Err(_) => requested,
+    };
     let mut details = EndpointDetails {
         is_default: default_id == Some(id.as_str()),
         id,
-        name: friendly_name(device).unwrap_or_else(|_| "(unnamed endpoint)".into()),
+        name: friendly_name(device),
         flow,
-        state: EndpointState::from_raw(state.0),
+        state: EndpointState::from_raw(state),
         mix_format: None,
         default_period_hns: None,
         min_period_hns: None,
@@ -242,26 +215,17 @@ fn details(
     Ok(details)
 }
 
-fn fill_stream_details(
-    device: &IMMDevice,
+fn fill_stream_details<D: Device>(
+    device: &D,
     details: &mut EndpointDetails,
 ) -> Result<(), BackendError> {
     let client = activate_client(device)?;
-    // SAFETY: GetMixFormat returns a CoTaskMem WAVEFORMATEX, consumed by take_wave_format.
-    let mix = unsafe {
-        take_wave_format(
-            client
-                .GetMixFormat()
-                .context("IAudioClient::GetMixFormat")?,
-            "IAudioClient::GetMixFormat",
-        )?
-    };
+    let mix = mix_format(&client)?;
     details.mix_format = Some(mix);
     details.channel_mask = Some(mix.channel_mask);
-    let (mut default_period, mut min_period) = (0i64, 0i64);
-    // SAFETY: out-pointers to locals.
-    unsafe { client.GetDevicePeriod(Some(&mut default_period), Some(&mut min_period)) }
-        .context("IAudioClient::GetDevicePeriod")?;
+    let (default_period, min_period) = client
+        .device_period()
+        .ctx("IAudioClient::GetDevicePeriod")?;
     details.default_period_hns = Some(default_period);
     details.min_period_hns = Some(min_period);
     details.default_period_frames = Some(hns_to_frames(default_period, mix.sample_rate));
@@ -274,30 +238,17 @@ fn fill_stream_details(
                 encoding,
                 ..mix
             };
-            let bytes = candidate.to_extensible();
-            // SAFETY: `bytes` is a valid WAVEFORMATEXTENSIBLE that outlives the call; exclusive
-            // mode takes no closest-match pointer.
-            let hr = unsafe {
-                client.IsFormatSupported(
-                    AUDCLNT_SHAREMODE_EXCLUSIVE,
-                    bytes.as_ptr() as *const WAVEFORMATEX,
-                    None,
-                )
-            };
-            if hr.0 == 0 {
-                details.exclusive_formats.push(candidate);
-            } else if !refusals.contains(&hr.0) {
-                refusals.push(hr.0);
+            match client.is_format_supported(ShareMode::Exclusive, &candidate.to_extensible()) {
+                Ok(_) => details.exclusive_formats.push(candidate),
+                Err(hr) if !refusals.contains(&hr.0) => refusals.push(hr.0),
+                Err(_) => {}
             }
         }
     }
     if details.exclusive_formats.is_empty() {
         let answers: Vec<String> = refusals
             .iter()
-            .map(|&hr| match wasio_engine::hresult::hresult_name(hr) {
-                Some(name) => format!("{name} (0x{:08X})", hr as u32),
-                None => format!("0x{:08X}", hr as u32),
-            })
+            .map(|&hr| crate::hresult::HresultDisplay(hr).to_string())
             .collect();
         details.exclusive_refusal = Some(format!(
             "every probed format was refused: {}",
