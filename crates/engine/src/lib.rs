@@ -23,7 +23,11 @@
 //! - [`drift`]: clock-drift compensation between two devices (rubato + a PI fill controller).
 //! - [`env`]: what the driver needs from the OS (profile and status directories, process).
 //! - [`monitor`]: the per-instance thread that watches Wasio.toml and writes the status file.
-//! - [`sim`]: a simulated output device for native tests of the whole driver.
+//! - [`port`]: what the stream engine needs from Windows audio, one method per WASAPI call.
+//! - [`stream`]: the stream engine (device thread, mode chain, real-time loops), generic
+//!   over the port.
+//! - `sim` (feature `sim`, tests and tools only): a simulated WASAPI that behaves as
+//!   Windows documents.
 //! - [`rt_guard`]: the proof that the real-time thread does not allocate.
 
 pub mod backend;
@@ -52,6 +56,7 @@ pub mod period;
 pub mod port;
 pub mod render;
 pub mod rt_guard;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod sizes;
 pub mod state;
