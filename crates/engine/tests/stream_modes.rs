@@ -236,11 +236,7 @@ fn iaudioclient3_runs_at_each_period_it_allows() {
 fn wine10s_nominal_iaudioclient3_is_refused_and_auto_lands_on_shared() {
     let s = open(SimDeviceSpec::wine10_pulse(), Want::output(Mode::Auto, 256)).unwrap();
     let report = s.plan.report.to_string();
-    assert_eq!(
-        s.plan.report.chosen,
-        Some(StreamMode::Shared),
-        "{report}"
-    );
+    assert_eq!(s.plan.report.chosen, Some(StreamMode::Shared), "{report}");
     assert!(
         report.contains("shared, low-latency (IAudioClient3) refused")
             && report.contains("reports no usable period"),

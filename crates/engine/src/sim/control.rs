@@ -7,8 +7,9 @@ use std::sync::Mutex;
 /// [`super::SimPort`]).
 #[derive(Default)]
 pub struct SimControl {
-    /// Invalidate the render endpoint's clients at its next period, as a format change or a
-    /// driver reset does: every call on them answers `AUDCLNT_E_DEVICE_INVALIDATED` from
+    /// Invalidate the clients of the endpoint whose running stream has the next period (the
+    /// render endpoint, or the capture endpoint of an input-only stream), as a format change
+    /// or a driver reset does: every call on them answers `AUDCLNT_E_DEVICE_INVALIDATED` from
     /// then on and no event comes; new clients work.
     pub fail_next_tick: AtomicBool,
     /// Make the render device play out everything queued at its next period (an underrun:

@@ -30,7 +30,8 @@ pub enum Client3Support {
 /// When the driver signals the audio event (render endpoints).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventTiming {
-    /// Every `late_every`-th event comes `late_by` after its period (0: never).
+    /// Every `late_every`-th event comes `late_by` after its period, and the events due
+    /// meanwhile with it (the driver's thread ran late; 0: never).
     pub late_every: u64,
     pub late_by: Duration,
     /// Every `burst_every`-th event is not signalled: the next one comes for both (0: never).

@@ -66,6 +66,8 @@ pub(crate) struct Stream {
     pub packets_made: u64,
     pub lost: bool,
     pub reading: Option<u32>,
+    /// A late event is due then: the driver's events until it are folded into it.
+    pub hold_until: u64,
 }
 
 /// What Initialize decided a stream is.
@@ -116,6 +118,7 @@ impl Stream {
             packets_made: 0,
             lost: false,
             reading: None,
+            hold_until: 0,
         }
     }
 
@@ -228,6 +231,14 @@ pub(crate) fn period(world: &mut World, control: &SimControl, id: usize, due: u6
         return;
     };
     let endpoint = client.endpoint;
+    if control.fail_next_tick.swap(false, Ordering::AcqRel) {
+        // Every client of the endpoint is invalidated; no event comes any more.
+        world.endpoints[endpoint].generation += 1;
+        control
+            .endpoint_held
+            .store(world.render_held(), Ordering::Release);
+        return;
+    }
     let capture = client.stream.as_ref().is_some_and(|s| s.capture);
     if capture {
         capture_period(world, control, id, endpoint, due);
@@ -237,14 +248,6 @@ pub(crate) fn period(world: &mut World, control: &SimControl, id: usize, due: u6
 }
 
 fn render_period(world: &mut World, control: &SimControl, id: usize, endpoint: usize, due: u64) {
-    if control.fail_next_tick.swap(false, Ordering::AcqRel) {
-        // Every client of the endpoint is invalidated; no event comes any more.
-        world.endpoints[endpoint].generation += 1;
-        control
-            .endpoint_held
-            .store(world.render_held(), Ordering::Release);
-        return;
-    }
     let loopback = world.endpoints.iter().any(|e| {
         e.input
             .as_ref()
@@ -275,6 +278,11 @@ fn render_period(world: &mut World, control: &SimControl, id: usize, endpoint: u
     let n = s.next_period;
     s.next_period += 1;
     let event_driven = s.event_driven;
+    let held = due < s.hold_until;
+    let late = !held && events.late_every > 0 && n % events.late_every == 0;
+    if late {
+        s.hold_until = due + events.late_by.as_nanos() as u64;
+    }
     if control.record.load(Ordering::Relaxed) {
         if let Ok(mut all) = control.played.lock() {
             all.extend_from_slice(&played);
@@ -289,9 +297,11 @@ fn render_period(world: &mut World, control: &SimControl, id: usize, endpoint: u
     let Some(event) = event.filter(|_| event_driven) else {
         return;
     };
-    if events.burst_every > 0 && n % events.burst_every == 0 {
+    if held || events.burst_every > 0 && n % events.burst_every == 0 {
+        // Folded into a late event, or never signalled: the next one comes for both.
         control.skipped_events.fetch_add(1, Ordering::Relaxed);
-    } else if events.late_every > 0 && n % events.late_every == 0 {
+    } else if late {
+        // The driver's thread ran late: this event, and every one due meanwhile, come then.
         control.late_events.fetch_add(1, Ordering::Relaxed);
         world
             .pending

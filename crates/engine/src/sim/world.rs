@@ -214,7 +214,10 @@ impl World {
     /// Whether any initialized render client holds an endpoint.
     pub fn render_held(&self) -> bool {
         self.clients.iter().any(|(_, c)| {
-            matches!(c.init, Init::Ready) && self.endpoints[c.endpoint].flow == Flow::Render
+            let endpoint = &self.endpoints[c.endpoint];
+            matches!(c.init, Init::Ready)
+                && endpoint.flow == Flow::Render
+                && c.generation == endpoint.generation
         })
     }
 

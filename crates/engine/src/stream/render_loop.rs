@@ -84,6 +84,10 @@ pub(crate) fn run_render_loop<P: AudioPort>(mut l: RenderLoop<'_, P>) -> Option<
     let max_idle_ticks = (EVENT_TIMEOUT_MS * MAX_SILENT_WAITS / tick_ms).max(1);
     let mut idle_ticks = 0u32;
     let mut silent_waits = 0u32;
+    // When the render signal last came: in duplex, capture events keep the thread busy
+    // while a vanished render device stays silent, so silence is timed, not only waited.
+    let mut heard_ns = port.qpc_ns();
+    let silence_ns = EVENT_TIMEOUT_MS as u64 * 1_000_000;
     loop {
         // With inputs the capture event is waited on too (duplex: one thread, both clocks'
         // events): its packets go into the input path, and each switch takes its input block
@@ -96,30 +100,36 @@ pub(crate) fn run_render_loop<P: AudioPort>(mut l: RenderLoop<'_, P>) -> Option<
         };
         let wake_index = if l.capture.is_some() { 2 } else { 1 };
         let index = match woke {
-            Ok(Wait::Signaled(index)) => index,
-            Ok(Wait::Timeout) => {
-                // A slow event is not a dead device: ask the client. An error ends the
-                // stream (a vanished device answers AUDCLNT_E_DEVICE_INVALIDATED); otherwise
-                // keep waiting, and give up only when the device stays silent for long.
-                if let Err(e) = l.live.client.current_padding() {
-                    return Some(RtFailure::from(
-                        "IAudioClient::GetCurrentPadding (no audio event)",
-                        e,
-                    ));
-                }
-                silent_waits += 1;
-                if silent_waits >= MAX_SILENT_WAITS {
-                    return Some(RtFailure::silent("waiting for the audio event"));
-                }
-                continue;
-            }
+            Ok(Wait::Signaled(index)) => Some(index),
+            Ok(Wait::Timeout) => None,
             Err(e) => return Some(RtFailure::from("WaitForMultipleObjects", e)),
         };
-        silent_waits = 0;
         let woke_ns = port.qpc_ns();
-        if index == wake_index {
+        if index == Some(wake_index) {
             return None;
         }
+        if index == Some(0) {
+            heard_ns = woke_ns;
+            silent_waits = 0;
+        } else if index.is_none() || woke_ns.saturating_sub(heard_ns) >= silence_ns {
+            // A slow event is not a dead device: ask the client. An error ends the stream
+            // (a vanished device answers AUDCLNT_E_DEVICE_INVALIDATED); otherwise keep
+            // waiting, and give up only when the device stays silent for long.
+            if let Err(e) = l.live.client.current_padding() {
+                return Some(RtFailure::from(
+                    "IAudioClient::GetCurrentPadding (no audio event)",
+                    e,
+                ));
+            }
+            silent_waits += 1;
+            if silent_waits >= MAX_SILENT_WAITS {
+                return Some(RtFailure::silent("waiting for the audio event"));
+            }
+            heard_ns = woke_ns;
+        }
+        let Some(index) = index else {
+            continue;
+        };
         if let Some((open, path)) = l.capture.as_mut() {
             if let Err((step, e)) = open.stream.drain(path) {
                 return Some(RtFailure::from(step, e));
