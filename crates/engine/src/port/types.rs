@@ -9,6 +9,17 @@ pub enum Flow {
     All,
 }
 
+impl Flow {
+    /// `render`, `capture`, `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Render => "render",
+            Flow::Capture => "capture",
+            Flow::All => "all",
+        }
+    }
+}
+
 /// `ERole`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {

@@ -3,6 +3,7 @@
 use super::client::{self, live_endpoint};
 use super::streams::StreamKind;
 use super::world::{Init, Shared, World};
+use super::{SimHandle, SimPort};
 use crate::port::*;
 use crate::rt_guard::outside_rt;
 use std::sync::atomic::Ordering;
@@ -69,7 +70,7 @@ impl SimClient {
 }
 
 impl AudioClient for SimClient {
-    type Port = super::SimPort;
+    type Port = SimPort;
 
     fn initialize(
         &self,
@@ -192,7 +193,7 @@ impl AudioClient for SimClient {
         })
     }
 
-    fn set_event_handle(&self, event: &super::SimHandle) -> PortResult<()> {
+    fn set_event_handle(&self, event: &SimHandle) -> PortResult<()> {
         let handle = event.id();
         self.with_stream(|world, s| {
             if !s.event_driven {

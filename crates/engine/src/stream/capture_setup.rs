@@ -1,8 +1,8 @@
 //! The capture side of a stream: a shared-mode, event-driven capture client whose packets
 //! go into the engine's [`CapturePath`], and how its clock relates to the render device's.
 
+use super::ctx::Ctx;
 use super::endpoints::{activate_client, clock_relation, describe, select_capture_endpoint};
-use super::Ctx;
 use crate::backend::{BackendError, CaptureRequest, EndpointInfo};
 use crate::buffers::HostBuffers;
 use crate::capture::{CaptureConfig, CapturePath, CaptureRoute, ClockRelation, InputMonitor};

@@ -1,7 +1,7 @@
 //! Endpoints: finding them, naming them, reading their formats, and whether a capture
 //! endpoint shares the render endpoint's clock.
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::backend::{
     describe_selector, select_endpoint, BackendError, DeviceSelector, EndpointInfo,
 };

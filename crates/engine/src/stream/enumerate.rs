@@ -2,8 +2,8 @@
 //! periods, for `wasio devices`, the control panel's pickers and device selection by name,
 //! ID or regex.
 
+use super::ctx::Ctx;
 use super::endpoints::{activate_client, endpoint_id, enumerator, friendly_name, mix_format};
-use super::Ctx;
 use crate::backend::BackendError;
 use crate::config::DeviceSelector;
 use crate::format::{hns_to_frames, DeviceFormat, StreamFormat};
@@ -11,17 +11,6 @@ use crate::port::{
     AudioClient, AudioPort, Device, DeviceCollection, DeviceEnumerator, DeviceState, Flow, Role,
     ShareMode,
 };
-
-impl Flow {
-    /// `render`, `capture`, `all`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::Render => "render",
-            Flow::Capture => "capture",
-            Flow::All => "all",
-        }
-    }
-}
 
 /// `IMMDevice::GetState`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

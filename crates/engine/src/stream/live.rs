@@ -1,8 +1,8 @@
 //! A stream going live: the services of an initialized render client and the signal that
 //! paces it, the polling timer, the silent pre-fill, and the thread's audio priority.
 
+use super::ctx::Ctx;
 use super::modes_exec::OpenedClient;
-use super::Ctx;
 use crate::backend::BackendError;
 use crate::format::frames_to_hns;
 use crate::port::{

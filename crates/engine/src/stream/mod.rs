@@ -17,63 +17,33 @@
 //! - [`enumerate`]: every endpoint with its formats, for `wasio devices` and the panel.
 
 mod capture_setup;
+mod ctx;
 mod endpoints;
 pub mod enumerate;
 mod live;
 mod modes_exec;
 mod notify;
+mod options;
 mod render_loop;
 mod worker;
 
 pub use endpoints::COMPUTER_CONTAINER;
 pub use modes_exec::check_engine_periods;
+pub use options::EngineOptions;
 pub use render_loop::{EVENT_TIMEOUT_MS, MAX_SILENT_WAITS};
 
 use crate::backend::{
     Backend, BackendError, DeviceSelector, EndpointInfo, OutputPlan, OutputRequest, StreamInfo,
     StreamReport,
 };
-use crate::capture::ClockRelation;
 use crate::config::Mode;
 use crate::convert::DeviceFormat;
-use crate::port::{AudioPort, PortResult};
+use crate::port::AudioPort;
+use ctx::Ctx;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-
-/// Names a failed port call, keeping its HRESULT.
-pub(crate) trait Ctx<T> {
-    fn ctx(self, what: &str) -> Result<T, BackendError>;
-}
-
-impl<T> Ctx<T> for PortResult<T> {
-    fn ctx(self, what: &str) -> Result<T, BackendError> {
-        self.map_err(|hr| BackendError::from_hresult(what, hr.0))
-    }
-}
-
-/// Choices the shipped driver leaves at their defaults.
-#[derive(Clone, Debug, Default)]
-pub struct EngineOptions {
-    /// The relation between the capture and the render clock of duplex streams. `None` (the
-    /// driver): decided from the endpoints (a PulseAudio monitor of the sink, or one
-    /// physical device: shared; otherwise detected while running). Windows gives no evidence
-    /// of two clocks, so only this option makes a stream resample from its start.
-    pub clock_relation: Option<ClockRelation>,
-}
-
-type Reply<T> = Sender<Result<T, BackendError>>;
-
-pub(crate) enum Command {
-    DescribeOutput(DeviceSelector, Reply<EndpointInfo>),
-    DescribeInput(DeviceSelector, Reply<Option<EndpointInfo>>),
-    SupportsRate(String, u32, Reply<bool>),
-    ProbeOutput(String, Mode, u32, Option<DeviceFormat>, Reply<OutputPlan>),
-    OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
-    Start(bool, Reply<()>),
-    Stop(Reply<StreamReport>),
-    Close(Reply<()>),
-}
+use worker::{Command, Reply};
 
 /// The driver's handle on its device thread.
 pub struct StreamEngine<P: AudioPort> {

@@ -4,8 +4,8 @@
 //! int32 → 24-in-32 → packed int24 → int16) and the period alignment retry. The decisions
 //! themselves are [`crate::modes`]'s pure functions.
 
+use super::ctx::Ctx;
 use super::endpoints::activate_client;
-use super::Ctx;
 use crate::backend::{BackendError, EndpointInfo, OutputPlan};
 use crate::config::Mode;
 use crate::convert::DeviceFormat;

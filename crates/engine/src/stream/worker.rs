@@ -2,6 +2,7 @@
 //! the driver's requests while idle, and runs a real-time loop while streaming.
 
 use super::capture_setup::{open_capture, OpenCapture, RenderSide};
+use super::ctx::Ctx;
 use super::endpoints::{
     describe, endpoint_by_id, enumerator, select_capture_endpoint, select_render_endpoint,
 };
@@ -10,11 +11,11 @@ use super::live::{
 };
 use super::modes_exec::{open_render_client, shared_flags, ClientRequest, OpenedClient};
 use super::notify::{StreamWatcher, WatchState};
+use super::options::EngineOptions;
 use super::render_loop::{run_input_only_loop, run_render_loop, RenderLoop, RtFailure};
-use super::{Command, Ctx, EngineOptions};
 use crate::backend::{
-    BackendError, DeviceSelector, InputStreamInfo, OutputPlan, OutputRequest, StreamCounters,
-    StreamHandler, StreamInfo, StreamReport,
+    BackendError, DeviceSelector, EndpointInfo, InputStreamInfo, OutputPlan, OutputRequest,
+    StreamCounters, StreamHandler, StreamInfo, StreamReport,
 };
 use crate::buffers::HostBuffers;
 use crate::capture::CapturePath;
@@ -30,9 +31,23 @@ use crate::port::{AudioClient, AudioPort, DeviceEnumerator, ShareMode};
 use crate::render::{output_latency_frames, routes_for, RenderConfig, RenderRoute};
 use crate::rt_guard;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub(crate) type Reply<T> = Sender<Result<T, BackendError>>;
+
+/// What host threads ask the device thread.
+pub(crate) enum Command {
+    DescribeOutput(DeviceSelector, Reply<EndpointInfo>),
+    DescribeInput(DeviceSelector, Reply<Option<EndpointInfo>>),
+    SupportsRate(String, u32, Reply<bool>),
+    ProbeOutput(String, Mode, u32, Option<DeviceFormat>, Reply<OutputPlan>),
+    OpenOutput(Box<OutputRequest>, Reply<StreamInfo>),
+    Start(bool, Reply<()>),
+    Stop(Reply<StreamReport>),
+    Close(Reply<()>),
+}
 
 struct OpenStream<P: AudioPort> {
     device: P::Device,
