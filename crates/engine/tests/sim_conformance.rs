@@ -583,3 +583,32 @@ fn endpoints_and_their_notifications() {
     assert_eq!(heard.0.lock().unwrap().len(), before, "unregistered");
     let _ = BOOT_NS;
 }
+
+#[test]
+fn the_endpoint_list_reads_formats_periods_and_exclusive_support_through_the_port() {
+    use wasio_engine::stream::enumerate::{list_endpoints, EndpointState};
+    let port = machine(SimDeviceSpec {
+        input: Some(SimInputSpec::default()),
+        ..SimDeviceSpec::exclusive_capable()
+    });
+    let all = list_endpoints(&port, Flow::All).unwrap();
+    assert_eq!(all.len(), 2);
+    let (out, input) = (&all[0], &all[1]);
+    assert_eq!((out.flow, input.flow), (Flow::Render, Flow::Capture));
+    assert!(out.is_default && input.is_default);
+    assert_eq!(out.state, EndpointState::Active);
+    assert_eq!(out.default_period_frames, Some(480));
+    assert_eq!(out.min_period_frames, Some(144));
+    // Every probed encoding at the three rates the device runs.
+    assert_eq!(out.exclusive_formats.len(), 5 * 3);
+    assert!(input.exclusive_formats.is_empty() && input.exclusive_refusal.is_some());
+    let winepulse = machine(SimDeviceSpec::default());
+    let refusal = list_endpoints(&winepulse, Flow::Render).unwrap()[0]
+        .exclusive_refusal
+        .clone()
+        .unwrap();
+    assert!(
+        refusal.contains("AUDCLNT_E_EXCLUSIVE_MODE_NOT_ALLOWED"),
+        "{refusal}"
+    );
+}
