@@ -949,6 +949,7 @@ fn run_render_loop(
             };
             let dst = std::slice::from_raw_parts_mut(data, frames as usize * frame_bytes);
             let underruns = renderer.stats().underruns;
+            let render_started_ns = qpc_ns();
             renderer.render(
                 dst,
                 padding as usize,
@@ -956,6 +957,7 @@ fn run_render_loop(
                 capture.as_mut().map(|(_, path)| &mut **path),
                 handler,
             );
+            let handling_ns = qpc_ns().saturating_sub(render_started_ns);
             let stats = renderer.stats();
             if stats.underruns > underruns {
                 rt_log.push(RtEvent::OutputUnderrun { frames });
@@ -965,7 +967,7 @@ fn run_render_loop(
                 return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
             }
             let late_blocks = deadlines.counts().late_blocks;
-            deadlines.write(woke_ns, stats.underruns > underruns, qpc_ns());
+            deadlines.write(woke_ns, stats.underruns > underruns, handling_ns, qpc_ns());
             if deadlines.counts().late_blocks > late_blocks {
                 rt_log.push(RtEvent::message(
                     LogLevel::Warn,
