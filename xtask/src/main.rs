@@ -31,6 +31,7 @@ mod wine_tests_exclusive;
 mod wine_tests_latency;
 mod wine_tests_package;
 mod wine_tests_tools;
+mod wine_tests_unload;
 
 use std::process::ExitCode;
 use util::{step, Res};
