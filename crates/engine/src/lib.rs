@@ -51,6 +51,7 @@ pub mod sim;
 pub mod sizes;
 pub mod state;
 pub mod status;
+pub mod threads;
 
 pub use error::{DriverError, DriverResult};
 
