@@ -100,11 +100,15 @@ pub fn unload_no_crash(ctx: &WineContext) -> Res<Vec<Check>> {
         ));
         let text = log.text();
         let released = text.lines().any(|l| l.contains(": released"));
+        let closed = text.trim_end().ends_with("log closed");
         checks.push(Check::new(
             format!("{label}: driver log"),
-            released && text.contains("stream stopped"),
-            format!("{} lines, release logged: {released}", text.lines().count()),
-            "logging on: the stream and the release logged",
+            released && closed && text.contains("stream stopped"),
+            format!(
+                "{} lines, release logged: {released}, ends with `log closed`: {closed}",
+                text.lines().count()
+            ),
+            "logging on: the stream, the release and the log's end logged",
         ));
     }
     Ok(checks)
