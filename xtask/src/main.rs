@@ -35,6 +35,7 @@ mod wine_tests_faults;
 mod wine_tests_latency;
 mod wine_tests_package;
 mod wine_tests_tools;
+mod wine_tests_unload;
 
 use std::process::ExitCode;
 use util::{step, Res};

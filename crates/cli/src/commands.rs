@@ -34,6 +34,7 @@ pub fn execute(command: Command) -> i32 {
             rates,
             seconds,
         } => crate::rates::run(&driver, &rates, seconds),
+        Command::UnloadCheck(options) => crate::unload::run(&options),
         Command::Help => 0,
     }
 }

@@ -38,6 +38,8 @@ pub mod misuse;
 pub mod rates;
 #[cfg(windows)]
 pub mod session;
+#[cfg(windows)]
+pub mod unload;
 
 use args::Command;
 

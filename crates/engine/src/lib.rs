@@ -55,6 +55,7 @@ pub mod sim;
 pub mod sizes;
 pub mod state;
 pub mod status;
+pub mod threads;
 
 pub use error::{DriverError, DriverResult};
 
