@@ -28,6 +28,13 @@ fn profile() -> &'static Path {
     })
 }
 
+/// The tests share one process-wide log (stopped when the last instance is released and
+/// started again by the next init) and one Wasio.log: one test at a time.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn log_text() -> String {
     // Once the last instance is released the log is stopped, everything written.
     if let Some(logger) = wasio_engine::log::global() {
@@ -38,6 +45,7 @@ fn log_text() -> String {
 
 #[test]
 fn calls_state_changes_and_the_stream_are_logged() {
+    let _serial = one_at_a_time();
     let h = host_in(
         profile(),
         SimDeviceSpec::default(),
@@ -113,6 +121,7 @@ fn calls_state_changes_and_the_stream_are_logged() {
 
 #[test]
 fn configuration_errors_and_reset_requests_are_logged() {
+    let _serial = one_at_a_time();
     let h = host_in(
         profile(),
         SimDeviceSpec::default(),
@@ -145,6 +154,7 @@ fn configuration_errors_and_reset_requests_are_logged() {
 
 #[test]
 fn the_audio_thread_does_not_allocate_while_logging() {
+    let _serial = one_at_a_time();
     std::hint::black_box(Vec::<u8>::with_capacity(1));
     assert!(rt_guard::counting_allocator_installed());
     for block in [441, 32] {
