@@ -296,6 +296,7 @@ fn engine_period(ctx: &WineContext) -> Res<Vec<Check>> {
     let refusal = line
         .split("; ")
         .find(|part| part.contains("IAudioClient3"))
+        .map(|part| part.split("), buffer sizes").next().unwrap_or(part))
         .unwrap_or("IAudioClient3 not refused");
     Ok(vec![
         exit_check("wasio info", &info),
@@ -307,9 +308,9 @@ fn engine_period(ctx: &WineContext) -> Res<Vec<Check>> {
         ),
         Check::new(
             "mode",
-            mode == "shared",
+            mode == "shared, event-driven",
             mode.to_string(),
-            "shared (the period Wine really runs)",
+            "shared, event-driven (the period Wine really runs)",
         ),
         Check::new(
             "preferred buffer size",

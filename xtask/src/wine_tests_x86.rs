@@ -119,14 +119,15 @@ fn is_32_bit(ctx: &WineContext) -> Res<Vec<Check>> {
             "pei-i386",
         ));
     }
-    // The Wine that runs them: the loader must be the 32-bit one.
-    let version = ctx.bench.run_windows(
-        "x86-wine-version",
-        "cmd",
-        &["/c".to_string(), "ver".to_string()],
-        Duration::from_secs(60),
-    )?;
-    checks.push(exit_check("cmd /c ver", &version));
+    // The Wine that runs them: Debian 12's 32-bit Wine 8.0 loader.
+    let version = util::output(Command::new(&ctx.bench.tools.wine64).arg("--version"))
+        .unwrap_or_else(|error| error);
+    checks.push(Check::new(
+        "Wine",
+        version.trim().starts_with("wine-8.0"),
+        format!("{} ({})", version.trim(), chroot::I386_BOOKWORM.wine),
+        "wine-8.0, the 32-bit loader",
+    ));
     let cli = ctx.cli("x86-cli-drivers", &["drivers"], Duration::from_secs(60))?;
     checks.push(exit_check("32-bit wasio.exe starts", &cli));
     Ok(checks)
