@@ -134,6 +134,15 @@ pub fn ensure(spec: &'static ChrootSpec) -> Res<Chroot> {
         ));
         return Ok(chroot);
     }
+    let root_user = util::output(Command::new("id").arg("-u"))
+        .map(|uid| uid.trim() == "0")
+        .unwrap_or(false);
+    if !root_user {
+        return Err(format!(
+            "{} is not cached and making it needs root (debootstrap, unshare, chroot)",
+            spec.name
+        ));
+    }
     step(&format!(
         "chroot: creating {} ({} {}, {})",
         spec.name,

@@ -39,6 +39,7 @@ mod wine_tests_exclusive;
 mod wine_tests_faults;
 mod wine_tests_latency;
 mod wine_tests_package;
+mod wine_tests_shim;
 mod wine_tests_tools;
 mod wine_tests_wine10;
 mod wine_tests_x86;

@@ -48,6 +48,7 @@ pub fn run_all(
     wanted: &dyn Fn(&str) -> bool,
     only: &[String],
 ) -> (usize, usize) {
+    let started = std::time::Instant::now();
     let mut total = (0, 0);
     for platform in all().into_iter().filter(|p| wanted(p.name)) {
         let (passed, failed) = match run(root, tools, &platform, only) {
@@ -61,6 +62,10 @@ pub fn run_all(
         total.0 += passed;
         total.1 += failed;
     }
+    detail(&format!(
+        "the x86 and Wine 10 suites took {:.1} min",
+        started.elapsed().as_secs_f64() / 60.0
+    ));
     total
 }
 

@@ -74,7 +74,7 @@ fn tests() -> Vec<WineTest> {
         name: "x86-shim-register",
         about: "32-bit Wine 8.0 without the shim: Rust programs cannot start; `wasio register` started next to the shipped shim (the package's wine8\\x86) installs it into system32 and registers the driver",
         realtime: false,
-        run: crate::wine_tests_wine10::shim_register_installs,
+        run: crate::wine_tests_shim::shim_register,
     });
     tests
 }
