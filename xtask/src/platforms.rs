@@ -103,9 +103,8 @@ pub fn run(
         crate::runner::run_tests(&ctx, &tests, &filter, 1)
     });
     println!(
-        "{name} suite: {} of {} tests passed (counted in the run's last line)",
-        counts.0,
-        counts.0 + counts.1
+        "{name} suite: {} passing, {} failing (a failed control counts as one; added to the run's last line)",
+        counts.0, counts.1
     );
     detail(&format!(
         "{name}: logs {}, recordings {}",
