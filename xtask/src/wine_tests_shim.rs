@@ -181,4 +181,3 @@ pub fn shim_register(ctx: &WineContext) -> Res<Vec<Check>> {
     }
     Ok(checks)
 }
-
