@@ -92,8 +92,13 @@ impl ExeOutput {
 impl Bench {
     /// Starts PulseAudio, prepares the Wine prefix, starts the keep-alive streams.
     pub fn up(root: &Path, tools: &Tools) -> Res<Bench> {
+        Bench::up_in(root, tools, "bench")
+    }
+
+    /// [`Bench::up`] in `target/<name>/`, for another Wine (`tools`, see chroot.rs).
+    pub fn up_in(root: &Path, tools: &Tools, name: &str) -> Res<Bench> {
         step("bench: starting");
-        let dir = util::target_dir(root).join("bench");
+        let dir = util::target_dir(root).join(name);
         let run_dir = dir.join("run");
         let mut bench = Bench {
             prefix: dir.join("prefix"),
@@ -518,8 +523,10 @@ impl Bench {
     }
 
     fn install_shim(&self) -> Res<()> {
-        let contents =
-            fs::read(&self.tools.shim_dll).map_err(|e| format!("cannot read shim: {e}"))?;
+        let Some(shim) = &self.tools.shim_dll else {
+            return Ok(());
+        };
+        let contents = fs::read(shim).map_err(|e| format!("cannot read shim: {e}"))?;
         let system32 = self.prefix.join("drive_c/windows/system32");
         let target = system32.join("bcryptprimitives.dll");
         if !util::same_contents(&target, &contents) {

@@ -285,8 +285,8 @@ pub fn run_control(ctx: &WineContext, kind: Kind, label: &str, seconds: f64) -> 
 }
 
 /// Runs the tests whose names pass `filter` (each `repeat` times), each Wasio real-time test
-/// after its control, prints the downstream judgement, a summary and the final
-/// `N passed, M failed` line. Returns (passed, failed), counted per test and run.
+/// after its control, prints the downstream judgement and a summary. Returns (passed,
+/// failed), counted per test and run.
 pub fn run_tests(
     ctx: &WineContext,
     tests: &[WineTest],
@@ -392,7 +392,7 @@ pub fn run_tests(
             names.join(", ")
         );
     }
-    println!("{passed} passed, {failed} failed");
+    // The caller prints the `N passed, M failed` line (main.rs), once for the whole run.
     (passed, failed)
 }
 

@@ -35,6 +35,8 @@ pub mod host;
 #[cfg(windows)]
 pub mod misuse;
 #[cfg(windows)]
+pub mod process_prng;
+#[cfg(windows)]
 pub mod rates;
 #[cfg(windows)]
 pub mod session;

@@ -194,6 +194,23 @@ fn open_shared_low_latency(
             .GetSharedModeEnginePeriod(wave, &mut default, &mut fundamental, &mut min, &mut max)
             .context("IAudioClient3::GetSharedModeEnginePeriod")?;
     }
+    // IAudioClient3 is worth it only for a period below the default one, and only one the
+    // engine can run. Wine 10 answers with its default period and a minimum of winepulse's
+    // 208 hns (0 frames once rounded down; with a longer PULSE_LATENCY_MSEC, the default
+    // itself), and runs the default period whatever is asked: plain shared mode then says
+    // what really runs.
+    if min == 0 || fundamental == 0 || min >= default {
+        let mut e = BackendError::from_hresult(
+            "IAudioClient3::GetSharedModeEnginePeriod",
+            0x8889_0020_u32 as i32, // AUDCLNT_E_INVALID_DEVICE_PERIOD
+        );
+        e.detail = if min == 0 || fundamental == 0 {
+            format!("the engine reports a minimum period of {min} frames (fundamental {fundamental}, default {default}): not a period it can run")
+        } else {
+            format!("the engine's minimum period ({min} frames) is not below its default ({default} frames): nothing to gain")
+        };
+        return Err(e);
+    }
     // The smallest period, or `period_ms` rounded up to the engine's fundamental period.
     let period = match request.period {
         Some(p) => {
