@@ -12,6 +12,9 @@
 //! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
 //!                                      analyse a raw float32le recording
 //! cargo xtask list-tests               the Wine test names
+//! cargo xtask bench [--rounds 4] [--seconds 20] [--frames 256] [--duplex-seconds 10] [--soak 30m]
+//!                                      Wasio against PortAudio's WASAPI host, or a soak;
+//!                                      writes docs/PERFORMANCE.md (bench_report.rs, soak.rs)
 //! cargo xtask package                  release zip and installer in target/package (package.rs)
 //! ```
 //! xtask uses std only, so building it costs nothing on CI.
@@ -19,10 +22,14 @@
 mod analysis;
 mod bench;
 mod bench_alsa;
+mod bench_proc;
+mod bench_report;
+mod bench_stats;
 mod impulses;
 mod json;
 mod package;
 mod setup;
+mod soak;
 mod util;
 mod wine_tests;
 mod wine_tests_config;
@@ -35,7 +42,7 @@ mod wine_tests_tools;
 use std::process::ExitCode;
 use util::{step, Res};
 
-const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests | package>";
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests | package | bench [--rounds N] [--seconds S] [--frames F] [--duplex-seconds S] [--soak 30m]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -202,6 +209,11 @@ fn run(args: &[String]) -> Res<bool> {
             options.reject_values()?;
             setup::setup(&root)?;
             package::package(&root, true).map(|_| true)
+        }
+        "bench" => {
+            let bench_options = bench_report::BenchOptions::parse(&options.values, &options.rest)?;
+            let tools = setup::setup(&root)?;
+            bench_report::bench(&root, &tools, &options.build, &bench_options)
         }
         "analyse" | "analyze" => analyse_file(&options),
         "list-tests" => {
