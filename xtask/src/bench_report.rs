@@ -8,7 +8,8 @@ use crate::analysis;
 use crate::bench::{self, Bench};
 use crate::bench_proc;
 use crate::bench_stats::{
-    problem_events, render_table, replace_section, summarise, DuplexRun, PlayRun, Timing,
+    problem_events, render_rounds, render_table, replace_section, summarise, DuplexRun, PlayRun,
+    Timing,
 };
 use crate::impulses::{self, ImpulseConfig};
 use crate::json::Json;
@@ -178,16 +179,30 @@ pub fn host_failure(output: &crate::bench::ExeOutput, report: Option<&Json>) -> 
     }
 }
 
-fn play_run(ctx: &WineContext, side: Side, round: usize, options: &BenchOptions) -> Res<PlayRun> {
+fn play_run(
+    ctx: &WineContext,
+    side: Side,
+    round: usize,
+    options: &BenchOptions,
+    status_dir: &Path,
+) -> Res<PlayRun> {
     let spec = side.play_spec(options.frames, options.seconds);
     let label = format!("bench-play-{}-{round}", side.key());
     let path = ctx.results.join(format!("{label}.f32"));
     let recording = ctx
         .bench
         .start_recording(&format!("{}.monitor", bench::SINK_A), &path)?;
-    let (observed, report) = observed_play(ctx, &label, &spec, None, |_| {})?;
+    // The driver's own xrun counter, from its status file (written whether or not it logs).
+    let mut driver_xruns = None;
+    let watch = (side == Side::Wasio).then_some(Duration::from_millis(250));
+    let (observed, report) = observed_play(ctx, &label, &spec, watch, |_| {
+        if let Some((xruns, _)) = crate::soak::read_status(status_dir) {
+            driver_xruns = Some(xruns);
+        }
+    })?;
     let samples = recording.stop()?;
     let mut run = PlayRun {
+        driver_xruns,
         error: host_failure(&observed.output, report.as_ref()),
         cpu: observed.stream_cpu,
         stream_seconds: observed.stream_seconds,
@@ -326,7 +341,8 @@ pub fn bench(
     }
     let rate = bench::SINK_RATE as f64;
     let load_before = load_average();
-    let (wasio, control) = with_registered_driver(root, tools, choice, |ctx| {
+    let (wasio, control, rounds) = with_registered_driver(root, tools, choice, |ctx| {
+        let status_dir = crate::soak::wine_temp_dir(ctx.bench)?.join("Wasio");
         let mut plays = [Vec::new(), Vec::new()];
         let mut duplexes = [Vec::new(), Vec::new()];
         for round in 1..=options.rounds {
@@ -337,7 +353,7 @@ pub fn bench(
                     side.key(),
                     options.seconds
                 ));
-                let run = play_run(ctx, side, round, options)?;
+                let run = play_run(ctx, side, round, options, &status_dir)?;
                 detail(&describe_play(&run));
                 plays[index].push(run);
             }
@@ -362,6 +378,7 @@ pub fn bench(
         Ok((
             summarise(&plays[0], &duplexes[0], rate),
             summarise(&plays[1], &duplexes[1], rate),
+            render_rounds(&plays[0], &plays[1]),
         ))
     })?;
     let table = render_table(&wasio, &control, rate);
@@ -380,7 +397,8 @@ pub fn bench(
         "Measured {date} with `cargo xtask bench --rounds {} --seconds {} --frames {}`: {} rounds, \
          each a {} s play and a {} s duplex run per side, {} frames per buffer, 48 kHz stereo \
          float32, release build, {wine}, {cpus} CPUs shared with other work (load average \
-         {load_before} before, {} after). Recording events: {} (Wasio), {} (control).\n\n{table}{notes}",
+         {load_before} before, {} after). Recording events: {} (Wasio), {} (control).\n\n{table}\n\
+         Each round's play runs (Wasio / control; — a run that did not count):\n\n{rounds}{notes}",
         options.rounds,
         options.seconds,
         options.frames,

@@ -54,6 +54,9 @@ pub struct PlayRun {
     pub stream_seconds: f64,
     pub wineserver_cpu: f64,
     pub timing: Timing,
+    /// The driver's `xruns` counter (its status file) last seen while streaming; `None` for
+    /// the control.
+    pub driver_xruns: Option<f64>,
 }
 
 /// One duplex impulse run: round trip measured through the monitor, and reported.
@@ -202,6 +205,8 @@ pub struct SideSummary {
     pub duplexes_failed: usize,
     pub events: usize,
     pub dropouts_per_minute: f64,
+    /// Summed over the runs (NaN without a driver).
+    pub driver_xruns: f64,
     pub cpu_percent: f64,
     pub wineserver_percent: f64,
     pub interval_mean_ms: f64,
@@ -242,6 +247,11 @@ pub fn summarise(plays: &[PlayRun], duplexes: &[DuplexRun], rate: f64) -> SideSu
         } else {
             f64::NAN
         },
+        driver_xruns: good
+            .iter()
+            .filter_map(|run| run.driver_xruns)
+            .reduce(|a, b| a + b)
+            .unwrap_or(f64::NAN),
         cpu_percent: 100.0 * sum(|run| run.cpu) / stream_seconds,
         wineserver_percent: 100.0 * sum(|run| run.wineserver_cpu) / stream_seconds,
         interval_mean_ms: median(&timings(|t| t.interval_mean_ms)),
@@ -284,6 +294,12 @@ pub fn render_table(wasio: &SideSummary, control: &SideSummary, rate: f64) -> St
         wasio.dropouts_per_minute,
         control.dropouts_per_minute,
         &fixed(2),
+    );
+    row(
+        "driver xruns, its status file (all rounds)",
+        wasio.driver_xruns,
+        control.driver_xruns,
+        &fixed(0),
     );
     row(
         "host process CPU (% of one core)",
@@ -379,6 +395,35 @@ pub fn render_table(wasio: &SideSummary, control: &SideSummary, rate: f64) -> St
     text
 }
 
+/// One line per round, so that a bad round shows as one.
+pub fn render_rounds(wasio: &[PlayRun], control: &[PlayRun]) -> String {
+    let mut text = String::from(
+        "| round | dropout events | CPU (%) | interval max (ms) | DAC residual max (frames) | DAC steps | driver xruns |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let pair = |w: &PlayRun, c: &PlayRun, f: &dyn Fn(&PlayRun) -> String| {
+        let cell = |run: &PlayRun| match run.error {
+            Some(_) => "—".to_string(),
+            None => f(run),
+        };
+        format!("{} / {}", cell(w), cell(c))
+    };
+    for (index, (w, c)) in wasio.iter().zip(control).enumerate() {
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            index + 1,
+            pair(w, c, &|r| r.events.to_string()),
+            pair(w, c, &|r| format_value(100.0 * r.cpu / r.stream_seconds, 1)),
+            pair(w, c, &|r| format_value(r.timing.interval_max_ms, 1)),
+            pair(w, c, &|r| format_value(r.timing.residual_max_frames, 0)),
+            pair(w, c, &|r| format_value(r.timing.steps, 0)),
+            w.driver_xruns
+                .map_or("n/a".to_string(), |x| format_value(x, 0)),
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +494,7 @@ mod tests {
                 open_ms: stdev,
                 ..Timing::default()
             },
+            driver_xruns: Some(2.0),
             error: None,
         };
         let failed = PlayRun {
@@ -462,7 +508,7 @@ mod tests {
             reported_frames: reported,
         };
         let summary = summarise(
-            &[run(1, 3.0, 1.0), run(0, 4.0, 2.0), failed],
+            &[run(1, 3.0, 1.0), run(0, 4.0, 2.0), failed.clone()],
             &[
                 duplex(4800.0, 5280.0),
                 duplex(4800.0, 4320.0),
@@ -491,6 +537,11 @@ mod tests {
             table.contains("| dropout events per minute (recording) | 1.00 | 1.00 | 1.0 |"),
             "{table}"
         );
-        assert_eq!(table.lines().count(), 2 + 17);
+        assert_eq!(table.lines().count(), 2 + 18);
+        let rounds = render_rounds(&[run(1, 3.0, 1.0)], &[failed]);
+        assert!(
+            rounds.contains("| 1 | 1 / — | 10.0 / — | 9.0 / — |"),
+            "{rounds}"
+        );
     }
 }

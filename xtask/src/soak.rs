@@ -98,7 +98,7 @@ struct IntervalSample {
 }
 
 /// The newest status file of a running instance: (xruns, switches).
-fn read_status(dir: &Path) -> Option<(f64, f64)> {
+pub fn read_status(dir: &Path) -> Option<(f64, f64)> {
     let mut best: Option<(f64, f64, f64)> = None;
     for entry in fs::read_dir(dir).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -120,7 +120,7 @@ fn read_status(dir: &Path) -> Option<(f64, f64)> {
 }
 
 /// `%TEMP%` of the prefix as a Unix path.
-fn wine_temp_dir(bench: &Bench) -> Res<PathBuf> {
+pub fn wine_temp_dir(bench: &Bench) -> Res<PathBuf> {
     let echo = bench
         .wine("cmd")
         .args(["/c", "echo %TEMP%"])
