@@ -520,7 +520,7 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
 
     let done = start_watchdog(
         "play",
-        Duration::from_secs_f64(options.seconds + options.tail_seconds + 20.0),
+        timing::watchdog_limit(options.seconds + options.tail_seconds),
     );
 
     let mut stream: *mut PaStream = std::ptr::null_mut();

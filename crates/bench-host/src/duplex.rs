@@ -13,7 +13,6 @@ use crate::{Failure, EXIT_DEVICE, EXIT_OPEN, EXIT_STREAM};
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_ulong, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// What the output plays.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -337,7 +336,7 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
 
     let done = start_watchdog(
         "duplex",
-        Duration::from_secs_f64(options.seconds + options.tail_seconds + 20.0),
+        timing::watchdog_limit(options.seconds + options.tail_seconds),
     );
     let mut stream: *mut PaStream = std::ptr::null_mut();
     // SAFETY: valid parameters; `state` outlives the stream (closed below before it drops).

@@ -237,6 +237,13 @@ pub fn to_json(
         .int("settle_frames", settle_frames as i64)
 }
 
+/// How long a stream of `seconds` may take before the watchdog ends the host: 20 s, plus 10 %
+/// of its length, since a device clock that stalls under load (Wine's winepulse) delivers the
+/// stream's frames later than the wall clock (measured: 3 % late over 30 minutes).
+pub fn watchdog_limit(seconds: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(seconds * 1.1 + 20.0)
+}
+
 /// The start-up fill left out of the figures: the first second of the stream.
 pub fn settle_frames(rate: f64) -> u64 {
     rate.round() as u64
@@ -328,6 +335,12 @@ mod tests {
             "{json}"
         );
         assert!(json.contains("\"stamp_steps\":0"), "{json}");
+    }
+
+    #[test]
+    fn long_streams_get_a_proportional_watchdog() {
+        assert_eq!(watchdog_limit(5.0).as_secs_f64(), 25.5);
+        assert_eq!(watchdog_limit(1800.0).as_secs(), 2000);
     }
 
     #[test]
