@@ -158,7 +158,10 @@ pub fn observed_play(
         label,
         &Bench::windows_path(&ctx.artifacts.pa_host_exe),
         &args,
-        spec.timeout(),
+        // Under load the device clock can fall behind the wall clock (bench-host's watchdog).
+        spec.timeout().max(Duration::from_secs_f64(
+            (spec.seconds + spec.tail_seconds) * 1.15 + 60.0,
+        )),
         period,
         every,
     )?;

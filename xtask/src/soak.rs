@@ -163,36 +163,64 @@ fn read_frames(file: &mut fs::File, channels: usize, from: u64, to: u64) -> Res<
         .collect())
 }
 
+/// `[from, to)` chunks of `interval` frames from `start` to `end`; a remainder shorter than half
+/// an interval joins the chunk before it.
+pub fn chunk_bounds(start: u64, end: u64, interval: u64) -> Vec<(u64, u64)> {
+    let mut chunks = Vec::new();
+    let mut from = start;
+    while from < end {
+        let to = if end - from < interval + interval / 2 {
+            end
+        } else {
+            from + interval
+        };
+        chunks.push((from, to));
+        from = to;
+    }
+    chunks
+}
+
+/// The first and one past the last loud frame of a recording (scanned in one-second blocks).
+fn tone_span(file: &mut fs::File, channels: usize, total: u64) -> Res<(u64, u64)> {
+    const BLOCK: u64 = 48_000;
+    let loud = |block: &[f32]| block.iter().position(|x| x.abs() > LOUD);
+    let mut start = None;
+    let mut from = 0;
+    while start.is_none() && from < total {
+        let block = read_frames(file, channels, from, (from + BLOCK).min(total))?;
+        // A sine from phase 0: the zero before the first loud sample belongs to the tone.
+        start = loud(&block).map(|index| (from + (index / channels) as u64).saturating_sub(1));
+        from += BLOCK;
+    }
+    let start = start.ok_or("no tone in the soak recording")?;
+    let mut to = total;
+    while to > start {
+        let from = to.saturating_sub(BLOCK).max(start);
+        let block = read_frames(file, channels, from, to)?;
+        if let Some(index) = block.iter().rposition(|x| x.abs() > LOUD) {
+            return Ok((start, from + (index / channels) as u64 + 1));
+        }
+        to = from;
+    }
+    Ok((start, start))
+}
+
 /// Dropout events per interval of the tone in a long recording, analysed a piece at a time.
-fn interval_events(path: &Path, interval_frames: u64, tone_frames: u64) -> Res<Vec<usize>> {
+/// The recording runs on the wall clock, as the intervals of the status samples do.
+fn interval_events(path: &Path, interval_frames: u64) -> Res<Vec<usize>> {
     let channels = bench::SINK_CHANNELS as usize;
     let mut file =
         fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let total = file.metadata().map_err(|e| e.to_string())?.len() / (4 * channels as u64);
-    // The tone's first frame (a sine from phase 0: the zero before the first loud sample).
-    let mut start = None;
-    let mut from = 0;
-    while start.is_none() && from < total {
-        let block = read_frames(&mut file, channels, from, (from + 48_000).min(total))?;
-        if let Some(index) = block.iter().position(|x| x.abs() > LOUD) {
-            start = Some((from + (index / channels) as u64).saturating_sub(1));
-        }
-        from += 48_000;
-    }
-    let start = start.ok_or("no tone in the soak recording")?;
-    let intervals = tone_frames.div_ceil(interval_frames);
+    let (start, end) = tone_span(&mut file, channels, total)?;
+    let chunks = chunk_bounds(start, end, interval_frames);
     let config = wine_tests::sink_analysis_config();
     let mut events = Vec::new();
     let mut previous_end_silent = false;
-    for index in 0..intervals {
-        let last = index + 1 == intervals;
-        let from = start + index * interval_frames;
-        // The last interval runs into the tail, so the tone's end is inside it.
-        let to = if last {
-            start + tone_frames + 9_600
-        } else {
-            from + interval_frames
-        };
+    for (index, &(from, to)) in chunks.iter().enumerate() {
+        let last = index + 1 == chunks.len();
+        // The last chunk takes some of the tail, so that the tone's end is inside it.
+        let to = if last { to + 9_600 } else { to };
         let samples = read_frames(&mut file, channels, from, to.min(total))?;
         let frames = samples.len() / channels;
         let (count, start_silent, end_silent) = match analysis::analyse(&samples, &config) {
@@ -223,10 +251,17 @@ pub fn soak(
     let interval = interval_for(duration);
     let seconds = duration.as_secs_f64();
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let outcome = bench_report::with_registered_driver(root, tools, choice, |ctx| {
+    let run = bench_report::with_registered_driver(root, tools, choice, |ctx| {
         run_soak(ctx, seconds, frames, interval)
     })?;
-    let (samples, events, report, log) = outcome;
+    let SoakRun {
+        samples,
+        events,
+        report,
+        log,
+        host_error,
+        stream_seconds,
+    } = run;
     let counts = DriverLogCounts::parse(&log);
     let rss: Vec<u64> = samples.iter().map(|s| s.rss_kib).collect();
     let (growth, flat) = memory_verdict(&rss, RSS_BOUND_KIB);
@@ -237,17 +272,37 @@ pub fn soak(
         format!("{} s interval", interval.as_secs())
     };
     let mut table = format!(
-        "| {unit} | dropout events | driver xruns (status file) | underrun records (log) | VmRSS (MiB) | RssAnon (MiB) | CPU (% of one core) |\n|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| {unit} | dropout events | driver xruns (status file) | underrun records (log) | audio s per wall s | VmRSS (MiB) | RssAnon (MiB) | CPU (% of one core) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
-    let mut previous = IntervalSample::default();
-    for (index, sample) in samples.iter().enumerate() {
+    let mut previous = IntervalSample {
+        switches: Some(0.0),
+        ..IntervalSample::default()
+    };
+    let block_seconds = f64::from(frames) / bench::SINK_RATE as f64;
+    // Intervals past the last sample (the recording ran on after it) have events only.
+    for index in 0..samples.len().max(events.len()) {
+        let Some(sample) = samples.get(index) else {
+            table.push_str(&format!(
+                "| {} | {} | n/a | n/a | n/a | n/a | n/a | n/a |\n",
+                index + 1,
+                events[index]
+            ));
+            continue;
+        };
         let delta = |now: Option<f64>, before: Option<f64>| match (now, before) {
             (Some(now), Some(before)) => format_value(now - before, 0),
             (Some(now), None) if index == 0 => format_value(now, 0),
             _ => "n/a".to_string(),
         };
+        let speed = match (sample.switches, previous.switches) {
+            (Some(now), Some(before)) => format_value(
+                (now - before) * block_seconds / (sample.seconds - previous.seconds),
+                3,
+            ),
+            _ => "n/a".to_string(),
+        };
         table.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {} | {speed} | {:.1} | {:.1} | {:.1} |\n",
             index + 1,
             events
                 .get(index)
@@ -262,6 +317,7 @@ pub fn soak(
         ));
         previous = sample.clone();
     }
+
     let (date, wine) = bench_report::run_context(tools);
     let slope_kib = slope(&rss.iter().map(|&r| r as f64).collect::<Vec<_>>());
     let timing = report
@@ -281,22 +337,30 @@ pub fn soak(
             slope_kib
         )
     };
+    let host = match &host_error {
+        None => "ended normally".to_string(),
+        Some(error) => format!("FAILED ({error})"),
+    };
     let body = format!(
         "Measured {date} with `cargo xtask bench --soak {}`: Wasio alone, one {} s stream at {frames} \
          frames per buffer through PortAudio's ASIO host, 48 kHz stereo float32, release build, \
-         {wine}, a busy loop on the other core (load average {} before). Driver log: Wasio.log on.\n\n\
+         {wine}, a busy loop on the other core (load average {} before, {} after). Driver log: Wasio.log on.\n\n\
          - Resident memory: {verdict}.\n\
          - Dropout events in the recording: {} in all; driver xruns (status file): {}; the driver's \
          `stream stopped:` line: {} underruns, {} output-underrun records.\n\
-         - Host: {} callbacks, interval {} ± {} ms (max {} ms), DAC time residual max {} frames, \
-         {} step(s); Pa_StopStream {} ms, Pa_CloseStream {} ms.\n\n{table}",
+         - Stream: {} s of audio took {} s from the first callback to `Pa_StopStream`.\n\
+         - Host: {host}; {} callbacks, interval {} ± {} ms (max {} ms), DAC time residual max {} \
+         frames, {} step(s); Pa_StopStream {} ms, Pa_CloseStream {} ms.\n\n{table}",
         format_duration(duration),
         seconds,
-        load_before.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load_average(&load_before),
+        load_average(&std::fs::read_to_string("/proc/loadavg").unwrap_or_default()),
         events.iter().sum::<usize>(),
         samples.last().and_then(|s| s.xruns).map_or("n/a".to_string(), |x| format_value(x, 0)),
         counts.underruns,
         counts.output_underrun_records,
+        seconds,
+        format_value(stream_seconds, 1),
         format_value(timing.callbacks, 0),
         format_value(timing.interval_mean_ms, 2),
         format_value(timing.interval_stdev_ms, 2),
@@ -308,7 +372,15 @@ pub fn soak(
     );
     println!("\n{body}");
     bench_report::write_docs_section(root, "soak", &body)?;
-    Ok(flat)
+    Ok(flat && host_error.is_none())
+}
+
+/// The three load averages of a `/proc/loadavg` text.
+fn load_average(text: &str) -> String {
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `30m`, `90s`, `1h` back from a duration.
@@ -321,9 +393,20 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
-type SoakOutcome = (Vec<IntervalSample>, Vec<usize>, Option<json::Json>, String);
+/// What a soak run gathered.
+struct SoakRun {
+    samples: Vec<IntervalSample>,
+    /// Dropout events per interval of the recording.
+    events: Vec<usize>,
+    report: Option<json::Json>,
+    log: String,
+    /// Why the host did not end normally (its figures are still reported).
+    host_error: Option<String>,
+    /// Wall seconds from the first callback to `Pa_StopStream`.
+    stream_seconds: f64,
+}
 
-fn run_soak(ctx: &WineContext, seconds: f64, frames: u32, interval: Duration) -> Res<SoakOutcome> {
+fn run_soak(ctx: &WineContext, seconds: f64, frames: u32, interval: Duration) -> Res<SoakRun> {
     let profile = crate::wine_tests_config::user_profile(ctx.bench)?;
     let log_path = profile.join("Wasio.log");
     fs::write(&log_path, "").map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
@@ -377,21 +460,21 @@ fn run_soak(ctx: &WineContext, seconds: f64, frames: u32, interval: Duration) ->
     drop(recording);
     drop(load);
     let (observed, report) = observed?;
-    // A stream shorter than a whole interval is cut from the table.
-    if let Some(error) = bench_report::host_failure(&observed.output, report.as_ref()) {
-        return Err(format!("the soak's host failed: {error}"));
-    }
+    let host_error = bench_report::host_failure(&observed.output, report.as_ref());
     let log = fs::read_to_string(&log_path).unwrap_or_default();
     let _ = fs::write(ctx.results.join("soak-driver.log"), &log);
     let _ = fs::remove_file(&log_path);
     step("soak: analysing the recording interval by interval");
     let rate = bench::SINK_RATE as f64;
-    let events = interval_events(
-        &recording_path,
-        (interval.as_secs_f64() * rate) as u64,
-        (seconds * rate) as u64,
-    )?;
-    Ok((samples, events, report, log))
+    let events = interval_events(&recording_path, (interval.as_secs_f64() * rate) as u64)?;
+    Ok(SoakRun {
+        samples,
+        events,
+        report,
+        log,
+        host_error,
+        stream_seconds: observed.stream_seconds,
+    })
 }
 
 #[cfg(test)]
@@ -424,6 +507,24 @@ mod tests {
             Duration::from_secs(30)
         );
         assert_eq!(interval_for(Duration::from_secs(8)), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn chunks_cover_the_tone_and_absorb_a_short_remainder() {
+        assert_eq!(
+            chunk_bounds(10, 310, 100),
+            vec![(10, 110), (110, 210), (210, 310)]
+        );
+        assert_eq!(
+            chunk_bounds(0, 340, 100),
+            vec![(0, 100), (100, 200), (200, 340)]
+        );
+        assert_eq!(
+            chunk_bounds(0, 360, 100),
+            vec![(0, 100), (100, 200), (200, 300), (300, 360)]
+        );
+        assert_eq!(chunk_bounds(0, 40, 100), vec![(0, 40)]);
+        assert!(chunk_bounds(5, 5, 100).is_empty());
     }
 
     #[test]
@@ -464,7 +565,7 @@ mod tests {
         silence(48_000 + 96_000 - 300, 600);
         let path = std::env::temp_dir().join(format!("wasio-soak-{}.f32", std::process::id()));
         bench::write_f32_file(&path, &samples).unwrap();
-        let events = interval_events(&path, 48_000, 144_000).unwrap();
+        let events = interval_events(&path, 48_000).unwrap();
         let _ = fs::remove_file(&path);
         assert_eq!(events, vec![0, 2, 0]);
     }
