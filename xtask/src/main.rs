@@ -12,6 +12,9 @@
 //! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
 //!                                      analyse a raw float32le recording
 //! cargo xtask list-tests               the Wine test names
+//! cargo xtask bench [--rounds 4] [--seconds 20] [--frames 256] [--duplex-seconds 10] [--soak 30m]
+//!                                      Wasio against PortAudio's WASAPI host, or a soak;
+//!                                      writes docs/PERFORMANCE.md (bench_report.rs, soak.rs)
 //! cargo xtask package                  release zip and installer in target/package (package.rs)
 //! cargo xtask platform-test [x86|wine10] [--only a,b]
 //!                                      the x86 suite (32-bit Wine 8) and the Wine 10 suite, each
@@ -22,6 +25,9 @@
 mod analysis;
 mod bench;
 mod bench_alsa;
+mod bench_proc;
+mod bench_report;
+mod bench_stats;
 mod chroot;
 mod impulses;
 mod json;
@@ -30,6 +36,7 @@ mod phases;
 mod platforms;
 mod runner;
 mod setup;
+mod soak;
 mod util;
 mod verdict;
 mod wine_tests;
@@ -48,7 +55,7 @@ mod wine_tests_x86;
 use std::process::ExitCode;
 use util::{step, Res};
 
-const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests | package | platform-test [x86|wine10] [--only a,b]>";
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests | package | platform-test [x86|wine10] [--only a,b] | bench [--rounds N] [--seconds S] [--frames F] [--duplex-seconds S] [--soak 30m]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -264,6 +271,11 @@ fn run(args: &[String]) -> Res<bool> {
             }
             println!("{passed} passed, {failed} failed");
             Ok(failed == 0)
+        }
+        "bench" => {
+            let bench_options = bench_report::BenchOptions::parse(&options.values, &options.rest)?;
+            let tools = setup::setup(&root)?;
+            bench_report::bench(&root, &tools, &options.build, &bench_options)
         }
         "analyse" | "analyze" => analyse_file(&options),
         "list-tests" => {

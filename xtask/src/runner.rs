@@ -82,6 +82,8 @@ pub struct DriverLogCounts {
     pub slow_writes: u64,
     /// The longest wake-up-to-ReleaseBuffer time of any stream, µs.
     pub max_handling_us: u64,
+    /// `audio thread: output underrun` records.
+    pub output_underrun_records: usize,
     /// `audio thread: input overrun` records.
     pub input_overrun_records: usize,
 }
@@ -104,6 +106,8 @@ impl DriverLogCounts {
                 counts.late_blocks += figure(" late blocks");
                 counts.slow_writes += figure(" slow writes");
                 counts.max_handling_us = counts.max_handling_us.max(figure(" us max handling"));
+            } else if line.contains("audio thread: output underrun") {
+                counts.output_underrun_records += 1;
             } else if line.contains("audio thread: input overrun") {
                 counts.input_overrun_records += 1;
             }
@@ -485,6 +489,7 @@ mod tests {
                 late_blocks: 3,
                 slow_writes: 2,
                 max_handling_us: 90_000,
+                output_underrun_records: 0,
                 input_overrun_records: 1,
             }
         );
