@@ -152,12 +152,12 @@ fn fault_case(ctx: &WineContext, case: &FaultCase) -> Res<Vec<Check>> {
     let mut outcome = None;
     for run in 1..=MEASUREMENT_RUNS {
         let _fault = FaultEnv::set(case.fault);
-        let attempt = runner::run_one(&faulty, &inner, " (fault build: must fail)");
-        let judged = attempt
+        let run_outcome = runner::run_one(&faulty, &inner, " (fault build: must fail)");
+        let judged = run_outcome
             .checks
             .iter()
             .any(|check| check.name.contains(case.caught_by) && !check.is_downstream());
-        outcome = Some(attempt);
+        outcome = Some(run_outcome);
         if judged {
             break;
         }
