@@ -3,14 +3,18 @@
 ; Built by `cargo xtask package` (xtask/src/package.rs), which stages the files and passes:
 ;   -DVERSION=0.1.0          the workspace version
 ;   -DFILES=<path>/files.nsh generated file lists: the WASIO_FILES_* and WASIO_DELETE_FILES
-;                            macros, and HAVE_X86 when the package has the 32-bit driver
+;                            macros, HAVE_X86 when the package has the 32-bit driver, and
+;                            WINE8_SHIM_X64/WINE8_SHIM_X86: the bcryptprimitives shims
 ;   -DOUTFILE=<path>.exe     the installer to write
 ;   -DFAST_COMPRESSION       (dev-build test packages) zlib instead of solid LZMA
 ;
 ; Per-machine install to "Program Files\Wasio" (admin). The 64-bit driver is registered with
 ; the 64-bit regsvr32; the 32-bit driver (x86\) with the 32-bit regsvr32 (SysWOW64), only
-; when Windows has its 32-bit subsystem. The uninstaller unregisters both and removes exactly
-; the files, shortcut and keys it installed. Silent mode: `wasio-setup.exe /S`,
+; when Windows has its 32-bit subsystem. Wine 8.0 has no bcryptprimitives.dll!ProcessPrng,
+; which every Rust program imports: where the system's bcryptprimitives.dll does not export it
+; (GetProcAddress), the shim goes into System32 (and SysWOW64); never where it does (Windows
+; 10+, Wine 9+). The uninstaller unregisters both and removes exactly the files, shortcut,
+; shims and keys it installed. Silent mode: `wasio-setup.exe /S`,
 ; `uninstall.exe /S`. The installer is a 64-bit program: Wasio needs 64-bit Windows.
 
 Unicode true
@@ -67,6 +71,22 @@ Function .onInit
   SetRegView 64
 FunctionEnd
 
+!ifdef WINE8_SHIM_X64
+; $0 = 1 when $SYSDIR\bcryptprimitives.dll exports ProcessPrng, 0 when it does not load or
+; does not export it.
+Function SystemHasProcessPrng
+  StrCpy $0 0
+  System::Call 'kernel32::LoadLibraryExW(w "$SYSDIR\bcryptprimitives.dll", p 0, i 0) p.r1'
+  ${If} $1 P<> 0
+    System::Call 'kernel32::GetProcAddress(p r1, m "ProcessPrng") p.r2'
+    ${If} $2 P<> 0
+      StrCpy $0 1
+    ${EndIf}
+    System::Call 'kernel32::FreeLibrary(p r1)'
+  ${EndIf}
+FunctionEnd
+!endif
+
 Section "Wasio"
   ; The uninstaller first: a failed install can always be undone.
   SetOutPath "$INSTDIR"
@@ -84,6 +104,22 @@ Section "Wasio"
   !insertmacro WASIO_FILES_COMMON
   !insertmacro WASIO_FILES_X64
 
+!ifdef WINE8_SHIM_X64
+  ; Before any registration: regsvr32 cannot load a Rust DLL without ProcessPrng.
+  Call SystemHasProcessPrng
+  ${If} $0 == 1
+    DetailPrint "$SYSDIR\bcryptprimitives.dll exports ProcessPrng: no shim"
+  ${ElseIf} ${FileExists} "$SYSDIR\bcryptprimitives.dll"
+    DetailPrint "$SYSDIR\bcryptprimitives.dll has no ProcessPrng, but it is not ours to replace"
+  ${Else}
+    SetOutPath "$SYSDIR"
+    File "/oname=bcryptprimitives.dll" "${WINE8_SHIM_X64}"
+    WriteRegDWORD HKLM "${UNINSTALL_KEY}" "ProcessPrngShim" 1
+    DetailPrint "No ProcessPrng (Wine 8.0): installed the shim as $SYSDIR\bcryptprimitives.dll"
+    SetOutPath "$INSTDIR"
+  ${EndIf}
+!endif
+
   DetailPrint "Registering the 64-bit driver"
   !insertmacro REGSVR32 "${REGSVR32_64}" "/s" "$INSTDIR\x64\wasio_driver.dll"
   ${If} $0 != 0
@@ -95,6 +131,18 @@ Section "Wasio"
 !ifdef HAVE_X86
   ${If} ${FileExists} "${REGSVR32_32}"
     !insertmacro WASIO_FILES_X86
+!ifdef WINE8_SHIM_X86
+    ; The same Wine: the 32-bit half lacks ProcessPrng when the 64-bit half did.
+    ReadRegDWORD $1 HKLM "${UNINSTALL_KEY}" "ProcessPrngShim"
+    ${If} $1 == 1
+    ${AndIfNot} ${FileExists} "$WINDIR\SysWOW64\bcryptprimitives.dll"
+      SetOutPath "$WINDIR\SysWOW64"
+      File "/oname=bcryptprimitives.dll" "${WINE8_SHIM_X86}"
+      WriteRegDWORD HKLM "${UNINSTALL_KEY}" "ProcessPrngShimX86" 1
+      DetailPrint "Installed the 32-bit shim as $WINDIR\SysWOW64\bcryptprimitives.dll"
+      SetOutPath "$INSTDIR"
+    ${EndIf}
+!endif
     DetailPrint "Registering the 32-bit driver"
     !insertmacro REGSVR32 "${REGSVR32_32}" "/s" "$INSTDIR\x86\wasio_driver.dll"
     ${If} $0 != 0
@@ -135,6 +183,16 @@ Section "Uninstall"
     ${If} $0 != 0
       DetailPrint "regsvr32 /u failed for the 32-bit driver ($0)"
     ${EndIf}
+  ${EndIf}
+
+  ; The shims only if this installer put them there (after unregistering: regsvr32 needed them).
+  ReadRegDWORD $1 HKLM "${UNINSTALL_KEY}" "ProcessPrngShim"
+  ${If} $1 == 1
+    Delete "$SYSDIR\bcryptprimitives.dll"
+  ${EndIf}
+  ReadRegDWORD $1 HKLM "${UNINSTALL_KEY}" "ProcessPrngShimX86"
+  ${If} $1 == 1
+    Delete "$WINDIR\SysWOW64\bcryptprimitives.dll"
   ${EndIf}
 
   ; Only what the installer wrote: named files, then their folders if empty.

@@ -48,7 +48,9 @@ pub struct Bench {
 /// What a Windows executable did under Wine.
 #[derive(Debug, Clone)]
 pub struct ExeOutput {
-    /// Exit code; `None` when it was killed (timeout or signal).
+    /// Exit code; `None` when it was killed (timeout or signal), or when Wine reported an
+    /// unhandled exception ([`ExeOutput::crash_line`]): a fault in a thread that outlives
+    /// `main` can leave the exit code 0, so a crashed run never counts by its code.
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -56,13 +58,29 @@ pub struct ExeOutput {
     pub elapsed: Duration,
 }
 
+/// What Wine prints when a Windows program crashes (`wine: Unhandled page fault on …`,
+/// winedbg's `Unhandled exception: …`, `…, starting debugger...`).
+const CRASH_MARKERS: [&str; 2] = ["Unhandled", "starting debugger"];
+
 impl ExeOutput {
     pub fn success(&self) -> bool {
-        self.code == Some(0) && !self.timed_out
+        self.code == Some(0) && !self.timed_out && self.crash_line().is_none()
+    }
+
+    /// The first line of stdout or stderr in which Wine reports a crash.
+    pub fn crash_line(&self) -> Option<&str> {
+        self.stderr
+            .lines()
+            .chain(self.stdout.lines())
+            .map(str::trim)
+            .find(|line| CRASH_MARKERS.iter().any(|marker| line.contains(marker)))
     }
 
     /// One line describing how it ended, for reports.
     pub fn describe_end(&self) -> String {
+        if let Some(line) = self.crash_line() {
+            return format!("crashed: {line}");
+        }
         match (self.timed_out, self.code) {
             (true, _) => format!("timed out after {:.1} s", self.elapsed.as_secs_f64()),
             (false, Some(code)) => format!("exit code {code}"),
@@ -74,8 +92,13 @@ impl ExeOutput {
 impl Bench {
     /// Starts PulseAudio, prepares the Wine prefix, starts the keep-alive streams.
     pub fn up(root: &Path, tools: &Tools) -> Res<Bench> {
+        Bench::up_in(root, tools, "bench")
+    }
+
+    /// [`Bench::up`] in `target/<name>/`, for another Wine (`tools`, see chroot.rs).
+    pub fn up_in(root: &Path, tools: &Tools, name: &str) -> Res<Bench> {
         step("bench: starting");
-        let dir = util::target_dir(root).join("bench");
+        let dir = util::target_dir(root).join(name);
         let run_dir = dir.join("run");
         let mut bench = Bench {
             prefix: dir.join("prefix"),
@@ -238,13 +261,21 @@ impl Bench {
             let _ = child.wait();
         }
         let elapsed = started.elapsed();
-        Ok(ExeOutput {
+        let mut output = ExeOutput {
             code: status.and_then(|status| status.code()),
             stdout: fs::read_to_string(&out_path).unwrap_or_default(),
             stderr: fs::read_to_string(&err_path).unwrap_or_default(),
             timed_out,
             elapsed,
-        })
+        };
+        if let Some(line) = output.crash_line() {
+            detail(&format!(
+                "{label}: Wine reported a crash (exit code {:?}): {line}",
+                output.code
+            ));
+            output.code = None;
+        }
+        Ok(output)
     }
 
     /// Starts recording a Pulse source (e.g. `wasio_a.monitor`) to a raw float32le file at the
@@ -492,8 +523,10 @@ impl Bench {
     }
 
     fn install_shim(&self) -> Res<()> {
-        let contents =
-            fs::read(&self.tools.shim_dll).map_err(|e| format!("cannot read shim: {e}"))?;
+        let Some(shim) = &self.tools.shim_dll else {
+            return Ok(());
+        };
+        let contents = fs::read(shim).map_err(|e| format!("cannot read shim: {e}"))?;
         let system32 = self.prefix.join("drive_c/windows/system32");
         let target = system32.join("bcryptprimitives.dll");
         if !util::same_contents(&target, &contents) {
@@ -890,6 +923,38 @@ mod tests {
         let chain = ancestors();
         assert_eq!(chain[0], std::process::id());
         assert!(!chain.contains(&1));
+    }
+
+    fn output(stdout: &str, stderr: &str) -> ExeOutput {
+        ExeOutput {
+            code: Some(0),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            timed_out: false,
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn wine_crash_lines_fail_a_run() {
+        let clean = output("ok\n", "ALSA lib pcm.c: something\n");
+        assert!(clean.success());
+        assert_eq!(clean.crash_line(), None);
+        assert_eq!(clean.describe_end(), "exit code 0");
+        let fault = "wine: Unhandled page fault on execute access to 000000018083FF5E at address \
+                     000000018083FF5E (thread 0124), starting debugger...";
+        let crashed = output("{}\n", &format!("ALSA lib x\n{fault}\n{fault}\n"));
+        assert!(!crashed.success());
+        assert_eq!(crashed.crash_line(), Some(fault));
+        assert_eq!(crashed.describe_end(), format!("crashed: {fault}"));
+        let winedbg = output("Unhandled exception: page fault on read access to 0x00000000 in 64-bit code (0x0000000180001234).\n", "");
+        assert!(winedbg
+            .crash_line()
+            .unwrap()
+            .starts_with("Unhandled exception: page fault"));
+        assert!(!winedbg.success());
+        let debugger = output("", "wine: Assertion failed, starting debugger...\n");
+        assert!(!debugger.success());
     }
 
     #[test]

@@ -12,19 +12,31 @@
 //! cargo xtask analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S]
 //!                                      analyse a raw float32le recording
 //! cargo xtask list-tests               the Wine test names
+//! cargo xtask bench [--rounds 4] [--seconds 20] [--frames 256] [--duplex-seconds 10] [--soak 30m]
+//!                                      Wasio against PortAudio's WASAPI host, or a soak;
+//!                                      writes docs/PERFORMANCE.md (bench_report.rs, soak.rs)
 //! cargo xtask package                  release zip and installer in target/package (package.rs)
+//! cargo xtask platform-test [x86|wine10] [--only a,b]
+//!                                      the x86 suite (32-bit Wine 8) and the Wine 10 suite, each
+//!                                      in a cached chroot (platforms.rs, chroot.rs)
 //! ```
 //! xtask uses std only, so building it costs nothing on CI.
 
 mod analysis;
 mod bench;
 mod bench_alsa;
+mod bench_proc;
+mod bench_report;
+mod bench_stats;
+mod chroot;
 mod impulses;
 mod json;
 mod package;
 mod phases;
+mod platforms;
 mod runner;
 mod setup;
+mod soak;
 mod util;
 mod verdict;
 mod wine_tests;
@@ -34,12 +46,16 @@ mod wine_tests_exclusive;
 mod wine_tests_faults;
 mod wine_tests_latency;
 mod wine_tests_package;
+mod wine_tests_shim;
 mod wine_tests_tools;
+mod wine_tests_unload;
+mod wine_tests_wine10;
+mod wine_tests_x86;
 
 use std::process::ExitCode;
 use util::{step, Res};
 
-const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests | package>";
+const USAGE: &str = "usage: cargo xtask <setup | test | wine-test [--release] [--only a,b] [--bench-only] [--repeat N] [--driver DLL] [--cli EXE] | demo [--release] [--driver DLL] [--cli EXE] | analyse FILE [--rate R] [--channels N] [--freq F] [--amplitude A] [--seconds S] | list-tests | package | platform-test [x86|wine10] [--only a,b] | bench [--rounds N] [--seconds S] [--frames F] [--duplex-seconds S] [--soak 30m]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -181,8 +197,9 @@ fn run(args: &[String]) -> Res<bool> {
             options.reject_values()?;
             let filter = options.filter()?;
             let tools = setup::setup(&root)?;
-            let (_, failed) =
+            let (passed, failed) =
                 wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
+            println!("{passed} passed, {failed} failed");
             Ok(failed == 0)
         }
         "demo" => {
@@ -194,7 +211,7 @@ fn run(args: &[String]) -> Res<bool> {
         "test" => {
             options.reject_values()?;
             let filter = options.filter()?;
-            let outcome = (|| {
+            let outcome = (|| -> Res<(usize, usize)> {
                 let tools = phases::timed("setup", || setup::setup(&root))?;
                 phases::timed("native tests (cargo test --workspace)", || {
                     wine_tests::native_tests(&root)
@@ -203,20 +220,62 @@ fn run(args: &[String]) -> Res<bool> {
                     wine_tests::check_i686(&root)
                 })?;
                 // The x86_64 cross-build and the bench start are timed inside.
-                wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)
+                let (passed, failed) =
+                    wine_tests::wine_test(&root, &tools, &options.build, &*filter, options.repeat)?;
+                // The 32-bit and Wine 10 suites belong to the full run (timed inside).
+                let (more_passed, more_failed) = if options.only.is_empty() {
+                    platforms::run_all(&root, &tools, &|_| true, &[])
+                } else {
+                    util::detail("--only: the x86 and Wine 10 suites are skipped (cargo xtask platform-test)");
+                    (0, 0)
+                };
+                Ok((passed + more_passed, failed + more_failed))
             })();
             println!();
             println!("Time per phase:");
             for line in phases::report() {
                 println!("  {line}");
             }
-            let (_, failed) = outcome?;
+            let (passed, failed) = outcome?;
+            println!("{passed} passed, {failed} failed");
             Ok(failed == 0)
         }
         "package" => {
             options.reject_values()?;
             setup::setup(&root)?;
             package::package(&root, true).map(|_| true)
+        }
+        "platform-test" => {
+            let names: Vec<String> = options.rest.clone();
+            let known: Vec<&str> = platforms::all().iter().map(|p| p.name).collect();
+            if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+                return Err(format!(
+                    "unknown platform {unknown:?}; platforms: {}",
+                    known.join(", ")
+                ));
+            }
+            if let Some((key, _)) = options.values.first() {
+                return Err(format!("unknown option --{key}\n{USAGE}"));
+            }
+            let tools = setup::setup(&root)?;
+            let (passed, failed) = platforms::run_all(
+                &root,
+                &tools,
+                &|name| names.is_empty() || names.iter().any(|n| n == name),
+                &options.only,
+            );
+            println!();
+            println!("Time per phase:");
+            for line in phases::report() {
+                println!("  {line}");
+            }
+            println!("{passed} passed, {failed} failed");
+            Ok(failed == 0)
+        }
+        "bench" => {
+            let bench_options = bench_report::BenchOptions::parse(&options.values, &options.rest)?;
+            let tools = setup::setup(&root)?;
+            bench_report::bench(&root, &tools, &options.build, &bench_options)
         }
         "analyse" | "analyze" => analyse_file(&options),
         "list-tests" => {

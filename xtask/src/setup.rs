@@ -27,6 +27,8 @@ const APT_PACKAGES: &[&str] = &[
     // `cargo xtask package`: the zip and the NSIS installer.
     "zip",
     "nsis",
+    // The chroots with a 32-bit Wine and with Wine 10 (chroot.rs).
+    "debootstrap",
 ];
 
 const RUST_TARGETS: &[&str] = &[
@@ -43,6 +45,7 @@ pub const PORTAUDIO_DLL_64: &str = "libportaudio64bit-asio.dll";
 pub const PORTAUDIO_DLL_32: &str = "libportaudio32bit-asio.dll";
 
 pub const MINGW64_GCC: &str = "x86_64-w64-mingw32-gcc";
+pub const MINGW32_GCC: &str = "i686-w64-mingw32-gcc";
 pub const MINGW64_OBJDUMP: &str = "x86_64-w64-mingw32-objdump";
 
 /// Everything the bench uses from the host, with absolute paths.
@@ -51,10 +54,14 @@ pub struct Tools {
     pub wine64: PathBuf,
     pub wineserver: PathBuf,
     pub portaudio_dll_64: PathBuf,
-    /// For 32-bit host tests; the bench has no 32-bit Wine (wine32) yet.
-    #[allow(dead_code)]
+    /// For the 32-bit host tests (wine_tests_x86.rs).
     pub portaudio_dll_32: PathBuf,
-    pub shim_dll: PathBuf,
+    /// The `bcryptprimitives` shim the bench copies into its prefix's `system32`; `None` for
+    /// a Wine that has `ProcessPrng` itself (Wine 9+).
+    pub shim_dll: Option<PathBuf>,
+    /// The name Wine gives PulseAudio's default capture endpoint ("PulseAudio" in Wine 8,
+    /// "PulseAudio Input" in Wine 10).
+    pub default_capture: &'static str,
 }
 
 /// Runs the whole setup and returns the tool paths.
@@ -77,7 +84,8 @@ pub fn setup(root: &Path) -> Res<Tools> {
         wineserver,
         portaudio_dll_64,
         portaudio_dll_32,
-        shim_dll,
+        shim_dll: Some(shim_dll),
+        default_capture: "PulseAudio",
     })
 }
 
@@ -246,16 +254,28 @@ fn find_wheel(dir: &Path) -> Option<PathBuf> {
 /// Builds `bench/shim/bcryptprimitives.dll` into `target/bench/shim/` when its sources changed,
 /// and checks that it exports `ProcessPrng`.
 pub fn build_shim(root: &Path) -> Res<PathBuf> {
+    build_shim_with(root, MINGW64_GCC, "bench/shim")
+}
+
+/// The 32-bit shim, into `target/bench/shim-i686/` (32-bit Wine 8 and the package's x86 side).
+pub fn build_shim_i686(root: &Path) -> Res<PathBuf> {
+    build_shim_with(root, MINGW32_GCC, "bench/shim-i686")
+}
+
+fn build_shim_with(root: &Path, gcc: &str, out: &str) -> Res<PathBuf> {
     let source = root.join("bench/shim/bcryptprimitives.c");
     let def = root.join("bench/shim/bcryptprimitives.def");
-    let out_dir = util::target_dir(root).join("bench/shim");
+    let out_dir = util::target_dir(root).join(out);
     let dll = out_dir.join("bcryptprimitives.dll");
     if util::is_stale(&dll, &[&source, &def]) {
         fs::create_dir_all(&out_dir)
             .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
         util::run(
-            Command::new(MINGW64_GCC)
+            Command::new(gcc)
                 .args(["-shared", "-O2", "-Wall", "-Wextra", "-Werror", "-s"])
+                // i686: the .def names ProcessPrng undecorated (as Rust's std imports it);
+                // the compiler's symbol is the stdcall _ProcessPrng@8.
+                .args((gcc == MINGW32_GCC).then_some("-Wl,--enable-stdcall-fixup"))
                 .arg("-o")
                 .arg(&dll)
                 .arg(&source)

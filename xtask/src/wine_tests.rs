@@ -439,6 +439,7 @@ pub fn all_tests() -> Vec<WineTest> {
     .chain(crate::wine_tests_duplex::tests())
     .chain(crate::wine_tests_exclusive::tests())
     .chain(crate::wine_tests_package::tests())
+    .chain(crate::wine_tests_shim::tests())
     .chain(crate::wine_tests_faults::tests())
     .collect()
 }

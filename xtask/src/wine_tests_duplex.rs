@@ -269,11 +269,12 @@ impl WineContext<'_> {
         let _ = std::fs::remove_file(&input_path);
         let timeout = Duration::from_secs_f64(spec.seconds + spec.tail_seconds + 40.0);
         crate::verdict::record_stream_seconds(spec.seconds);
-        let output = self.pa_host(
-            label,
-            &spec.args(&Bench::windows_path(&input_path)),
-            timeout,
-        )?;
+        let mut args = spec.args(&Bench::windows_path(&input_path));
+        // The default capture endpoint's name depends on the Wine version.
+        for arg in args.iter_mut().filter(|arg| *arg == WASAPI_DEFAULT_INPUT) {
+            *arg = self.bench.tools.default_capture.to_string();
+        }
+        let output = self.pa_host(label, &args, timeout)?;
         let report = json::parse_lines(&output.stdout).ok().and_then(|lines| {
             lines
                 .into_iter()

@@ -171,6 +171,8 @@ fn rate_checks(rates: &[Json], paced_sink: bool) -> Vec<Check> {
         } else {
             (speed - rate).abs() <= rate * 0.2
         };
+        // Switches counted against the wall clock: a starved machine slows the paced path
+        // below the driver too, so a shortfall is a glitch, judged against the control.
         checks.push(Check::new(
             format!("stream at {rate} Hz"),
             within,
@@ -183,7 +185,7 @@ fn rate_checks(rates: &[Json], paced_sink: bool) -> Vec<Check> {
             } else {
                 format!("{rate} ±20% frames/s (buffer switches × buffer size / time)")
             },
-        ));
+        ).downstream(1));
         if i == RATES.len() - 1 {
             checks.push(Check::new(
                 "no reset request",
@@ -283,7 +285,8 @@ fn bit_exact(ctx: &WineContext, format: &str) -> Res<Vec<Check>> {
             "{expected_samples} samples ({} s) in order, none lost, repeated or altered, silence around",
             SECONDS
         ),
-    ));
+    )
+    .unless_late_wake());
     drop(alsa);
     Ok(checks)
 }

@@ -18,9 +18,12 @@ struct FaultCase {
     fault: &'static str,
     /// The ordinary Wine test that runs with it.
     test: &'static str,
-    /// The start of the hard check that must fail.
+    /// A part of the name of the hard check that must fail.
     caught_by: &'static str,
 }
+
+/// Runs of the ordinary test a case may need before one stream could judge the fault.
+const MEASUREMENT_RUNS: usize = 3;
 
 const CASES: [(&str, FaultCase); 3] = [
     (
@@ -28,7 +31,7 @@ const CASES: [(&str, FaultCase); 3] = [
         FaultCase {
             fault: "skip-block@200",
             test: "cli-latency",
-            caught_by: "buffer 256: sample positions advance one block per switch",
+            caught_by: "sample positions advance one block per switch",
         },
     ),
     (
@@ -44,7 +47,7 @@ const CASES: [(&str, FaultCase); 3] = [
         FaultCase {
             fault: "wrong-latency@1920",
             test: "cli-latency",
-            caught_by: "buffer 256: getLatencies close to the measured round trip",
+            caught_by: "getLatencies close to the measured round trip",
         },
     ),
 ];
@@ -142,10 +145,28 @@ fn fault_case(ctx: &WineContext, case: &FaultCase) -> Res<Vec<Check>> {
         "fault injection: WASIO_FAULT={} under {}",
         case.fault, case.test
     ));
-    let outcome = {
+    // A check can only catch the fault in a stream it could judge: the latency check is
+    // not judged when the round trip moved below the driver. Such runs prove nothing either
+    // way, so the case runs again, at most MEASUREMENT_RUNS times, until one could judge;
+    // the first judged run decides.
+    let mut outcome = None;
+    for run in 1..=MEASUREMENT_RUNS {
         let _fault = FaultEnv::set(case.fault);
-        runner::run_one(&faulty, &inner, " (fault build: must fail)")
-    };
+        let run_outcome = runner::run_one(&faulty, &inner, " (fault build: must fail)");
+        let judged = run_outcome
+            .checks
+            .iter()
+            .any(|check| check.name.contains(case.caught_by) && !check.is_downstream());
+        outcome = Some(run_outcome);
+        if judged {
+            break;
+        }
+        detail(&format!(
+            "run {run}/{MEASUREMENT_RUNS}: no stream the check \"{}\" could judge",
+            case.caught_by
+        ));
+    }
+    let outcome = outcome.expect("MEASUREMENT_RUNS > 0");
     // The driver under test again, whatever the fault did.
     checks.push(exit_check(
         "regsvr32 (driver under test again)",
@@ -158,7 +179,7 @@ fn fault_case(ctx: &WineContext, case: &FaultCase) -> Res<Vec<Check>> {
         .collect();
     let named = caught
         .iter()
-        .any(|check| check.name.starts_with(case.caught_by));
+        .any(|check| check.name.contains(case.caught_by));
     let names: Vec<&str> = caught.iter().map(|check| check.name.as_str()).collect();
     detail(&format!(
         "{} under {}: failed hard checks: {}",

@@ -163,12 +163,28 @@ fn cli_latency(ctx: &WineContext) -> Res<Vec<Check>> {
             )
             .downstream(1),
         );
-        checks.push(Check::new(
+        // Only a steady round trip, every impulse back at one delay, can be compared with
+        // the one figure getLatencies gives; a moving one was moved below the driver.
+        let steady = num("max_lag_frames") - num("min_lag_frames") <= 2.0
+            && num("impulses_found") == num("impulses_expected");
+        let accuracy = Check::new(
             format!("buffer {buffer}: getLatencies close to the measured round trip"),
             num("difference_ms").abs() <= MAX_REPORTED_ERROR_MS,
-            format!("{:.2} ms", num("difference_ms")),
+            if steady {
+                format!("{:.2} ms", num("difference_ms"))
+            } else {
+                format!(
+                    "{:.2} ms (the round trip moved during the stream: not judged)",
+                    num("difference_ms")
+                )
+            },
             format!("within ±{MAX_REPORTED_ERROR_MS} ms"),
-        ));
+        );
+        checks.push(if steady {
+            accuracy
+        } else {
+            accuracy.downstream(1)
+        });
     }
     Ok(checks)
 }

@@ -1,9 +1,15 @@
 //! Wine test of the release package: the NSIS installer built by `cargo xtask package`
 //! (package.rs, bench/installer/wasio.nsi), installed and uninstalled silently.
 //!
-//! The bench has no 32-bit Wine: the prefix has no `SysWOW64\regsvr32.exe`, so the installer
-//! takes its "no 32-bit subsystem" branch and the x86 driver is neither installed nor
-//! registered. That branch is what this test checks for x86.
+//! The host's Wine 8.0 has no 32-bit half (no `wine32`): its prefix has no
+//! `SysWOW64\regsvr32.exe`, so the installer takes its "no 32-bit subsystem" branch and the x86
+//! driver is neither installed nor registered; that is what this test checks there. Under
+//! Wine 10 (wine_tests_wine10.rs, with `wine32:i386`) the prefix has SysWOW64: the test checks
+//! the x86 branch, the 32-bit registry view and a 32-bit host session on the installed x86 driver.
+//!
+//! The `bcryptprimitives` shim: on Wine 8.0 the test takes the bench's shim out of `system32`
+//! first and checks that the installer puts the package's shim there and the uninstaller takes
+//! it away; under Wine 10 that the installer leaves Wine's own DLL alone.
 
 use crate::analysis::Check;
 use crate::bench::{Bench, ExeOutput};
@@ -95,7 +101,23 @@ fn installer(ctx: &WineContext) -> Res<Vec<Check>> {
         detail(&format!("removing a left-over {}", dir.display()));
         fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
     }
+    let system_dll = ctx
+        .bench
+        .prefix
+        .join("drive_c/windows/system32/bcryptprimitives.dll");
+    let bench_shim = ctx.bench.tools.shim_dll.clone();
+    if bench_shim.is_some() {
+        // Wine 8.0: the installer must bring its own shim.
+        fs::remove_file(&system_dll)
+            .map_err(|e| format!("cannot remove {}: {e}", system_dll.display()))?;
+    }
     let result = install_and_uninstall(ctx, &built);
+    if let Some(shim) = bench_shim {
+        let bytes = fs::read(&shim).map_err(|e| e.to_string())?;
+        if fs::read(&system_dll).ok().as_deref() != Some(bytes.as_slice()) {
+            fs::write(&system_dll, bytes).map_err(|e| format!("cannot restore the shim: {e}"))?;
+        }
+    }
     // Give the other tests the driver they registered back.
     if bench_registration.is_some() && registered_dll(ctx)?.is_none() {
         let output = ctx.regsvr32("installer-restore", false)?;
@@ -112,6 +134,11 @@ fn installer(ctx: &WineContext) -> Res<Vec<Check>> {
 fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec<Check>> {
     let dir = install_dir(ctx);
     let mut checks = Vec::new();
+    let windows = ctx.bench.prefix.join("drive_c/windows");
+    let wow64 = windows.join("syswow64/regsvr32.exe").is_file();
+    let system_dll = windows.join("system32/bcryptprimitives.dll");
+    let before = fs::read(&system_dll).ok();
+    let shim = fs::read(built.stage.join("wine8/x64/bcryptprimitives.dll")).unwrap_or_default();
     let install = ctx.bench.run_windows(
         "installer-install",
         Bench::windows_path(&built.installer),
@@ -121,7 +148,11 @@ fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec
     checks.push(exit_zero("silent install", &install));
 
     let staged = files_under(&built.stage);
-    let expected: Vec<&String> = staged.iter().filter(|f| !f.starts_with("x86/")).collect();
+    // wine8/ is never copied; x86/ only with a 32-bit subsystem.
+    let expected: Vec<&String> = staged
+        .iter()
+        .filter(|f| !f.starts_with("wine8/") && (wow64 || !f.starts_with("x86/")))
+        .collect();
     let installed = files_under(&dir);
     let missing: Vec<&&String> = expected.iter().filter(|f| !installed.contains(f)).collect();
     checks.push(Check::new(
@@ -129,10 +160,38 @@ fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec
         missing.is_empty() && installed.contains(&"uninstall.exe".to_string()),
         format!("{} files; missing {missing:?}", installed.len()),
         format!(
-            "the {} staged files (x64, docs) and uninstall.exe",
-            expected.len()
+            "the {} staged files ({}docs) and uninstall.exe",
+            expected.len(),
+            if wow64 { "x64, x86, " } else { "x64, " }
         ),
     ));
+    let after_install = fs::read(&system_dll).ok();
+    checks.push(match before.as_ref() {
+        // Wine 8.0 (the bench took its own shim away): the installer's.
+        None => Check::new(
+            "no ProcessPrng: the installer installed the shim",
+            after_install.as_deref() == Some(shim.as_slice()),
+            format!(
+                "system32\\bcryptprimitives.dll: {}",
+                match &after_install {
+                    Some(bytes) if *bytes == shim => "the package's shim".to_string(),
+                    Some(bytes) => format!("{} bytes, not the shim", bytes.len()),
+                    None => "absent".to_string(),
+                }
+            ),
+            "the package's wine8\\x64 shim",
+        ),
+        Some(original) => Check::new(
+            "ProcessPrng present: system32\\bcryptprimitives.dll untouched",
+            after_install.as_ref() == Some(original),
+            format!(
+                "{} bytes before, {} after",
+                original.len(),
+                after_install.as_ref().map_or(0, Vec::len)
+            ),
+            "unchanged",
+        ),
+    });
     let zipped = util::output(Command::new("zip").arg("-sf").arg(&built.zip))?;
     let zipped: Vec<&str> = zipped.lines().map(str::trim).collect();
     let not_zipped: Vec<&String> = staged
@@ -146,16 +205,20 @@ fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec
         format!("Wasio/… for all {} staged files", staged.len()),
     ));
     let x86_staged = staged.iter().filter(|f| f.starts_with("x86/")).count();
-    checks.push(Check::new(
-        "no 32-bit subsystem: x86 skipped",
-        x86_staged > 0 && !dir.join("x86").exists(),
-        format!(
-            "{x86_staged} x86 files in the package (CLI and panel: {}), x86 folder installed: {}",
-            built.x86_tools,
-            dir.join("x86").exists()
-        ),
-        "x86 files packaged, not installed (Wine here has no SysWOW64\\regsvr32.exe)",
-    ));
+    if wow64 {
+        checks.extend(x86_branch(ctx, built, x86_staged)?);
+    } else {
+        checks.push(Check::new(
+            "no 32-bit subsystem: x86 skipped",
+            x86_staged > 0 && !dir.join("x86").exists(),
+            format!(
+                "{x86_staged} x86 files in the package (CLI and panel: {}), x86 folder installed: {}",
+                built.x86_tools,
+                dir.join("x86").exists()
+            ),
+            "x86 files packaged, not installed (Wine here has no SysWOW64\\regsvr32.exe)",
+        ));
+    }
     let dll = format!("{INSTALL_DIR}\\x64\\wasio_driver.dll");
     let registration = registered_dll(ctx)?;
     checks.push(Check::new(
@@ -243,6 +306,17 @@ fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec
     {
         std::thread::sleep(Duration::from_millis(500));
     }
+    let after_uninstall = fs::read(&system_dll).ok();
+    checks.push(Check::new(
+        "system32\\bcryptprimitives.dll after uninstalling",
+        after_uninstall == before,
+        match (&before, &after_uninstall) {
+            (None, None) => "the installer's shim is gone".to_string(),
+            (None, Some(_)) => "the installer's shim is still there".to_string(),
+            (Some(_), other) => format!("Wine's own: {}", other == &before),
+        },
+        "as before the install",
+    ));
     let left = files_under(&dir);
     checks.push(Check::new(
         "files gone",
@@ -277,6 +351,12 @@ fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec
         ),
         "ASIO key false, CLSID key false, uninstall entry false",
     ));
+    if before.is_none() {
+        // Wine 8.0: the bench's shim back before the next Rust program starts.
+        if let Some(shim) = &ctx.bench.tools.shim_dll {
+            fs::copy(shim, &system_dll).map_err(|e| format!("cannot restore the shim: {e}"))?;
+        }
+    }
     let (_, devices) = ctx.list_devices("installer-list-after")?;
     checks.push(Check::new(
         "PortAudio no longer lists Wasio",
@@ -284,6 +364,72 @@ fn install_and_uninstall(ctx: &WineContext, built: &package::Package) -> Res<Vec
         format!("{}", find_asio_device(&devices, DRIVER_NAME).is_some()),
         "false",
     ));
+    Ok(checks)
+}
+
+/// With a 32-bit subsystem (Wine 10's WoW64 prefix): the x86 files installed, the driver
+/// registered in the 32-bit registry view at the installed DLL, and a whole host session of the
+/// installed 32-bit `wasio.exe` on it.
+fn x86_branch(ctx: &WineContext, built: &package::Package, x86_staged: usize) -> Res<Vec<Check>> {
+    let dir = install_dir(ctx);
+    let mut checks = vec![Check::new(
+        "32-bit subsystem: x86 installed",
+        x86_staged > 0 && dir.join("x86/wasio_driver.dll").is_file(),
+        format!(
+            "{x86_staged} x86 files in the package, x86\\wasio_driver.dll installed: {}",
+            dir.join("x86/wasio_driver.dll").is_file()
+        ),
+        "installed (SysWOW64\\regsvr32.exe exists)",
+    )];
+    let dll = format!("{INSTALL_DIR}\\x86\\wasio_driver.dll");
+    let clsid = ctx
+        .reg_query("HKLM\\SOFTWARE\\WOW6432Node\\ASIO\\Wasio", Some("CLSID"))?
+        .and_then(|text| reg_sz(&text));
+    let server = match &clsid {
+        Some(clsid) => ctx
+            .reg_query(
+                &format!("HKLM\\Software\\WOW6432Node\\Classes\\CLSID\\{clsid}\\InprocServer32"),
+                None,
+            )?
+            .and_then(|text| reg_sz(&text)),
+        None => None,
+    };
+    checks.push(Check::new(
+        "32-bit view: ASIO\\Wasio points at the x86 DLL",
+        server
+            .as_deref()
+            .is_some_and(|server| server.eq_ignore_ascii_case(&dll)),
+        format!("CLSID {clsid:?}, InprocServer32 {server:?}"),
+        format!("InprocServer32 = {dll}"),
+    ));
+    if built.x86_tools {
+        let cli = Bench::windows_path(&dir.join("x86/wasio.exe"));
+        let session = ctx.bench.run_windows(
+            "installer-x86-test",
+            &cli,
+            &[
+                "test".to_string(),
+                "--driver".to_string(),
+                DRIVER_NAME.to_string(),
+                "--switches".to_string(),
+                "200".to_string(),
+            ],
+            Duration::from_secs(120),
+        )?;
+        let summary = session
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("test:"))
+            .unwrap_or("no summary")
+            .to_string();
+        checks.push(Check::new(
+            "x86\\wasio.exe test (a 32-bit host on the x86 driver)",
+            session.success() && summary.ends_with(" 0 failed"),
+            format!("{}: {summary}", session.describe_end()),
+            "exit code 0, test: N passed, 0 failed",
+        ));
+    }
     Ok(checks)
 }
 

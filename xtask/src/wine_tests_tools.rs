@@ -60,6 +60,12 @@ pub fn tests() -> Vec<WineTest> {
             run: cli_status_live,
         },
         WineTest {
+            name: "unload-no-crash",
+            about: "`wasio unload-check` (logging on; plain and with a reset request): after the last Release the DLL unloads and the host lives on 1.5 s without a crash",
+            realtime: false,
+            run: crate::wine_tests_unload::unload_no_crash,
+        },
+        WineTest {
             name: "panel-tone",
             about: "the panel's test tone goes to the chosen endpoint (wasio_b): 1 kHz, -12 dBFS, 1 s, clean",
             realtime: true,

@@ -4,6 +4,7 @@ use crate::args::Args;
 use crate::json::JsonObject;
 use crate::pa::*;
 use crate::pattern::{CounterPattern, SampleFormat};
+use crate::timing::{self, Phases, Stamps};
 use crate::tone::ToneGenerator;
 use crate::{Failure, EXIT_DEVICE, EXIT_NO_PORTAUDIO, EXIT_OPEN, EXIT_STREAM, EXIT_USAGE};
 use std::cell::UnsafeCell;
@@ -254,6 +255,8 @@ struct PlayOptions {
     /// Suggested output latency in seconds; defaults to one buffer so PortAudio's ASIO host
     /// uses exactly `frames_per_buffer` when the driver allows it.
     suggested_latency: Option<f64>,
+    /// `--progress`: print `{"kind":"progress"}` lines when the stream runs and stops.
+    progress: bool,
 }
 
 impl PlayOptions {
@@ -285,6 +288,7 @@ impl PlayOptions {
                 .map(|text| text.parse())
                 .transpose()
                 .map_err(|_| "--suggested-latency: not a number".to_string())?,
+            progress: args.flag("progress")?,
         };
         if !(options.rate.is_finite() && options.rate > 0.0) {
             return Err(format!("--rate must be positive (got {})", options.rate));
@@ -332,6 +336,8 @@ struct PlayState {
     tone: UnsafeCell<ToneGenerator>,
     /// `--pattern counter`: replaces the tone. Touched only by the callback, like `tone`.
     counter: Option<UnsafeCell<CounterPattern>>,
+    /// Per-callback times; the callback's until the stream is closed, like `tone`.
+    stamps: UnsafeCell<Stamps>,
     channels: usize,
     non_interleaved: bool,
     frames_per_buffer: u64,
@@ -342,7 +348,8 @@ struct PlayState {
     flag_counts: [AtomicU64; STATUS_FLAGS.len()],
 }
 
-// SAFETY: `tone` and `counter` are only accessed from the stream callback, which PortAudio serialises; all other
+// SAFETY: `tone`, `counter` and `stamps` are only accessed from the stream callback, which
+// PortAudio serialises (and `stamps` by the main thread after the stream is closed); all other
 // fields are atomics or immutable.
 unsafe impl Sync for PlayState {}
 
@@ -350,13 +357,18 @@ unsafe extern "C" fn play_callback(
     _input: *const c_void,
     output: *mut c_void,
     frame_count: c_ulong,
-    _time_info: *const PaStreamCallbackTimeInfo,
+    time_info: *const PaStreamCallbackTimeInfo,
     status_flags: PaStreamCallbackFlags,
     user_data: *mut c_void,
 ) -> c_int {
     let body = std::panic::AssertUnwindSafe(|| {
         // SAFETY: `user_data` is the PlayState that `play` keeps alive until the stream is closed.
         let state = unsafe { &*(user_data as *const PlayState) };
+        // SAFETY: only this callback touches the stamps while the stream is open; `time_info`
+        // is NULL or valid for the duration of the call.
+        unsafe {
+            (*state.stamps.get()).record(state.frames.load(Ordering::Relaxed), dac_time(time_info))
+        };
         // SAFETY: only this callback touches the generator, never concurrently (see PlayState).
         let tone = unsafe { &mut *state.tone.get() };
         let frames = frame_count as usize;
@@ -420,7 +432,10 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
     }
     let tone_frames = (options.seconds * options.rate).round() as u64;
     let tail_frames = (options.tail_seconds * options.rate).round() as u64;
+    let stamps = Stamps::new((tone_frames + tail_frames) / u64::from(options.frames_per_buffer));
+    let mut clock = PhaseClock::new(stamps.base(), options.progress);
     let state = Box::new(PlayState {
+        stamps: UnsafeCell::new(stamps),
         tone: UnsafeCell::new(ToneGenerator::new(
             options.frequency,
             options.rate,
@@ -456,7 +471,7 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
         host_api_specific_stream_info: std::ptr::null_mut(),
     };
 
-    let report = |error: Option<&str>, latency: Option<&PaStreamInfo>| {
+    let report = |error: Option<&str>, latency: Option<&PaStreamInfo>, clock: &PhaseClock| {
         let mut flags = JsonObject::new();
         for (index, (_, name)) in STATUS_FLAGS.iter().enumerate() {
             flags = flags.int(
@@ -494,17 +509,23 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
                 .num("input_latency_s", info.input_latency)
                 .num("stream_sample_rate", info.sample_rate);
         }
+        // SAFETY: the stream is closed (or never opened): the callback no longer runs.
+        let stamps = unsafe { &*state.stamps.get() };
+        line = line.object(
+            "timing",
+            clock.report(stamps, options.rate, options.frames_per_buffer),
+        );
         println!("{}", line.opt_str("error", error).finish());
     };
 
     let done = start_watchdog(
         "play",
-        Duration::from_secs_f64(options.seconds + options.tail_seconds + 20.0),
+        timing::watchdog_limit(options.seconds + options.tail_seconds),
     );
 
     let mut stream: *mut PaStream = std::ptr::null_mut();
     // SAFETY: valid parameters; `state` outlives the stream (closed below before it drops).
-    let error = unsafe {
+    let (open_ms, error) = timing::timed(|| unsafe {
         (pa.open_stream)(
             &mut stream,
             std::ptr::null(),
@@ -515,10 +536,11 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
             Some(play_callback),
             &*state as *const PlayState as *mut c_void,
         )
-    };
+    });
+    clock.phases.open_ms = open_ms;
     if error != PA_NO_ERROR {
         let text = format!("Pa_OpenStream: {}", pa.error_text(error));
-        report(Some(&text), None);
+        report(Some(&text), None, &clock);
         done.store(true, Ordering::Release);
         return Err(Failure::new(EXIT_OPEN, text));
     }
@@ -531,11 +553,14 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
         sample_rate: info.sample_rate,
     });
 
-    let outcome = run_stream(pa, stream, &state.frames, tone_frames + tail_frames);
-    // SAFETY: `stream` is open; stopping an already stopped stream only returns an error code.
-    let stop_error = unsafe { (pa.stop_stream)(stream) };
-    // SAFETY: `stream` is open and not used after this.
-    let close_error = unsafe { (pa.close_stream)(stream) };
+    let outcome = run_stream(
+        pa,
+        stream,
+        &state.frames,
+        tone_frames + tail_frames,
+        &mut clock,
+    );
+    let (stop_error, close_error) = stop_and_close(pa, stream, &state.frames, &mut clock);
     let outcome = outcome.and_then(|()| match (stop_error, close_error) {
         (PA_NO_ERROR, PA_NO_ERROR) => Ok(()),
         (PA_NO_ERROR, error) => Err((
@@ -550,11 +575,11 @@ fn play(session: &Session, options: &PlayOptions) -> Result<(), Failure> {
     done.store(true, Ordering::Release);
     match outcome {
         Ok(()) => {
-            report(None, info_copy.as_ref());
+            report(None, info_copy.as_ref(), &clock);
             Ok(())
         }
         Err((code, text)) => {
-            report(Some(&text), info_copy.as_ref());
+            report(Some(&text), info_copy.as_ref(), &clock);
             Err(Failure::new(code, text))
         }
     }
@@ -589,15 +614,90 @@ pub(crate) fn start_watchdog(kind: &'static str, limit: Duration) -> Arc<AtomicB
     done
 }
 
+/// PortAudio's `outputBufferDacTime` (NaN without time info).
+///
+/// # Safety
+/// `time_info` is NULL or points to a valid `PaStreamCallbackTimeInfo`.
+pub(crate) unsafe fn dac_time(time_info: *const PaStreamCallbackTimeInfo) -> f64 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { time_info.as_ref() }.map_or(f64::NAN, |info| info.output_buffer_dac_time)
+}
+
+/// The main thread's side of the timing: the phases of the stream and the progress lines.
+pub(crate) struct PhaseClock {
+    /// The stamps' base instant.
+    base: Instant,
+    pub(crate) phases: Phases,
+    /// When `Pa_StartStream` was called, ns since `base`.
+    start_call_ns: Option<u64>,
+    progress: bool,
+}
+
+impl PhaseClock {
+    pub(crate) fn new(base: Instant, progress: bool) -> PhaseClock {
+        PhaseClock {
+            base,
+            phases: Phases::default(),
+            start_call_ns: None,
+            progress,
+        }
+    }
+
+    fn progress(&self, event: &str, frames: u64) {
+        if self.progress {
+            println!(
+                "{}",
+                JsonObject::new()
+                    .str("kind", "progress")
+                    .str("event", event)
+                    .int("frames", frames as i64)
+                    .finish()
+            );
+        }
+    }
+
+    /// The `"timing"` object, once the stream is closed.
+    pub(crate) fn report(&self, stamps: &Stamps, rate: f64, block: u32) -> JsonObject {
+        let recorded = stamps.recorded();
+        let mut phases = self.phases;
+        if let (Some(first), Some(start)) = (recorded.first(), self.start_call_ns) {
+            phases.first_callback_ms = first.wall_ns.saturating_sub(start) as f64 / 1e6;
+        }
+        let settle = timing::settle_frames(rate);
+        let summary = timing::summarise(recorded, rate, block.into(), settle);
+        timing::to_json(&summary, &phases, recorded.len(), settle)
+    }
+}
+
+/// Stops and closes the stream, timing both; returns their error codes.
+pub(crate) fn stop_and_close(
+    pa: &PortAudio,
+    stream: *mut PaStream,
+    frames_done: &AtomicU64,
+    clock: &mut PhaseClock,
+) -> (PaError, PaError) {
+    clock.progress("stopping", frames_done.load(Ordering::Acquire));
+    // SAFETY: `stream` is open; stopping an already stopped stream only returns an error code.
+    let (stop_ms, stop_error) = timing::timed(|| unsafe { (pa.stop_stream)(stream) });
+    // SAFETY: `stream` is open and not used after this.
+    let (close_ms, close_error) = timing::timed(|| unsafe { (pa.close_stream)(stream) });
+    clock.phases.stop_ms = stop_ms;
+    clock.phases.close_ms = close_ms;
+    (stop_error, close_error)
+}
+
 /// Starts the stream and waits until the callback has counted `total_frames` in `frames_done`.
 pub(crate) fn run_stream(
     pa: &PortAudio,
     stream: *mut PaStream,
     frames_done: &AtomicU64,
     total_frames: u64,
+    clock: &mut PhaseClock,
 ) -> Result<(), (i32, String)> {
+    clock.start_call_ns = Some(clock.base.elapsed().as_nanos() as u64);
     // SAFETY: `stream` is open.
-    let error = unsafe { (pa.start_stream)(stream) };
+    let (start_ms, error) = timing::timed(|| unsafe { (pa.start_stream)(stream) });
+    clock.phases.start_ms = start_ms;
     if error != PA_NO_ERROR {
         return Err((
             EXIT_OPEN,
@@ -609,6 +709,9 @@ pub(crate) fn run_stream(
     let mut last_progress = Instant::now();
     loop {
         let frames = frames_done.load(Ordering::Acquire);
+        if last_frames == 0 && frames > 0 {
+            clock.progress("running", frames);
+        }
         if frames >= total_frames {
             return Ok(());
         }

@@ -2,15 +2,17 @@
 //! recorded to a raw float32 file for the round-trip analysis (`cargo xtask`, impulses.rs).
 
 use crate::args::Args;
-use crate::commands::{run_stream, start_watchdog, Direction, Session};
+use crate::commands::{
+    dac_time, run_stream, start_watchdog, stop_and_close, Direction, PhaseClock, Session,
+};
 use crate::json::JsonObject;
 use crate::pa::*;
+use crate::timing::{self, Stamps};
 use crate::tone::{ImpulseTrain, ToneGenerator};
 use crate::{Failure, EXIT_DEVICE, EXIT_OPEN, EXIT_STREAM};
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_ulong, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// What the output plays.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,6 +39,8 @@ pub struct DuplexOptions {
     record_input: Option<String>,
     /// Suggested latency (both directions) in seconds; default one buffer.
     suggested_latency: Option<f64>,
+    /// `--progress`: print `{"kind":"progress"}` lines when the stream runs and stops.
+    progress: bool,
 }
 
 impl DuplexOptions {
@@ -73,6 +77,7 @@ impl DuplexOptions {
                 .map(|text| text.parse())
                 .transpose()
                 .map_err(|_| "--suggested-latency: not a number".to_string())?,
+            progress: args.flag("progress")?,
         };
         if !(options.rate.is_finite() && options.rate > 0.0) {
             return Err(format!("--rate must be positive (got {})", options.rate));
@@ -131,6 +136,8 @@ struct DuplexState {
     input: UnsafeCell<Vec<f32>>,
     /// (output frame, polarity) of each impulse written; preallocated.
     impulses: UnsafeCell<Vec<(u64, f32)>>,
+    /// Per-callback times; preallocated.
+    stamps: UnsafeCell<Stamps>,
     in_channels: usize,
     out_channels: usize,
     frames_per_buffer: u64,
@@ -153,7 +160,7 @@ unsafe extern "C" fn duplex_callback(
     input: *const c_void,
     output: *mut c_void,
     frame_count: c_ulong,
-    _time_info: *const PaStreamCallbackTimeInfo,
+    time_info: *const PaStreamCallbackTimeInfo,
     status_flags: PaStreamCallbackFlags,
     user_data: *mut c_void,
 ) -> c_int {
@@ -162,6 +169,9 @@ unsafe extern "C" fn duplex_callback(
         let state = unsafe { &*(user_data as *const DuplexState) };
         let frames = frame_count as usize;
         let written_before = state.frames.load(Ordering::Relaxed);
+        // SAFETY: only this callback touches the stamps while the stream is open; `time_info`
+        // is NULL or valid for the duration of the call.
+        unsafe { (*state.stamps.get()).record(written_before, dac_time(time_info)) };
         if !output.is_null() {
             // SAFETY: an interleaved paFloat32 stream gives `frame_count * channels` floats.
             let out = unsafe {
@@ -285,7 +295,10 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
     };
     // Room for the whole run plus a few buffers of overshoot and a slow stop.
     let capacity_frames = total_frames as usize + 8 * options.frames_per_buffer as usize + 48_000;
+    let stamps = Stamps::new(total_frames / u64::from(options.frames_per_buffer));
+    let mut clock = PhaseClock::new(stamps.base(), options.progress);
     let state = Box::new(DuplexState {
+        stamps: UnsafeCell::new(stamps),
         generator: UnsafeCell::new(generator),
         input: UnsafeCell::new(Vec::with_capacity(
             capacity_frames * options.in_channels as usize,
@@ -323,11 +336,11 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
 
     let done = start_watchdog(
         "duplex",
-        Duration::from_secs_f64(options.seconds + options.tail_seconds + 20.0),
+        timing::watchdog_limit(options.seconds + options.tail_seconds),
     );
     let mut stream: *mut PaStream = std::ptr::null_mut();
     // SAFETY: valid parameters; `state` outlives the stream (closed below before it drops).
-    let error = unsafe {
+    let (open_ms, error) = timing::timed(|| unsafe {
         (pa.open_stream)(
             &mut stream,
             &input_parameters,
@@ -338,7 +351,8 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
             Some(duplex_callback),
             &*state as *const DuplexState as *mut c_void,
         )
-    };
+    });
+    clock.phases.open_ms = open_ms;
     if error != PA_NO_ERROR {
         let text = format!("Pa_OpenStream: {}", pa.error_text(error));
         done.store(true, std::sync::atomic::Ordering::Release);
@@ -355,11 +369,8 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
     let info = unsafe { (pa.get_stream_info)(stream).as_ref() }
         .map(|info| (info.input_latency, info.output_latency, info.sample_rate));
 
-    let outcome = run_stream(pa, stream, &state.frames, total_frames);
-    // SAFETY: `stream` is open; stopping an already stopped stream only returns an error code.
-    let stop_error = unsafe { (pa.stop_stream)(stream) };
-    // SAFETY: `stream` is open and not used after this.
-    let close_error = unsafe { (pa.close_stream)(stream) };
+    let outcome = run_stream(pa, stream, &state.frames, total_frames, &mut clock);
+    let (stop_error, close_error) = stop_and_close(pa, stream, &state.frames, &mut clock);
     done.store(true, std::sync::atomic::Ordering::Release);
     let mut outcome = outcome.and_then(|()| match (stop_error, close_error) {
         (PA_NO_ERROR, PA_NO_ERROR) => Ok(()),
@@ -374,6 +385,12 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
     });
 
     // The stream is closed: the callback's buffers are the main thread's now.
+    // SAFETY: the stream is closed: the callback no longer runs.
+    let timing = clock.report(
+        unsafe { &*state.stamps.get() },
+        options.rate,
+        options.frames_per_buffer,
+    );
     let recorded = state.input.into_inner();
     let impulses = state.impulses.into_inner();
     if let Some(path) = &options.record_input {
@@ -441,6 +458,7 @@ pub fn duplex(session: &Session, options: &DuplexOptions) -> Result<(), Failure>
             .num("output_latency_s", output_latency)
             .num("stream_sample_rate", sample_rate);
     }
+    line = line.object("timing", timing);
     let error = outcome.as_ref().err().map(|(_, text)| text.as_str());
     println!("{}", line.opt_str("error", error).finish());
     outcome.map_err(|(code, text)| Failure::new(code, text))

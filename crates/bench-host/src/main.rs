@@ -6,13 +6,19 @@
 //!                    [--amplitude 0.5] [--seconds 5] [--channels 2] [--tail-seconds 0.5]
 //!                    [--non-interleaved] [--suggested-latency S] [--host-api ASIO]
 //!                    [--portaudio DLL] [--pattern counter --sample-format int16|int24|int32|float32]
+//!                    [--progress]
 //! wasio-pa-host duplex --device NAME [--input-device NAME] [--rate 48000]
 //!                    [--frames-per-buffer 256] [--in-channels 2] [--out-channels 2]
 //!                    [--seconds 5] [--tail-seconds 1] [--signal impulses|sine]
 //!                    [--impulse-interval-ms 250] [--amplitude A] [--freq 997]
 //!                    [--record-input FILE.f32] [--suggested-latency S] [--host-api ASIO]
-//!                    [--portaudio DLL]
+//!                    [--portaudio DLL] [--progress]
 //! ```
+//! `play` and `duplex` reports carry a `timing` object (timing.rs): the callback interval
+//! jitter, the deviation of PortAudio's output DAC times from the sample clock, and how long
+//! open, start, the first callback, stop and close took. `--progress` adds
+//! `{"kind":"progress","event":"running"|"stopping"}` lines when the first callback has run and
+//! right before `Pa_StopStream` (the bench measures CPU between them).
 //! `duplex` opens one full-duplex stream: the output plays an impulse train (one sample of
 //! ±amplitude every interval, polarity pseudo-random) or a sine; every input frame is kept and
 //! written to `--record-input` (float32 interleaved) at the end. Its report lists the output
@@ -35,6 +41,7 @@
 
 mod args;
 mod pattern;
+mod timing;
 mod tone;
 
 #[cfg(windows)]
@@ -72,11 +79,11 @@ pub const EXIT_STREAM: i32 = 6;
 const USAGE: &str =
     "usage: wasio-pa-host list | play --device NAME [--rate HZ] [--frames-per-buffer N] \
 [--freq HZ] [--amplitude A] [--seconds S] [--channels N] [--tail-seconds S] [--non-interleaved] \
-[--suggested-latency S] [--host-api NAME] [--portaudio DLL] | duplex --device NAME \
+[--suggested-latency S] [--host-api NAME] [--portaudio DLL] [--progress] | duplex --device NAME \
 [--input-device NAME] [--rate HZ] [--frames-per-buffer N] [--in-channels N] [--out-channels N] \
 [--seconds S] [--tail-seconds S] [--signal impulses|sine] [--impulse-interval-ms MS] \
 [--amplitude A] [--freq HZ] [--record-input FILE] [--suggested-latency S] [--host-api NAME] \
-[--portaudio DLL]";
+[--portaudio DLL] [--progress]";
 
 fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();

@@ -40,8 +40,22 @@ pub enum Command {
     Status { json: bool },
     /// `wasio latency [...]`: measure the round trip, compare with getLatencies.
     Latency(crate::latency::LatencyOptions),
+    /// `wasio unload-check [...]`: a host session, then the DLL must unload cleanly.
+    UnloadCheck(UnloadOptions),
     /// `wasio help`, `--help`, `-h`.
     Help,
+}
+
+/// Options of `wasio unload-check`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnloadOptions {
+    pub driver: String,
+    /// `--seconds`: streaming time before stop (default 1).
+    pub seconds: f64,
+    /// `--reset`: touch `%USERPROFILE%\Wasio.toml` while streaming, wait for the driver's
+    /// `kAsioResetRequest`, then put the file back.
+    pub reset: bool,
+    pub json: bool,
 }
 
 /// Switches `wasio test` runs when neither `--switches` nor `--play` says otherwise.
@@ -101,6 +115,8 @@ commands:
   status [--json]                  what running driver instances are doing
   latency [--driver NAME] [--rate HZ] [--buffer FRAMES] [--seconds S] [--json]
                                    round trip output 1 -> input 1, against getLatencies
+  unload-check [--driver NAME] [--seconds S] [--reset] [--json]
+                                   stream, release, then check the DLL unloads cleanly
   help                             this text
 
 NAME is the driver's registry key or description (default: Wasio), matched without case.
@@ -269,6 +285,22 @@ where
                 seconds: positive("--seconds", options.number::<f64>("--seconds")?)?
                     .unwrap_or(crate::latency::DEFAULT_SECONDS)
                     .min(3600.0),
+                json: options.has("--json"),
+            }))
+        }
+        "unload-check" => {
+            let options =
+                Options::parse(&rest, &["--json", "--reset"], &["--driver", "--seconds"])?;
+            options.no_positionals()?;
+            let seconds = match options.number::<f64>("--seconds")? {
+                None => 1.0,
+                Some(s) if (0.1..=60.0).contains(&s) => s,
+                Some(_) => return Err(UsageError("--seconds: a number from 0.1 to 60".into())),
+            };
+            Ok(Command::UnloadCheck(UnloadOptions {
+                driver: options.driver(),
+                seconds,
+                reset: options.has("--reset"),
                 json: options.has("--json"),
             }))
         }
@@ -553,6 +585,42 @@ mod tests {
         for (args, message) in cases {
             assert_eq!(p(args), Err(UsageError(message.to_string())), "{args:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod unload_tests {
+    use super::*;
+
+    #[test]
+    fn parses_unload_check() {
+        assert_eq!(
+            parse(["unload-check"]),
+            Ok(Command::UnloadCheck(UnloadOptions {
+                driver: DEFAULT_DRIVER.into(),
+                seconds: 1.0,
+                reset: false,
+                json: false
+            }))
+        );
+        assert_eq!(
+            parse([
+                "unload-check",
+                "--reset",
+                "--seconds=2",
+                "--json",
+                "--driver",
+                "X"
+            ]),
+            Ok(Command::UnloadCheck(UnloadOptions {
+                driver: "X".into(),
+                seconds: 2.0,
+                reset: true,
+                json: true
+            }))
+        );
+        assert!(parse(["unload-check", "--seconds", "0"]).is_err());
+        assert!(parse(["unload-check", "extra"]).is_err());
     }
 }
 

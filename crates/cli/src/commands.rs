@@ -34,6 +34,7 @@ pub fn execute(command: Command) -> i32 {
             rates,
             seconds,
         } => crate::rates::run(&driver, &rates, seconds),
+        Command::UnloadCheck(options) => crate::unload::run(&options),
         Command::Help => 0,
     }
 }
@@ -170,16 +171,35 @@ fn gather(driver: &mut AsioDriver) -> DriverReport {
 
 /// `DllRegisterServer` / `DllUnregisterServer` of `dll`, like regsvr32.
 fn register(dll: &str, register: bool, json: bool) -> i32 {
-    let code = register_dll(dll, register, json);
+    // Wine 8.0 lacks bcryptprimitives.dll!ProcessPrng, which the driver imports: put the
+    // shim this process runs with in place first (never where the system has its own).
+    let prng = register.then(crate::process_prng::ensure);
+    let code = match &prng {
+        Some(Err(error)) => {
+            eprintln!("wasio: ProcessPrng: {error}");
+            1
+        }
+        Some(Ok(outcome)) => {
+            if !json {
+                outln!("ProcessPrng: {}", outcome.describe());
+            }
+            register_dll(dll, register, json)
+        }
+        None => register_dll(dll, register, json),
+    };
     if json {
-        let object = crate::json::Json::object([
+        let mut fields = vec![
             ("dll", crate::json::Json::string(dll)),
             (
                 "action",
                 crate::json::Json::string(if register { "register" } else { "unregister" }),
             ),
             ("ok", crate::json::Json::Bool(code == 0)),
-        ]);
+        ];
+        if let Some(Ok(outcome)) = &prng {
+            fields.push(("process_prng", crate::json::Json::string(outcome.kind())));
+        }
+        let object = crate::json::Json::object(fields);
         outln!("{}", object.to_pretty());
     }
     code

@@ -35,9 +35,13 @@ pub mod host;
 #[cfg(windows)]
 pub mod misuse;
 #[cfg(windows)]
+pub mod process_prng;
+#[cfg(windows)]
 pub mod rates;
 #[cfg(windows)]
 pub mod session;
+#[cfg(windows)]
+pub mod unload;
 
 use args::Command;
 

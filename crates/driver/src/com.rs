@@ -7,8 +7,13 @@ use crate::iasio;
 use crate::CLSID_WASIO;
 use asio_abi::{Guid, IID_IUNKNOWN};
 use std::ffi::c_void;
+use std::os::windows::io::AsRawHandle;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::thread::JoinHandle;
+use wasio_engine::threads;
+use windows::Win32::Foundation::{HANDLE, WAIT_OBJECT_0};
+use windows::Win32::System::Threading::WaitForSingleObject;
 
 pub const S_OK: i32 = 0;
 pub const S_FALSE: i32 = 1;
@@ -193,10 +198,26 @@ pub unsafe extern "system" fn DllGetClassObject(
     })
 }
 
-/// Whether COM may unload the DLL: no object, factory or lock is alive.
+/// Whether an adopted driver thread has ended at the OS level (its handle is signalled), so
+/// joining it does not wait and no instruction of it runs in the DLL any more.
+fn thread_gone(handle: &JoinHandle<()>) -> bool {
+    // SAFETY: the JoinHandle owns this thread handle and keeps it open while borrowed; a
+    // zero-timeout wait only polls it.
+    unsafe { WaitForSingleObject(HANDLE(handle.as_raw_handle()), 0) == WAIT_OBJECT_0 }
+}
+
+/// Whether COM may unload the DLL: no object, factory or lock is alive, and no thread the
+/// driver started runs (see `wasio_engine::threads`). The threads of a released instance
+/// are joined by its release (the device, monitor, latency and log threads), except reset
+/// threads, which may sit in the host's message handler: they are waited for here (S_FALSE)
+/// rather than at release, where the host could be waiting for them. Never blocks: COM
+/// calls this holding its apartment lock.
 #[no_mangle]
 pub extern "system" fn DllCanUnloadNow() -> i32 {
-    if LIVE_OBJECTS.load(Ordering::Acquire) <= 0 {
+    let unloadable = catch_unwind(|| {
+        LIVE_OBJECTS.load(Ordering::Acquire) <= 0 && threads::all_ended(thread_gone)
+    });
+    if unloadable.unwrap_or(false) {
         S_OK
     } else {
         S_FALSE

@@ -66,9 +66,11 @@ impl DeadlineAccount {
     }
 
     /// One device write: the thread woke at `wake_ns`, found the device empty when
-    /// `underrun`, and released the frames at `release_ns`.
-    pub fn write(&mut self, wake_ns: u64, underrun: bool, release_ns: u64) {
-        let handling = release_ns.saturating_sub(wake_ns);
+    /// `underrun`, spent `handling_ns` in its own code and the host's callback (not in
+    /// WASAPI calls, which under Wine wait on locks its timer thread holds), and released
+    /// the frames at `release_ns`.
+    pub fn write(&mut self, wake_ns: u64, underrun: bool, handling_ns: u64, release_ns: u64) {
+        let handling = handling_ns;
         self.counts.max_handling_ns = self.counts.max_handling_ns.max(handling);
         if underrun {
             // The device plays what was handed at the last release for one buffer at most:
@@ -112,7 +114,7 @@ mod tests {
     fn a_prompt_stream_counts_nothing() {
         let mut a = account();
         for n in 0..1000 {
-            a.write(n * 10 * MS, false, n * 10 * MS + 50_000);
+            a.write(n * 10 * MS, false, 50_000, n * 10 * MS + 50_000);
         }
         let c = a.counts();
         assert_eq!(c.driver_faults() + c.late_wakes, 0);
@@ -122,9 +124,14 @@ mod tests {
     #[test]
     fn an_underrun_after_a_late_wake_up_is_not_the_drivers() {
         let mut a = account();
-        a.write(0, false, 100_000);
+        a.write(0, false, 100_000, 100_000);
         // The scheduler kept the thread asleep for 45 ms: the 30 ms buffer ran dry.
-        a.write(45 * MS, true, 45 * MS + 100_000);
+        a.write(
+            45 * MS,
+            true,
+            (45 * MS + 100_000) - (45 * MS),
+            45 * MS + 100_000,
+        );
         let c = a.counts();
         assert_eq!((c.late_wakes, c.driver_underruns, c.late_blocks), (1, 0, 0));
     }
@@ -132,11 +139,16 @@ mod tests {
     #[test]
     fn a_block_held_longer_than_the_buffer_is_a_late_block_and_explains_its_underrun() {
         let mut a = account();
-        a.write(0, false, 100_000);
+        a.write(0, false, 100_000, 100_000);
         // The driver held this write for 70 ms (longer than the 30 ms buffer) ...
-        a.write(10 * MS, false, 80 * MS);
+        a.write(10 * MS, false, 70 * MS, 80 * MS);
         // ... so the next event, already signalled, finds the device empty.
-        a.write(80 * MS + 10_000, true, 80 * MS + 60_000);
+        a.write(
+            80 * MS + 10_000,
+            true,
+            (80 * MS + 60_000) - (80 * MS + 10_000),
+            80 * MS + 60_000,
+        );
         let c = a.counts();
         assert_eq!((c.late_blocks, c.late_wakes, c.driver_underruns), (1, 0, 0));
         assert_eq!(c.driver_faults(), 1);
@@ -145,10 +157,15 @@ mod tests {
     #[test]
     fn a_write_slowed_past_a_period_is_counted_but_not_blamed() {
         let mut a = account();
-        a.write(0, false, 100_000);
+        a.write(0, false, 100_000, 100_000);
         // 18 ms inside one write, as a preempted thread on a loaded machine showed.
-        a.write(10 * MS, false, 28 * MS);
-        a.write(38 * MS, true, 38 * MS + 50_000);
+        a.write(10 * MS, false, 18 * MS, 28 * MS);
+        a.write(
+            38 * MS,
+            true,
+            (38 * MS + 50_000) - (38 * MS),
+            38 * MS + 50_000,
+        );
         let c = a.counts();
         assert_eq!((c.slow_writes, c.late_wakes, c.driver_faults()), (1, 1, 0));
         assert_eq!(c.max_handling_ns, 18 * MS);
@@ -157,9 +174,14 @@ mod tests {
     #[test]
     fn an_empty_device_with_the_driver_on_time_is_a_driver_underrun() {
         let mut a = account();
-        a.write(0, false, 100_000);
+        a.write(0, false, 100_000, 100_000);
         // Woken 10 ms later, on time, yet the device is empty: too few frames were handed.
-        a.write(10 * MS, true, 10 * MS + 100_000);
+        a.write(
+            10 * MS,
+            true,
+            (10 * MS + 100_000) - (10 * MS),
+            10 * MS + 100_000,
+        );
         let c = a.counts();
         assert_eq!((c.driver_underruns, c.late_wakes), (1, 0));
         assert_eq!(c.driver_faults(), 1);
@@ -168,7 +190,7 @@ mod tests {
     #[test]
     fn the_first_write_is_never_blamed_on_the_driver() {
         let mut a = account();
-        a.write(0, true, 10_000);
+        a.write(0, true, 10_000, 10_000);
         assert_eq!(a.counts().driver_faults(), 0);
     }
 }

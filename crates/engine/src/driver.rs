@@ -45,6 +45,7 @@ use crate::rt_guard;
 use crate::sizes::BufferSizePolicy;
 use crate::state::{check_call, AsioCall, DriverState};
 use crate::status::{DriverStatus, StatusFile};
+use crate::threads::{self, DriverThread};
 use asio_abi::{
     future, message, time_flags, AsioBool, AsioBufferInfo, AsioCallbacks, AsioChannelInfo,
     AsioClockSource, AsioError, AsioInternalBufferInfo, AsioIoFormat, AsioSamples, AsioTime,
@@ -53,7 +54,9 @@ use asio_abi::{
 };
 use std::ffi::{c_char, c_void};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The name hosts list and `getDriverName` returns.
@@ -165,6 +168,8 @@ struct Notifier {
     messenger: Mutex<Option<HostMessenger>>,
     last_error: Arc<Mutex<String>>,
     resets_sent: AtomicU64,
+    /// Reset threads not joined yet (finished ones are joined at the next request).
+    resets: Mutex<Vec<DriverThread>>,
 }
 
 impl Notifier {
@@ -190,22 +195,40 @@ impl Notifier {
         let reason = reason.to_string();
         let reason_for_thread = reason.clone();
         let notifier = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("wasio-reset".into())
-            .spawn(move || {
+        let spawned = threads::spawn("wasio-reset", move || {
+            // Asked again: disposeBuffers or the release may have come meanwhile.
+            let Some(messenger) = *lock(&notifier.messenger) else {
                 log_at!(
                     LogLevel::Info,
-                    "sending kAsioResetRequest: {reason_for_thread}"
+                    "reset not requested ({reason_for_thread}): the buffers are gone"
                 );
-                messenger.send(message::RESET_REQUEST, true);
-                notifier.resets_sent.fetch_add(1, Ordering::AcqRel);
-            });
-        if let Err(e) = spawned {
+                return;
+            };
             log_at!(
+                LogLevel::Info,
+                "sending kAsioResetRequest: {reason_for_thread}"
+            );
+            messenger.send(message::RESET_REQUEST, true);
+            notifier.resets_sent.fetch_add(1, Ordering::AcqRel);
+        });
+        match spawned {
+            Ok(thread) => {
+                let mut resets = lock(&self.resets);
+                // Finished ones end at once: joining them does not wait.
+                let (done, running): (Vec<_>, Vec<_>) =
+                    resets.drain(..).partition(DriverThread::is_finished);
+                *resets = running;
+                resets.push(thread);
+                drop(resets);
+                for thread in done {
+                    thread.join();
+                }
+            }
+            Err(e) => log_at!(
                 LogLevel::Error,
                 "reset not requested ({}): no thread: {e}",
                 reason
-            );
+            ),
         }
     }
 }
@@ -305,6 +328,13 @@ const STATE_RUNNING: u8 = 3;
 
 /// Numbers driver instances within the process (status file names, log lines).
 static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(1);
+/// Driver instances alive in the process; the last release stops the process-wide log.
+static LIVE_INSTANCES: AtomicUsize = AtomicUsize::new(0);
+
+/// Driver instances alive in the process.
+pub fn live_instances() -> usize {
+    LIVE_INSTANCES.load(Ordering::Acquire)
+}
 
 fn state_word(state: DriverState) -> &'static str {
     match state {
@@ -387,6 +417,7 @@ pub struct DriverCore {
 impl DriverCore {
     pub fn new(make_backend: BackendFactory, env: DriverEnv) -> Self {
         let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+        LIVE_INSTANCES.fetch_add(1, Ordering::AcqRel);
         let last_error = Arc::new(Mutex::new(String::new()));
         let status = DriverStatus {
             pid: env.process.pid,
@@ -421,6 +452,7 @@ impl DriverCore {
                 messenger: Mutex::new(None),
                 last_error: last_error.clone(),
                 resets_sent: AtomicU64::new(0),
+                resets: Mutex::new(Vec::new()),
             }),
             last_error,
             positions: Arc::new(PositionCell::new()),
@@ -1997,6 +2029,9 @@ impl Drop for DriverCore {
         let _ = self.stop_stream();
         // Reset threads still pending must not call a host that released us.
         *lock(&self.notifier.messenger) = None;
+        // Those still running may be inside the host's handler, which may wait for the very
+        // thread releasing us: adopted, not joined (DllCanUnloadNow waits for them instead).
+        drop(std::mem::take(&mut *lock(&self.notifier.resets)));
         let monitor = {
             let mut inner = lock(&self.inner);
             if let Some(backend) = &inner.backend {
@@ -2009,6 +2044,11 @@ impl Drop for DriverCore {
         log_at!(LogLevel::Info, "instance {}: released", self.instance);
         if let Some(logger) = wlog::global() {
             logger.flush(std::time::Duration::from_millis(500));
+        }
+        // The last instance stops the log: its writer must not outlive the driver (COM may
+        // unload the DLL now). A new instance's init starts it again.
+        if LIVE_INSTANCES.fetch_sub(1, Ordering::AcqRel) == 1 {
+            wlog::stop_global_unless(|| LIVE_INSTANCES.load(Ordering::Acquire) > 0);
         }
     }
 }

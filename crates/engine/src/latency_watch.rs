@@ -7,9 +7,9 @@
 //! ones only when they move by more than [`RELATCH_FRAMES`].
 
 use crate::capture::InputMonitor;
+use crate::threads::{self, DriverThread};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How often the measurement is looked at.
@@ -22,69 +22,85 @@ pub const RELATCH_FRAMES: f64 = 8.0;
 /// The latency value `getLatencies` reads: -1 until a measurement was latched.
 pub type LatchedLatency = Arc<AtomicI32>;
 
+/// The watcher's handle: [`LatencyWatch::stop`] or dropping it stops the thread and waits for
+/// it.
 pub struct LatencyWatch {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<DriverThread>,
 }
 
 impl LatencyWatch {
-    /// Starts watching. `told` is what the host was told before; `notify` sends
-    /// kAsioLatenciesChanged (it runs on the watcher's thread).
+    /// Starts watching the device thread's measurement. `told` is what the host was told
+    /// before; `notify` sends kAsioLatenciesChanged (it runs on the watcher's thread).
     pub fn spawn(
         monitor: Arc<InputMonitor>,
         latched: LatchedLatency,
         told: i32,
         notify: Box<dyn Fn() + Send>,
     ) -> std::io::Result<Self> {
+        Self::spawn_with(
+            move || monitor.measured_latency_frames(),
+            latched,
+            told,
+            notify,
+        )
+    }
+
+    /// [`LatencyWatch::spawn`] with the measurement read by `measure` (frames, once known).
+    pub fn spawn_with(
+        measure: impl Fn() -> Option<f64> + Send + 'static,
+        latched: LatchedLatency,
+        told: i32,
+        notify: Box<dyn Fn() + Send>,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("wasio-latency".into())
-            .spawn(move || {
-                let started = std::time::Instant::now();
-                while !thread_stop.load(Ordering::Acquire) {
-                    std::thread::park_timeout(POLL);
-                    if started.elapsed() < SETTLE {
-                        continue;
-                    }
-                    let Some(measured) = monitor.measured_latency_frames() else {
-                        continue;
-                    };
-                    let current = latched.load(Ordering::Acquire);
-                    let moved = if current < 0 {
-                        (measured.round() as i32) != told
-                    } else {
-                        (measured - current as f64).abs() > RELATCH_FRAMES
-                    };
-                    if current < 0 || moved {
-                        latched.store(measured.round().max(0.0) as i32, Ordering::Release);
-                    }
-                    if moved && !thread_stop.load(Ordering::Acquire) {
-                        notify();
-                    }
+        let thread = threads::spawn("wasio-latency", move || {
+            let started = std::time::Instant::now();
+            while !thread_stop.load(Ordering::Acquire) {
+                std::thread::park_timeout(POLL);
+                if started.elapsed() < SETTLE {
+                    continue;
                 }
-            })?;
+                let Some(measured) = measure() else {
+                    continue;
+                };
+                let current = latched.load(Ordering::Acquire);
+                let moved = if current < 0 {
+                    (measured.round() as i32) != told
+                } else {
+                    (measured - current as f64).abs() > RELATCH_FRAMES
+                };
+                if current < 0 || moved {
+                    latched.store(measured.round().max(0.0) as i32, Ordering::Release);
+                }
+                if moved && !thread_stop.load(Ordering::Acquire) {
+                    notify();
+                }
+            }
+        })?;
         Ok(Self {
             stop,
             thread: Some(thread),
         })
     }
 
-    /// Stops the watcher and waits for it, unless called from the watcher's own thread (a
-    /// host that stops the driver from its message handler): then it only lets it end.
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
-        }
+    /// Stops the watcher and waits for it. Called from the watcher's own thread (a host that
+    /// stops the driver from its message handler), it only lets it end; the thread is then
+    /// adopted (see [`crate::threads`]) and joined once it has.
+    pub fn stop(self) {
+        drop(self);
     }
 }
 
 impl Drop for LatencyWatch {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            if let Some(handle) = thread.thread() {
+                handle.unpark();
+            }
+            thread.join();
+        }
     }
 }

@@ -62,6 +62,7 @@ pub mod sizes;
 pub mod state;
 pub mod status;
 pub mod stream;
+pub mod threads;
 
 pub use error::{DriverError, DriverResult};
 

@@ -6,11 +6,11 @@ use crate::backend::StreamCounters;
 use crate::config::ConfigWatcher;
 use crate::log::now_micros;
 use crate::status::{DriverStatus, StatusFile};
+use crate::threads::{self, DriverThread};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often the configuration file is looked at.
@@ -31,7 +31,7 @@ pub struct StatusSource {
 /// file on its way out.
 pub struct Monitor {
     poke: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<DriverThread>,
 }
 
 impl Monitor {
@@ -44,53 +44,51 @@ impl Monitor {
         let (poke, pokes) = mpsc::channel::<()>();
         // The file as it is now is the reference (taken here, not when the thread runs).
         let mut watcher = config_path.map(ConfigWatcher::new);
-        let thread = std::thread::Builder::new()
-            .name("wasio-monitor".into())
-            .spawn(move || {
-                // A change is reported once the file has stayed the same for one poll:
-                // editors save in several steps.
-                let mut changed_at: Option<Instant> = None;
-                let mut last_write: Option<Instant> = None;
-                loop {
-                    let poked = match pokes.recv_timeout(POLL_INTERVAL) {
-                        Ok(()) => true,
-                        Err(RecvTimeoutError::Timeout) => false,
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    };
-                    while pokes.try_recv().is_ok() {}
-                    if let Some(watcher) = watcher.as_mut() {
-                        if watcher.poll() {
-                            changed_at = Some(Instant::now());
-                        } else if changed_at.is_some_and(|at| at.elapsed() >= POLL_INTERVAL) {
-                            changed_at = None;
-                            on_config_change();
-                        }
-                    }
-                    if let Some(status) = &status {
-                        let mut snapshot = status
-                            .snapshot
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .clone();
-                        let due = last_write.is_none_or(|at| at.elapsed() >= STATUS_INTERVAL);
-                        if poked || (snapshot.state == "running" && due) {
-                            let (switches, xruns) = status.counters.read();
-                            snapshot.switches = switches;
-                            snapshot.xruns = xruns;
-                            if !snapshot.input_device.is_empty() {
-                                snapshot.drift_ppm = status.input.drift_ppm();
-                                if status.input.resampling.load(Ordering::Relaxed) {
-                                    snapshot.input_mode = "resampled (two clocks detected)".into();
-                                }
-                            }
-                            snapshot.updated_unix_ms = now_micros() / 1000;
-                            // A status file is best effort; the driver works without it.
-                            let _ = status.file.write(&snapshot);
-                            last_write = Some(Instant::now());
-                        }
+        let thread = threads::spawn("wasio-monitor", move || {
+            // A change is reported once the file has stayed the same for one poll:
+            // editors save in several steps.
+            let mut changed_at: Option<Instant> = None;
+            let mut last_write: Option<Instant> = None;
+            loop {
+                let poked = match pokes.recv_timeout(POLL_INTERVAL) {
+                    Ok(()) => true,
+                    Err(RecvTimeoutError::Timeout) => false,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                while pokes.try_recv().is_ok() {}
+                if let Some(watcher) = watcher.as_mut() {
+                    if watcher.poll() {
+                        changed_at = Some(Instant::now());
+                    } else if changed_at.is_some_and(|at| at.elapsed() >= POLL_INTERVAL) {
+                        changed_at = None;
+                        on_config_change();
                     }
                 }
-            })?;
+                if let Some(status) = &status {
+                    let mut snapshot = status
+                        .snapshot
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    let due = last_write.is_none_or(|at| at.elapsed() >= STATUS_INTERVAL);
+                    if poked || (snapshot.state == "running" && due) {
+                        let (switches, xruns) = status.counters.read();
+                        snapshot.switches = switches;
+                        snapshot.xruns = xruns;
+                        if !snapshot.input_device.is_empty() {
+                            snapshot.drift_ppm = status.input.drift_ppm();
+                            if status.input.resampling.load(Ordering::Relaxed) {
+                                snapshot.input_mode = "resampled (two clocks detected)".into();
+                            }
+                        }
+                        snapshot.updated_unix_ms = now_micros() / 1000;
+                        // A status file is best effort; the driver works without it.
+                        let _ = status.file.write(&snapshot);
+                        last_write = Some(Instant::now());
+                    }
+                }
+            }
+        })?;
         Ok(Monitor {
             poke: Some(poke),
             thread: Some(thread),
@@ -109,7 +107,7 @@ impl Drop for Monitor {
     fn drop(&mut self) {
         self.poke.take();
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            thread.join();
         }
     }
 }

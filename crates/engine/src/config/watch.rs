@@ -5,10 +5,10 @@ use std::fs;
 use std::hash::{DefaultHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use super::MAX_CONFIG_FILE_BYTES;
+use crate::threads::{self, DriverThread};
 
 /// What is known of the file at one moment. Two fingerprints differ when the file was created,
 /// deleted, or its size, modification time or content changed.
@@ -103,25 +103,23 @@ impl ConfigWatcher {
                 Err(RecvTimeoutError::Timeout)
             )
         };
-        let thread = std::thread::Builder::new()
-            .name("wasio-config-watch".into())
-            .spawn(move || loop {
-                if wait(interval) {
+        let thread = threads::spawn("wasio-config-watch", move || loop {
+            if wait(interval) {
+                return;
+            }
+            if !self.poll() {
+                continue;
+            }
+            loop {
+                if wait(settle) {
                     return;
                 }
                 if !self.poll() {
-                    continue;
+                    break;
                 }
-                loop {
-                    if wait(settle) {
-                        return;
-                    }
-                    if !self.poll() {
-                        break;
-                    }
-                }
-                on_change();
-            })?;
+            }
+            on_change();
+        })?;
         Ok(WatchThread {
             stop: Some(stop_sender),
             thread: Some(thread),
@@ -133,7 +131,7 @@ impl ConfigWatcher {
 #[derive(Debug)]
 pub struct WatchThread {
     stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<DriverThread>,
 }
 
 impl WatchThread {
@@ -147,7 +145,7 @@ impl WatchThread {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            thread.join();
         }
     }
 }

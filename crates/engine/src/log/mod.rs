@@ -8,6 +8,11 @@
 //!
 //! OS facts (process name, PID, thread IDs) come in through [`LoggerOptions`], so this module
 //! runs and is tested on any OS.
+//!
+//! The process-wide log ([`global`]) is started by the first `init` that finds logging on and
+//! stopped ([`stop_global`]: written out, writer joined) when the last driver instance is
+//! released, so no writer thread outlives the driver in a DLL COM may unload; a later `init`
+//! starts it again. The audio thread never touches it: its ring stays valid on its own.
 
 mod file;
 mod format;
@@ -17,13 +22,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use crate::config::LogLevel;
 use crate::config::LogSettings;
+use crate::threads::{self, DriverThread};
 pub use file::rotated_path;
 pub use format::{format_line, format_timestamp, level_label, LinePrefix};
 use rt::RtSource;
@@ -51,33 +56,69 @@ pub fn now_micros() -> u64 {
         .map_or(0, |since| since.as_micros() as u64)
 }
 
-static GLOBAL: OnceLock<Logger> = OnceLock::new();
+static GLOBAL: Mutex<Option<Arc<Logger>>> = Mutex::new(None);
+/// Whether [`GLOBAL`] holds a logger: callers skip the lock while logging is off.
+static GLOBAL_ON: AtomicBool = AtomicBool::new(false);
+/// Starting and stopping the global log, one at a time.
+static LIFECYCLE: Mutex<()> = Mutex::new(());
 
-/// The process-wide log, once [`start_global`] has started it.
-#[inline]
-pub fn global() -> Option<&'static Logger> {
-    GLOBAL.get()
+fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every state these locks guard stays consistent across a panic (plain takes and sets).
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The process-wide log while it runs (never on the audio thread: this takes a lock).
+pub fn global() -> Option<Arc<Logger>> {
+    if !GLOBAL_ON.load(Ordering::Acquire) {
+        return None;
+    }
+    lock_any(&GLOBAL).clone()
 }
 
 /// The process-wide log if it writes lines of `level`.
-#[inline]
-pub fn global_at(level: LogLevel) -> Option<&'static Logger> {
-    GLOBAL.get().filter(|logger| logger.enabled(level))
+pub fn global_at(level: LogLevel) -> Option<Arc<Logger>> {
+    global().filter(|logger| logger.enabled(level))
 }
 
 /// Starts the process-wide log unless it is running already (then `options` are ignored:
 /// one file per process, whichever driver instance turned it on first).
-pub fn start_global(options: LoggerOptions) -> io::Result<&'static Logger> {
-    static STARTING: Mutex<()> = Mutex::new(());
-    if let Some(logger) = GLOBAL.get() {
+pub fn start_global(options: LoggerOptions) -> io::Result<Arc<Logger>> {
+    let _one_at_a_time = lock_any(&LIFECYCLE);
+    if let Some(logger) = lock_any(&GLOBAL).clone() {
         return Ok(logger);
     }
-    let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(logger) = GLOBAL.get() {
-        return Ok(logger);
+    let logger = Arc::new(Logger::start(options)?);
+    *lock_any(&GLOBAL) = Some(logger.clone());
+    GLOBAL_ON.store(true, Ordering::Release);
+    Ok(logger)
+}
+
+/// Stops the process-wide log if `still_wanted` (asked under the start/stop lock) says no:
+/// writes out what is queued and joins the writer thread. Lines logged afterwards are
+/// dropped until [`start_global`] runs again. Returns whether a log was stopped.
+pub fn stop_global_unless(still_wanted: impl FnOnce() -> bool) -> bool {
+    let _one_at_a_time = lock_any(&LIFECYCLE);
+    if still_wanted() {
+        return false;
     }
-    let logger = Logger::start(options)?;
-    Ok(GLOBAL.get_or_init(|| logger))
+    let logger = {
+        let mut global = lock_any(&GLOBAL);
+        GLOBAL_ON.store(false, Ordering::Release);
+        global.take()
+    };
+    match logger {
+        Some(logger) => {
+            logger.info(format_args!("log closed"));
+            logger.stop();
+            true
+        }
+        None => false,
+    }
+}
+
+/// Stops the process-wide log (see [`stop_global_unless`]).
+pub fn stop_global() -> bool {
+    stop_global_unless(|| false)
 }
 
 /// The running process, as the OS layer describes it.
@@ -134,11 +175,11 @@ impl LoggerOptions {
     }
 }
 
-/// The log. Cheap to call when off ([`Logger::disabled`]); dropping it writes what is queued
-/// and stops the writer thread.
+/// The log. Cheap to call when off ([`Logger::disabled`]); [`Logger::stop`] (or dropping it)
+/// writes what is queued and joins the writer thread.
 pub struct Logger {
     shared: Option<Arc<Shared>>,
-    writer: Option<JoinHandle<()>>,
+    writer: Mutex<Option<DriverThread>>,
 }
 
 struct Shared {
@@ -161,6 +202,8 @@ struct State {
     flush_requested: u64,
     flush_done: u64,
     stop: bool,
+    /// The writer has made its last pass.
+    writer_done: bool,
 }
 
 struct Entry {
@@ -171,11 +214,7 @@ struct Entry {
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // A panic while holding this lock cannot leave `State` inconsistent (plain pushes and
-    // takes), so a poisoned lock is still usable.
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock_any(state)
 }
 
 impl Logger {
@@ -183,7 +222,7 @@ impl Logger {
     pub fn disabled() -> Logger {
         Logger {
             shared: None,
-            writer: None,
+            writer: Mutex::new(None),
         }
     }
 
@@ -207,12 +246,12 @@ impl Logger {
             driver_version: options.driver_version.clone(),
         };
         let writer_shared = Arc::clone(&shared);
-        let writer = std::thread::Builder::new()
-            .name("wasio-log".into())
-            .spawn(move || Writer::new(writer_shared, file, prefix).run())?;
+        let writer = threads::spawn("wasio-log", move || {
+            Writer::new(writer_shared, file, prefix).run()
+        })?;
         let logger = Logger {
             shared: Some(shared),
-            writer: Some(writer),
+            writer: Mutex::new(Some(writer)),
         };
         logger.log(
             LogLevel::Info,
@@ -253,6 +292,9 @@ impl Logger {
         };
         {
             let mut state = lock(&shared.state);
+            if state.stop {
+                return;
+            }
             if state.lines.len() >= shared.queue_capacity {
                 shared.dropped_lines.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -313,7 +355,7 @@ impl Logger {
         state.flush_requested += 1;
         let ticket = state.flush_requested;
         shared.wake.notify_one();
-        while state.flush_done < ticket {
+        while state.flush_done < ticket && !state.writer_done {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -326,17 +368,23 @@ impl Logger {
         }
         true
     }
-}
 
-impl Drop for Logger {
-    fn drop(&mut self) {
+    /// Writes what is queued, then ends and joins the writer thread. Later lines are dropped.
+    pub fn stop(&self) {
         if let Some(shared) = &self.shared {
             lock(&shared.state).stop = true;
             shared.wake.notify_one();
         }
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        let writer = lock_any(&self.writer).take();
+        if let Some(writer) = writer {
+            writer.join();
         }
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -409,8 +457,9 @@ impl Writer {
                 let mut state = lock(&self.shared.state);
                 if state.flush_done < flush_ticket {
                     state.flush_done = flush_ticket;
-                    self.shared.flushed.notify_all();
                 }
+                state.writer_done = stop;
+                self.shared.flushed.notify_all();
             }
             if stop {
                 return;

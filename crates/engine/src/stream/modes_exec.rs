@@ -169,6 +169,13 @@ pub fn check_engine_periods(p: &EnginePeriods, rate: u32) -> Result<(), String> 
         && p.min_frames >= p.fundamental_frames
         && p.min_frames as u64 * 1000 >= rate as u64
         && p.max_frames >= p.min_frames;
+    if plausible && p.min_frames >= p.default_frames {
+        // Wine 10 with a long PULSE_LATENCY_MSEC reports its default as the minimum.
+        return Err(format!(
+            "the engine's minimum period ({} frames) is not below its default ({} frames): nothing to gain",
+            p.min_frames, p.default_frames
+        ));
+    }
     if plausible {
         Ok(())
     } else {

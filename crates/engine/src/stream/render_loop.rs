@@ -166,12 +166,14 @@ pub(crate) fn run_render_loop<P: AudioPort>(mut l: RenderLoop<'_, P>) -> Option<
                 qpc_ns: qpc.saturating_mul(100),
             });
         let underruns = l.renderer.stats().underruns;
+        let render_started_ns;
         {
             let dst = match l.live.render.get_buffer(frames) {
                 Ok(d) => d,
                 Err(e) => return Some(RtFailure::from("IAudioRenderClient::GetBuffer", e)),
             };
             let dst_len = (frames as usize * frame_bytes).min(dst.len());
+            render_started_ns = port.qpc_ns();
             l.renderer.render(
                 &mut dst[..dst_len],
                 padding as usize,
@@ -180,6 +182,9 @@ pub(crate) fn run_render_loop<P: AudioPort>(mut l: RenderLoop<'_, P>) -> Option<
                 l.handler,
             );
         }
+        // The driver's own code and the host's switches, not WASAPI calls (which under Wine
+        // wait on locks its timer thread holds).
+        let handling_ns = port.qpc_ns().saturating_sub(render_started_ns);
         let stats = l.renderer.stats();
         if stats.underruns > underruns {
             l.rt_log.push(RtEvent::OutputUnderrun { frames });
@@ -189,8 +194,12 @@ pub(crate) fn run_render_loop<P: AudioPort>(mut l: RenderLoop<'_, P>) -> Option<
             return Some(RtFailure::from("IAudioRenderClient::ReleaseBuffer", e));
         }
         let late_blocks = l.deadlines.counts().late_blocks;
-        l.deadlines
-            .write(woke_ns, stats.underruns > underruns, port.qpc_ns());
+        l.deadlines.write(
+            woke_ns,
+            stats.underruns > underruns,
+            handling_ns,
+            port.qpc_ns(),
+        );
         if l.deadlines.counts().late_blocks > late_blocks {
             l.rt_log.push(RtEvent::message(
                 LogLevel::Warn,
