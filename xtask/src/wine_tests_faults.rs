@@ -45,7 +45,7 @@ const CASES: [(&str, FaultCase); 3] = [
     (
         "fault-wrong-latency",
         FaultCase {
-            fault: "wrong-latency@1920",
+            fault: "wrong-latency@4800",
             test: "cli-latency",
             caught_by: "getLatencies close to the measured round trip",
         },
@@ -68,7 +68,7 @@ pub fn tests() -> Vec<WineTest> {
         },
         WineTest {
             name: CASES[2].0,
-            about: "a fault build reports 40 ms too much output latency: cli-latency must fail on getLatencies",
+            about: "a fault build reports 100 ms too much output latency (a forgotten device buffer): cli-latency must fail on getLatencies",
             realtime: false,
             run: |ctx| fault_case(ctx, &CASES[2].1),
         },

@@ -9,14 +9,15 @@ use crate::util::{detail, Res};
 use crate::wine_tests::{WineContext, WineTest, DRIVER_NAME};
 use std::time::Duration;
 
-/// Measured minus reported round trip may differ by this much: two ticks of winepulse's 10 ms
-/// timer. On the input side winepulse stamps capture packets when it reads them (a constant
-/// lateness within one tick stays unseen); on the output side the frames PulseAudio holds
-/// vary with its timer too (its sink input's buffer latency was seen at 7.5-30 ms) while the
-/// driver reports the nominal WASAPI stream latency. Measured with a correct driver, one
-/// stream at a time: -16.9 to +6.7 ms. A driver that lies by 40 ms (`fault-wrong-latency`)
-/// is still caught with margin.
-pub const MAX_REPORTED_ERROR_MS: f64 = 20.0;
+/// Measured minus reported round trip may differ by this much: three ticks of winepulse's
+/// 10 ms timer. On the input side winepulse stamps capture packets when it reads them (a
+/// constant lateness within one tick stays unseen); on the output side the frames PulseAudio
+/// holds vary with its timer (its sink input's buffer latency was seen at 7.5-30 ms) while the
+/// driver reports the nominal WASAPI stream latency. Measured with a correct driver on steady
+/// streams: -16.9 to +29 ms. Reporting the output side from the device clock (issue 11) is
+/// what would tighten this. A driver that lies by 100 ms (`fault-wrong-latency`, a forgotten
+/// device buffer) is caught with margin; smaller lies are not, under Wine.
+pub const MAX_REPORTED_ERROR_MS: f64 = 30.0;
 
 /// The bench as tests that judge latency run it: Wine's Pulse streams at PulseAudio's
 /// defaults (see [`crate::bench::Bench::pulse_defaults`]) and, for the robustness the other
