@@ -146,7 +146,7 @@ fn engine_period(ctx: &WineContext) -> Res<Vec<Check>> {
         exit_check("wasio info", &info),
         Check::new(
             "IAudioClient3 refused for its 0-frame minimum period",
-            refusal.contains("minimum period of 0 frames"),
+            refusal.contains("refused") && refusal.contains(" min 0,"),
             refusal.to_string(),
             "refused: Wine 10 claims 208 hns (0 frames) and runs 10 ms",
         ),
