@@ -145,15 +145,7 @@ pub fn build_for(root: &Path, target: &str) -> Res<Artifacts> {
         cli_exe: dir.join("wasio.exe"),
         pa_host_exe: dir.join("wasio-pa-host.exe"),
     };
-    for path in [
-        &artifacts.driver_dll,
-        &artifacts.cli_exe,
-        &artifacts.pa_host_exe,
-    ] {
-        if !path.is_file() {
-            return Err(format!("build did not produce {}", path.display()));
-        }
-    }
+    artifacts.check_built()?;
     Ok(artifacts)
 }
 

@@ -31,6 +31,18 @@ pub struct Artifacts {
     pub pa_host_exe: PathBuf,
 }
 
+impl Artifacts {
+    /// Every binary is there (a build can succeed without producing one, e.g. a renamed crate).
+    pub fn check_built(&self) -> Res<()> {
+        for path in [&self.driver_dll, &self.cli_exe, &self.pa_host_exe] {
+            if !path.is_file() {
+                return Err(format!("build did not produce {}", path.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Which binaries to test.
 #[derive(Clone, Debug, Default)]
 pub struct BuildChoice {
@@ -85,15 +97,7 @@ pub fn build_windows(root: &Path, choice: &BuildChoice) -> Res<Artifacts> {
         "driver under test: {}",
         artifacts.driver_dll.display()
     ));
-    for path in [
-        &artifacts.driver_dll,
-        &artifacts.cli_exe,
-        &artifacts.pa_host_exe,
-    ] {
-        if !path.is_file() {
-            return Err(format!("build did not produce {}", path.display()));
-        }
-    }
+    artifacts.check_built()?;
     Ok(artifacts)
 }
 
